@@ -1,0 +1,85 @@
+"""Computation graphs annotated with work: the IR, the op table, importers and the model zoo.
+
+>>> from graphs import build_zoo_model
+>>> g = build_zoo_model("mobilenet_v2")
+>>> g.total_work().params, round(g.total_work().macs / 1e6, 1)
+(3504872, 300.8)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from graphs.builder import GraphBuilder
+from graphs.errors import (
+    CycleError,
+    GraphError,
+    GraphFileError,
+    MissingExtraError,
+    ShapeError,
+    UnknownModelError,
+    UnknownOpError,
+    UnsupportedOpsError,
+)
+from graphs.io_json import load_graph, save_graph
+from graphs.ir import Graph, Layer
+from graphs.ops import OPS, known_ops, op_spec
+from graphs.transforms import fold_batchnorm
+from graphs.work import Work
+from graphs.zoo import build_zoo_model, seeded_weights, zoo_names
+
+if TYPE_CHECKING:
+    import torch
+
+
+def _require(package: str, extra: str) -> None:
+    if importlib.util.find_spec(package) is None:
+        raise MissingExtraError(package, extra)
+
+
+def from_torch(module: torch.nn.Module, example_input: Any = None,
+               input_shape: Sequence[int] | None = None, **options: Any) -> Graph:
+    """Import a PyTorch module (see :func:`graphs.torch_import.from_torch`)."""
+    _require("torch", "torch")
+    from graphs.torch_import import from_torch as _from_torch
+
+    return _from_torch(module, example_input, input_shape, **options)
+
+
+def from_onnx(path: str | Path, input_shape: Sequence[int] | None = None,
+              **options: Any) -> Graph:
+    """Import an ONNX file (see :func:`graphs.onnx_import.from_onnx`)."""
+    _require("onnx", "onnx")
+    from graphs.onnx_import import from_onnx as _from_onnx
+
+    return _from_onnx(path, input_shape, **options)
+
+
+__all__ = [
+    "OPS",
+    "CycleError",
+    "Graph",
+    "GraphBuilder",
+    "GraphError",
+    "GraphFileError",
+    "Layer",
+    "MissingExtraError",
+    "ShapeError",
+    "UnknownModelError",
+    "UnknownOpError",
+    "UnsupportedOpsError",
+    "Work",
+    "build_zoo_model",
+    "fold_batchnorm",
+    "from_onnx",
+    "from_torch",
+    "known_ops",
+    "load_graph",
+    "op_spec",
+    "save_graph",
+    "seeded_weights",
+    "zoo_names",
+]

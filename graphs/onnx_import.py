@@ -1,0 +1,674 @@
+"""ONNX import: a ``.onnx`` file becomes an annotated graph, initializers as weights.
+
+Shape arithmetic that exporters leave in the graph (Shape → Gather → Concat → Reshape) is
+folded to constants with numpy, so every layer has static shapes. Every other node maps to a
+layer through the handler table below; a node with no handler becomes an ``opaque`` layer,
+listed by op type and count (or an ``UnsupportedOpsError`` naming the file with
+``strict=True``). Output shapes are inferred with the op table and checked against ONNX
+shape inference where it has an answer.
+
+This module imports onnx; :func:`graphs.from_onnx` imports it only when called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from graphs.builder import GraphBuilder
+from graphs.errors import GraphError, GraphFileError, UnsupportedOpsError
+from graphs.ir import Graph, Layer
+from graphs.ops import Shape, numel
+
+
+class Unsupported(Exception):
+    """Raised by a handler: the node stays opaque (with the reason recorded)."""
+
+
+def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+class OnnxImporter:
+    """Walks the nodes of one ONNX graph in order, emitting layers."""
+
+    def __init__(self, model: onnx.ModelProto, path: str, name: str) -> None:
+        self.path = path
+        self.model = model
+        self.builder = GraphBuilder(name)
+        self.consts: dict[str, np.ndarray] = {
+            init.name: numpy_helper.to_array(init) for init in model.graph.initializer
+        }
+        self.trainable = set(self.consts)
+        self.tensors: dict[str, str] = {}  # onnx tensor name -> layer name
+        self.inferred: dict[str, Shape] = _inferred_shapes(model)
+        self.readers: dict[str, list[onnx.NodeProto]] = {}
+        for node in model.graph.node:
+            for name in set(node.input):
+                self.readers.setdefault(name, []).append(node)
+        self.skip: set[str] = set()  # outputs of nodes folded into an earlier layer
+        self.warnings: list[str] = []
+        self.constant_layers: dict[str, str] = {}
+
+    # ----------------------------------------------------------- access
+
+    def is_const(self, name: str) -> bool:
+        """True when tensor ``name`` is known at import time."""
+        return name in self.consts
+
+    def const(self, name: str) -> np.ndarray:
+        """The value of a constant tensor; Unsupported when it is computed at run time."""
+        if name not in self.consts:
+            raise Unsupported(f"{name!r} is not a constant")
+        return self.consts[name]
+
+    def optional_const(self, node: onnx.NodeProto, index: int) -> np.ndarray | None:
+        """Constant input ``index`` of ``node``, or None when absent or empty."""
+        if len(node.input) <= index or not node.input[index]:
+            return None
+        return self.const(node.input[index])
+
+    def tensor(self, name: str) -> str:
+        """The layer that holds tensor ``name`` (constants become constant layers)."""
+        if name in self.tensors:
+            return self.tensors[name]
+        if name in self.consts:
+            return self._constant_layer(name)
+        raise Unsupported(f"input {name!r} is produced by nothing the importer mapped")
+
+    def shape(self, name: str) -> Shape:
+        """Static shape of a tensor."""
+        if name in self.consts:
+            return tuple(self.consts[name].shape)
+        return self.builder.shape(self.tensor(name))
+
+    def _constant_layer(self, name: str) -> str:
+        if name not in self.constant_layers:
+            value = self.consts[name]
+            layer = self.builder.unique_name(_clean(name))
+            trainable = name in self.trainable and value.dtype.kind == "f"
+            self.constant_layers[name] = self.builder.append(Layer.create(
+                layer, "constant", [], [], {"shape": tuple(value.shape), "trainable": trainable,
+                                            "dtype": str(value.dtype)}, {"value": value}))
+        return self.constant_layers[name]
+
+    # ----------------------------------------------------------- emitting
+
+    def emit(self, node: onnx.NodeProto, op: str, inputs: Sequence[str],
+             weights: dict[str, np.ndarray] | None = None, output: str | None = None,
+             **attrs: Any) -> str:
+        """Add a layer for ``node`` (or for one ``output`` of it) reading tensor names."""
+        out = output or node.output[0]
+        layers = [self.tensor(i) for i in inputs]
+        name = self.builder.unique_name(_clean(node.name) or _clean(out))
+        layer = Layer.create(name, op, layers, [self.builder.shape(i) for i in layers], attrs,
+                             weights)
+        want = self.inferred.get(out)
+        if want is not None and want != layer.output_shape:
+            raise Unsupported(f"op table gives {layer.output_shape}, ONNX infers {want}")
+        self.tensors[out] = self.builder.append(layer)
+        return name
+
+    def alias(self, node: onnx.NodeProto) -> None:
+        """The node returns its first input unchanged."""
+        source = node.input[0]
+        if source in self.consts:
+            self.consts[node.output[0]] = self.consts[source]
+        else:
+            self.tensors[node.output[0]] = self.tensor(source)
+
+    def opaque(self, node: onnx.NodeProto, reason: str) -> None:
+        """Keep the node as an opaque layer per output whose shape ONNX inferred."""
+        inputs = [i for i in node.input if i and (i in self.tensors or i in self.consts)]
+        self.warnings.append(f"{node.name or node.output[0]}: onnx::{node.op_type} kept opaque "
+                             f"({reason})")
+        for out in node.output:
+            if out and out in self.inferred:
+                self.emit(node, "opaque", inputs, output=out, target=f"onnx::{node.op_type}",
+                          output_shape=self.inferred[out])
+            elif out:
+                raise GraphFileError(
+                    self.path,
+                    f"node {node.name!r} (onnx::{node.op_type}) is not supported and ONNX "
+                    f"shape inference gives no shape for its output {out!r}",
+                )
+
+    # ----------------------------------------------------------- the walk
+
+    def run(self, input_shape: Sequence[int] | None) -> Graph:
+        """Map inputs, fold constants, map nodes; outputs are the graph's outputs."""
+        self._inputs(input_shape)
+        for node in self.model.graph.node:
+            if node.output[0] in self.skip:
+                continue
+            if self._foldable(node):
+                self._fold(node)
+                continue
+            handler = HANDLERS.get(node.op_type)
+            try:
+                if handler is None:
+                    raise Unsupported("no handler")
+                handler(self, node)
+            except Unsupported as exc:
+                self.opaque(node, str(exc))
+        outputs = [self.tensor(o.name) for o in self.model.graph.output]
+        return self.builder.build(outputs)
+
+    def _inputs(self, input_shape: Sequence[int] | None) -> None:
+        graph_inputs = [i for i in self.model.graph.input if i.name not in self.consts]
+        for index, value in enumerate(graph_inputs):
+            dims = value.type.tensor_type.shape.dim
+            shape = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+            if input_shape is not None and index == 0:
+                if len(input_shape) != len(shape):
+                    raise GraphFileError(self.path, f"input {value.name!r} has rank {len(shape)}, "
+                                         f"input_shape {tuple(input_shape)} has {len(input_shape)}")
+                shape = list(input_shape)
+            if shape and shape[0] is None:
+                shape[0] = 1  # a symbolic batch dimension: plan for batch 1
+            if any(d is None for d in shape):
+                raise GraphFileError(
+                    self.path,
+                    f"input {value.name!r} has symbolic dimensions {shape}; pass input_shape",
+                )
+            elem = value.type.tensor_type.elem_type
+            dtype = "int64" if elem in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) else (
+                "float32")
+            layer = self.builder.input([int(d or 1) for d in shape], _clean(value.name), dtype)
+            self.tensors[value.name] = layer
+
+    def _foldable(self, node: onnx.NodeProto) -> bool:
+        """Constant inputs only, and no parameter among them (a parameter stays a layer so
+        that it is counted once, whatever the batch), except through an Identity."""
+        if node.op_type not in CONST_EVAL or any(i and i not in self.consts for i in node.input):
+            return False
+        return node.op_type == "Identity" or not any(
+            i in self.trainable and self.consts[i].dtype.kind == "f" for i in node.input)
+
+    def _fold(self, node: onnx.NodeProto) -> None:
+        values = [self.consts[i] if i else None for i in node.input]
+        try:
+            results = CONST_EVAL[node.op_type](values, _attrs(node))
+        except Exception as exc:
+            raise GraphFileError(self.path, f"node {node.name!r} (onnx::{node.op_type}) on "
+                                 f"constants fails: {exc}") from None
+        for out, value in zip(node.output, results, strict=False):
+            self.consts[out] = np.asarray(value)
+        if node.op_type == "Identity" and node.input[0] in self.trainable:
+            self.trainable.add(node.output[0])
+
+    def bias_add(self, node: onnx.NodeProto, out_features: int) -> onnx.NodeProto | None:
+        """The Add that only adds a constant (out_features,) bias to ``node``'s output."""
+        readers = self.readers.get(node.output[0], [])
+        if len(readers) != 1 or readers[0].op_type != "Add":
+            return None
+        add = readers[0]
+        other = [i for i in add.input if i != node.output[0]]
+        if len(other) == 1 and self.consts.get(other[0], np.empty(0)).shape == (out_features,):
+            return add
+        return None
+
+
+def _clean(name: str) -> str:
+    return name.strip("/").replace("/", ".")
+
+
+def _inferred_shapes(model: onnx.ModelProto) -> dict[str, Shape]:
+    shapes: dict[str, Shape] = {}
+    for value in [*model.graph.value_info, *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if dims and all(d.HasField("dim_value") for d in dims):
+            shapes[value.name] = tuple(int(d.dim_value) for d in dims)
+    return shapes
+
+
+# ---------------------------------------------------------------- constant folding
+
+
+def _shape_op(values: list[Any], attrs: dict[str, Any]) -> list[Any]:
+    raise Unsupported("Shape of a run-time tensor is folded by the importer")
+
+
+def _slice_const(values: list[Any], attrs: dict[str, Any]) -> list[Any]:
+    data, starts, ends = values[:3]
+    axes = values[3] if len(values) > 3 and values[3] is not None else range(len(starts))
+    steps = values[4] if len(values) > 4 and values[4] is not None else [1] * len(starts)
+    index = [slice(None)] * data.ndim
+    for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
+        index[int(a)] = slice(int(s), int(e), int(st))
+    return [data[tuple(index)]]
+
+
+def _int_div(values: list[Any], attrs: dict[str, Any]) -> list[Any]:
+    a, b = values
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+        return [np.trunc(a / b).astype(a.dtype)]
+    return [a / b]
+
+
+def _unsqueeze_const(values: list[Any], attrs: dict[str, Any]) -> list[Any]:
+    axes: Any = attrs.get("axes", values[1] if len(values) > 1 else None)
+    if axes is None:
+        raise Unsupported("Unsqueeze without axes")
+    out = values[0]
+    rank = out.ndim + len(axes)
+    for axis in sorted(int(a) % rank for a in axes):
+        out = np.expand_dims(out, axis)
+    return [out]
+
+
+def _squeeze_const(values: list[Any], attrs: dict[str, Any]) -> list[Any]:
+    axes = attrs.get("axes", values[1] if len(values) > 1 else None)
+    return [np.squeeze(values[0], axis=None if axes is None else tuple(int(a) for a in axes))]
+
+
+CONST_EVAL: dict[str, Callable[[list[Any], dict[str, Any]], list[Any]]] = {
+    "Constant": lambda v, a: [numpy_helper.to_array(a["value"]) if "value" in a else np.array(
+        a.get("value_float", a.get("value_int", a.get("value_ints"))))],
+    "Identity": lambda v, a: [v[0]],
+    "Cast": lambda v, a: [v[0].astype(onnx.helper.tensor_dtype_to_np_dtype(a["to"]))],
+    "Gather": lambda v, a: [np.take(v[0], v[1], axis=a.get("axis", 0))],
+    "Unsqueeze": _unsqueeze_const,
+    "Squeeze": _squeeze_const,
+    "Concat": lambda v, a: [np.concatenate([np.atleast_1d(x) for x in v], axis=a["axis"])],
+    "Slice": _slice_const,
+    "Reshape": lambda v, a: [v[0].reshape([int(d) if d != 0 else v[0].shape[i]
+                                           for i, d in enumerate(v[1])])],
+    "Add": lambda v, a: [v[0] + v[1]],
+    "Sub": lambda v, a: [v[0] - v[1]],
+    "Mul": lambda v, a: [v[0] * v[1]],
+    "Div": _int_div,
+    "Mod": lambda v, a: [np.fmod(v[0], v[1]) if a.get("fmod") else np.mod(v[0], v[1])],
+    "Equal": lambda v, a: [np.equal(v[0], v[1])],
+    "Where": lambda v, a: [np.where(v[0], v[1], v[2])],
+    "Sqrt": lambda v, a: [np.sqrt(v[0])],
+    "Neg": lambda v, a: [-v[0]],
+    "Min": lambda v, a: [np.minimum.reduce(v)],
+    "Max": lambda v, a: [np.maximum.reduce(v)],
+    "Range": lambda v, a: [np.arange(v[0], v[1], v[2])],
+    "ConstantOfShape": lambda v, a: [np.full(tuple(int(d) for d in v[0]), numpy_helper.to_array(
+        a["value"]).item() if "value" in a else 0.0)],
+    "Expand": lambda v, a: [v[0] * np.ones(tuple(int(d) for d in v[1]), dtype=v[0].dtype)],
+    "Transpose": lambda v, a: [np.transpose(v[0], a.get("perm"))],
+}
+
+
+# ---------------------------------------------------------------- node handlers
+
+Handler = Callable[[OnnxImporter, onnx.NodeProto], None]
+
+
+def _same_pads(size: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+               dilation: Sequence[int], upper: bool) -> tuple[int, int, int, int]:
+    begins, ends = [], []
+    for n, k, s, d in zip(size, kernel, stride, dilation, strict=True):
+        out = -(-n // s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
+        begin = total // 2 if upper else total - total // 2
+        begins.append(begin)
+        ends.append(total - begin)
+    return (begins[0], begins[1], ends[0], ends[1])
+
+
+def _window(imp: OnnxImporter, node: onnx.NodeProto, kernel: Sequence[int]) -> dict[str, Any]:
+    a = _attrs(node)
+    stride = tuple(a.get("strides", (1, 1)))
+    dilation = tuple(a.get("dilations", (1, 1)))
+    auto = a.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads = _same_pads(imp.shape(node.input[0])[2:], kernel, stride, dilation,
+                          auto == "SAME_UPPER")
+    else:
+        pads = tuple(a.get("pads", (0, 0, 0, 0)))
+    if len(kernel) != 2:
+        raise Unsupported(f"{len(kernel)}-D window")
+    return {"kernel_size": tuple(kernel), "stride": stride, "padding": pads,
+            "dilation": dilation}
+
+
+def _conv(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    weight = imp.const(node.input[1])
+    bias = imp.optional_const(node, 2)
+    if weight.ndim != 4:
+        raise Unsupported(f"{weight.ndim - 2}-D convolution")
+    window = _window(imp, node, weight.shape[2:])
+    weights = {"weight": weight} | ({"bias": bias} if bias is not None else {})
+    imp.emit(node, "conv2d", [node.input[0]], weights, out_channels=weight.shape[0],
+             groups=int(_attrs(node).get("group", 1)), bias=bias is not None, **window)
+
+
+def _linear(imp: OnnxImporter, node: onnx.NodeProto, weight: np.ndarray,
+            bias: np.ndarray | None, output: str | None = None) -> None:
+    weights = {"weight": weight} | ({"bias": bias} if bias is not None else {})
+    imp.emit(node, "linear", [node.input[0]], weights, output=output,
+             out_features=weight.shape[0], bias=bias is not None)
+
+
+def _gemm(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    if a.get("transA", 0) or not imp.is_const(node.input[1]):
+        raise Unsupported("Gemm with transA or a run-time B")
+    b = imp.const(node.input[1])
+    weight = (b if a.get("transB", 0) else b.T) * a.get("alpha", 1.0)
+    bias = imp.optional_const(node, 2)
+    if bias is not None:
+        bias = np.broadcast_to(bias * a.get("beta", 1.0), (weight.shape[0],)).copy()
+    _linear(imp, node, weight, bias)
+
+
+def _matmul(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    if imp.is_const(node.input[1]) and imp.const(node.input[1]).ndim == 2:
+        weight = imp.const(node.input[1]).T
+        add = imp.bias_add(node, weight.shape[0])
+        if add is None:
+            _linear(imp, node, weight, None)
+            return
+        bias = next(i for i in add.input if i != node.output[0])
+        imp.skip.add(add.output[0])
+        _linear(imp, node, weight, imp.const(bias), output=add.output[0])
+        return
+    imp.emit(node, "matmul", [node.input[0], node.input[1]])
+
+
+def _batch_norm(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    names = ("weight", "bias", "running_mean", "running_var")
+    weights = {k: imp.const(i) for k, i in zip(names, node.input[1:5], strict=True)}
+    imp.emit(node, "batch_norm", [node.input[0]], weights,
+             eps=float(_attrs(node).get("epsilon", 1e-5)))
+
+
+def _layer_norm(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    shape = imp.shape(node.input[0])
+    axis = int(a.get("axis", -1)) % len(shape)
+    bias = imp.optional_const(node, 2)
+    weights = {"weight": imp.const(node.input[1])} | ({"bias": bias} if bias is not None else {})
+    imp.emit(node, "layer_norm", [node.input[0]], weights, normalized_shape=shape[axis:],
+             eps=float(a.get("epsilon", 1e-5)), bias=bias is not None)
+
+
+def _unary(op: str) -> Handler:
+    def handle(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+        imp.emit(node, op, [node.input[0]])
+
+    return handle
+
+
+def _gelu(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    approximate = _attrs(node).get("approximate", b"none")
+    imp.emit(node, "gelu", [node.input[0]],
+             approximate=approximate.decode() if isinstance(approximate, bytes) else approximate)
+
+
+def _hard_sigmoid(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    if not (np.isclose(a.get("alpha", 0.2), 1 / 6) and np.isclose(a.get("beta", 0.5), 0.5)):
+        raise Unsupported("HardSigmoid other than relu6(x + 3)/6")
+    imp.emit(node, "hardsigmoid", [node.input[0]])
+
+
+def _clip(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    low = imp.optional_const(node, 1)
+    high = imp.optional_const(node, 2)
+    lo = float(low) if low is not None else a.get("min")
+    hi = float(high) if high is not None else a.get("max")
+    if lo == 0 and hi == 6:
+        imp.emit(node, "relu6", [node.input[0]])
+    else:
+        imp.emit(node, "clamp", [node.input[0]], min=lo, max=hi)
+
+
+def _binary(op: str) -> Handler:
+    def handle(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+        a, b = node.input
+        for tensor_side, other, reverse in ((a, b, False), (b, a, True)):
+            if tensor_side not in imp.consts and other in imp.consts \
+                    and imp.consts[other].size == 1:
+                imp.emit(node, op, [tensor_side], scalar=float(imp.consts[other].reshape(())),
+                         reverse=reverse)
+                return
+        imp.emit(node, op, [a, b])
+
+    return handle
+
+
+def _max_pool(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    if len(node.output) > 1 and node.output[1]:
+        raise Unsupported("MaxPool with indices")
+    imp.emit(node, "max_pool2d", [node.input[0]], ceil_mode=bool(a.get("ceil_mode", 0)),
+             **_window(imp, node, a["kernel_shape"]))
+
+
+def _avg_pool(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    window = _window(imp, node, a["kernel_shape"])
+    window.pop("dilation")
+    imp.emit(node, "avg_pool2d", [node.input[0]], ceil_mode=bool(a.get("ceil_mode", 0)),
+             count_include_pad=bool(a.get("count_include_pad", 0)), **window)
+
+
+def _global_pool(op: str) -> Handler:
+    def handle(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+        imp.emit(node, op, [node.input[0]], output_size=(1, 1))
+
+    return handle
+
+
+def _reduce_mean(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    axes = a.get("axes")
+    if axes is None:
+        given = imp.optional_const(node, 1)
+        axes = (list(range(len(imp.shape(node.input[0])))) if given is None
+                else [int(x) for x in given])
+    imp.emit(node, "mean", [node.input[0]], axes=tuple(axes), keepdim=bool(a.get("keepdims", 1)))
+
+
+def _flatten(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    axis = int(_attrs(node).get("axis", 1))
+    shape = imp.shape(node.input[0])
+    axis %= max(len(shape), 1)
+    if axis == 1:
+        imp.emit(node, "flatten", [node.input[0]], start_dim=1)
+    else:
+        imp.emit(node, "reshape", [node.input[0]],
+                 shape=(numel(shape[:axis]), numel(shape[axis:])))
+
+
+def _reshape(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    source = imp.shape(node.input[0])
+    target = [int(d) for d in imp.const(node.input[1])]
+    if not _attrs(node).get("allowzero", 0):
+        target = [source[i] if d == 0 else d for i, d in enumerate(target)]
+    imp.emit(node, "reshape", [node.input[0]], shape=tuple(target))
+
+
+def _squeeze_like(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    dummy = np.empty(imp.shape(node.input[0]), dtype=np.int8)
+    values = [dummy, *(imp.const(i) if i else None for i in node.input[1:])]
+    evaluate = _unsqueeze_const if node.op_type == "Unsqueeze" else _squeeze_const
+    imp.emit(node, "reshape", [node.input[0]], shape=evaluate(values, _attrs(node))[0].shape)
+
+
+def _transpose(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    rank = len(imp.shape(node.input[0]))
+    perm = _attrs(node).get("perm", list(range(rank))[::-1])
+    imp.emit(node, "permute", [node.input[0]], dims=tuple(perm))
+
+
+def _concat(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    imp.emit(node, "concat", list(node.input), axis=int(_attrs(node)["axis"]))
+
+
+def _split(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    shape = imp.shape(node.input[0])
+    axis = int(a.get("axis", 0)) % len(shape)
+    sizes = a.get("split")
+    if sizes is None and len(node.input) > 1 and node.input[1]:
+        sizes = [int(s) for s in imp.const(node.input[1])]
+    if sizes is None:
+        parts = len(node.output)
+        chunk = -(-shape[axis] // parts)
+        sizes = [min(chunk, shape[axis] - i * chunk) for i in range(parts)]
+    start = 0
+    for out, size in zip(node.output, sizes, strict=True):
+        index = (*((None, None, None),) * axis, (start, start + int(size), 1))
+        imp.emit(node, "slice", [node.input[0]], output=out, index=index)
+        start += int(size)
+
+
+def _slice(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    starts, ends = imp.const(node.input[1]), imp.const(node.input[2])
+    rank = len(imp.shape(node.input[0]))
+    axes = imp.optional_const(node, 3)
+    steps = imp.optional_const(node, 4)
+    axes_list = [int(a) % rank for a in (axes if axes is not None else range(len(starts)))]
+    entries: list[Any] = [(None, None, None)] * (max(axes_list) + 1)
+    for i, axis in enumerate(axes_list):
+        step = int(steps[i]) if steps is not None else 1
+        entries[axis] = (int(starts[i]), int(ends[i]), step)
+    imp.emit(node, "slice", [node.input[0]], index=tuple(entries))
+
+
+def _gather(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    axis = int(_attrs(node).get("axis", 0))
+    data, indices = node.input
+    if imp.is_const(data) and not imp.is_const(indices) and axis == 0:
+        table = imp.const(data)
+        imp.emit(node, "embedding", [indices], {"weight": table}, num_embeddings=table.shape[0],
+                 embedding_dim=table.shape[1])
+        return
+    if imp.is_const(indices) and imp.const(indices).ndim == 0:
+        rank = len(imp.shape(data))
+        imp.emit(node, "slice", [data],
+                 index=(*((None, None, None),) * (axis % rank), int(imp.const(indices))))
+        return
+    raise Unsupported("Gather other than an embedding lookup or a single index")
+
+
+def _softmax(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    imp.emit(node, "softmax", [node.input[0]], axis=int(_attrs(node).get("axis", -1)))
+
+
+def _resize(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    mode = _attrs(node).get("mode", b"nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if mode not in ("nearest", "linear"):
+        raise Unsupported(f"Resize mode {mode!r}")
+    shape = imp.shape(node.input[0])
+    sizes = imp.optional_const(node, 3)
+    scales = imp.optional_const(node, 2)
+    if sizes is not None and sizes.size:
+        out = tuple(int(s) for s in sizes)
+    elif scales is not None and scales.size:
+        out = tuple(int(d * s) for d, s in zip(shape, scales, strict=True))
+    else:
+        raise Unsupported("Resize without constant scales or sizes")
+    imp.emit(node, "upsample", [node.input[0]], size=out[2:],
+             mode="nearest" if mode == "nearest" else "bilinear")
+
+
+def _expand(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    target = np.broadcast_shapes(imp.shape(node.input[0]),
+                                 tuple(int(d) for d in imp.const(node.input[1])))
+    imp.emit(node, "expand", [node.input[0]], shape=tuple(target))
+
+
+def _einsum(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    equation = _attrs(node)["equation"]
+    imp.emit(node, "einsum", list(node.input),
+             equation=equation.decode() if isinstance(equation, bytes) else equation)
+
+
+def _shape(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    shape = imp.shape(node.input[0])
+    imp.consts[node.output[0]] = np.array(shape[a.get("start", 0):a.get("end", len(shape))],
+                                          dtype=np.int64)
+
+
+def _alias(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    imp.alias(node)
+
+
+HANDLERS: dict[str, Handler] = {
+    "Conv": _conv, "Gemm": _gemm, "MatMul": _matmul,
+    "BatchNormalization": _batch_norm, "LayerNormalization": _layer_norm,
+    "Relu": _unary("relu"), "Sigmoid": _unary("sigmoid"), "Tanh": _unary("tanh"),
+    "HardSwish": _unary("hardswish"), "HardSigmoid": _hard_sigmoid, "Erf": _unary("erf"),
+    "Sqrt": _unary("sqrt"), "Gelu": _gelu, "Clip": _clip,
+    "Add": _binary("add"), "Sub": _binary("sub"), "Mul": _binary("mul"), "Div": _binary("div"),
+    "MaxPool": _max_pool, "AveragePool": _avg_pool,
+    "GlobalAveragePool": _global_pool("adaptive_avg_pool2d"),
+    "GlobalMaxPool": _global_pool("adaptive_max_pool2d"),
+    "ReduceMean": _reduce_mean, "Softmax": _softmax,
+    "Flatten": _flatten, "Reshape": _reshape, "Squeeze": _squeeze_like,
+    "Unsqueeze": _squeeze_like, "Transpose": _transpose, "Concat": _concat, "Split": _split,
+    "Slice": _slice, "Gather": _gather, "Resize": _resize, "Expand": _expand,
+    "Einsum": _einsum, "Shape": _shape,
+    "Identity": _alias, "Dropout": _alias, "Cast": _alias,
+}
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def from_onnx(path: str | Path, input_shape: Sequence[int] | None = None,
+              strict: bool = False, name: str | None = None) -> Graph:
+    """Import an ONNX model file. ``input_shape`` fixes the first input's shape (required
+    when it has symbolic dimensions other than the batch, which defaults to 1).
+
+    Raises ``GraphFileError`` naming the file for unreadable or malformed models, and
+    ``UnsupportedOpsError`` with ``strict=True`` when some node cannot be mapped.
+    """
+    path = Path(path)
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except FileNotFoundError:
+        raise GraphFileError(str(path), "no such file") from None
+    except Exception as exc:  # protobuf and the checker raise several types
+        raise GraphFileError(str(path), f"not a valid ONNX model: {exc}") from None
+    try:
+        model = _with_shapes(model, input_shape)
+        importer = OnnxImporter(model, str(path), name or path.stem)
+        graph = importer.run(input_shape)
+    except GraphFileError:
+        raise
+    except GraphError as exc:
+        raise GraphFileError(str(path), str(exc)) from exc
+    unmapped = graph.unmapped_ops()
+    if strict and unmapped:
+        raise UnsupportedOpsError(str(path), unmapped)
+    graph.metadata.update({
+        "source": f"onnx:{path.name}",
+        "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+                     default=0),
+        "import_warnings": importer.warnings,
+    })
+    return graph
+
+
+def _with_shapes(model: onnx.ModelProto, input_shape: Sequence[int] | None) -> onnx.ModelProto:
+    """Fix the first input's dims (when given) and run ONNX shape inference."""
+    if input_shape is not None:
+        inits = {i.name for i in model.graph.initializer}
+        first = next(i for i in model.graph.input if i.name not in inits)
+        dims = first.type.tensor_type.shape.dim
+        if len(dims) == len(input_shape):
+            for dim, size in zip(dims, input_shape, strict=True):
+                dim.Clear()
+                dim.dim_value = int(size)
+    try:
+        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # inference is a cross-check only; the op table infers shapes anyway
+        return model

@@ -1,0 +1,189 @@
+"""The shape of an op handler: small pure functions of input shapes and attributes.
+
+An :class:`OpSpec` answers, for one op kind, the questions every later stage asks: what shape
+comes out, which weight tensors the layer holds, how many multiply-accumulates (MACs) and other
+floating-point operations it performs, and whether it moves data at all. Handlers never see a
+``Layer`` or a ``Graph``: the compression planner calls the same functions with pruned shapes.
+
+Conventions (see DESIGN.md): a MAC is one multiply-accumulate of a conv, linear or matmul with
+the bias excluded; FLOPs are 2 per MAC plus the op's other arithmetic (bias adds, activations,
+normalisation, pooling), each op stating its count per element in its docstring.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Shape = tuple[int, ...]
+Attrs = Mapping[str, Any]
+
+#: Op classes group op kinds that run at similar efficiency on real hardware; hardware
+#: profiles give efficiency factors per class (depthwise convs are far from peak almost
+#: everywhere).
+OP_CLASSES = (
+    "conv",
+    "depthwise_conv",
+    "gemm",
+    "matmul",
+    "attention",
+    "elementwise",
+    "pooling",
+    "normalization",
+    "softmax",
+    "gather",
+    "data_movement",
+    "none",
+    "unknown",
+)
+
+
+class OpArgumentError(ValueError):
+    """Raised by a handler when shapes or attributes do not fit the op.
+
+    The graph layer catches it and re-raises a ``ShapeError`` that names the layer.
+    """
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One weight tensor of a layer.
+
+    ``counted``: a learnable parameter, counted in ``params`` (as ``sum(p.numel() for p in
+    model.parameters())`` does). ``stored``: kept in the deployed model and counted in weight
+    bytes. BatchNorm's running statistics are neither: at inference they fold into the scale
+    and shift, which are what is stored.
+    """
+
+    shape: Shape
+    counted: bool = True
+    stored: bool = True
+
+
+InferFn = Callable[[Sequence[Shape], Attrs], Shape]
+WeightsFn = Callable[[Sequence[Shape], Attrs], dict[str, WeightSpec]]
+CountFn = Callable[[Sequence[Shape], Shape, Attrs], int]
+ClassFn = Callable[[Sequence[Shape], Attrs], str]
+NormalizeFn = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def no_weights(shapes: Sequence[Shape], attrs: Attrs) -> dict[str, WeightSpec]:
+    """Handler for ops that hold no weights."""
+    return {}
+
+
+def zero(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
+    """Handler for a count that is zero for this op."""
+    return 0
+
+
+def keep_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Normaliser for ops whose attributes need no rewriting."""
+    return attrs
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """The handlers of one op kind.
+
+    ``arity`` is the (min, max) number of tensor inputs, max ``None`` for variadic ops.
+    ``weight_reads`` counts weight elements read per execution when that is not all of them
+    (an embedding reads only the gathered rows). ``moves_data`` is False for views such as
+    reshape or eval-mode dropout, which cost no activation traffic.
+    """
+
+    kind: str
+    op_class: str | ClassFn
+    infer: InferFn
+    summary: str
+    arity: tuple[int, int | None] = (1, 1)
+    weights: WeightsFn = no_weights
+    macs: CountFn = zero
+    other_flops: CountFn = zero
+    weight_reads: CountFn | None = None
+    moves_data: bool = True
+    required: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    normalize: NormalizeFn = keep_attrs
+
+    def class_of(self, shapes: Sequence[Shape], attrs: Attrs) -> str:
+        """The op class of this op with these shapes (a conv may be depthwise)."""
+        if isinstance(self.op_class, str):
+            return self.op_class
+        return self.op_class(shapes, attrs)
+
+    def prepare_attrs(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        """Fill defaults, check required attributes, and put values in canonical form."""
+        merged = {**self.defaults, **attrs}
+        missing = [name for name in self.required if name not in merged]
+        if missing:
+            raise OpArgumentError(f"op {self.kind!r} needs attribute(s) {', '.join(missing)}")
+        return self.normalize(merged)
+
+    def check_arity(self, n_inputs: int) -> None:
+        """Raise unless ``n_inputs`` tensor inputs fit this op."""
+        low, high = self.arity
+        if n_inputs < low or (high is not None and n_inputs > high):
+            expected = f"{low}" if low == high else f"{low} to {high if high is not None else 'n'}"
+            raise OpArgumentError(
+                f"op {self.kind!r} takes {expected} tensor input(s), got {n_inputs}"
+            )
+
+
+def numel(shape: Sequence[int]) -> int:
+    """Number of elements of a tensor of this shape (1 for a scalar)."""
+    return math.prod(shape)
+
+
+def pair(value: Any, name: str) -> tuple[int, int]:
+    """An int or a 2-sequence as an (h, w) pair of ints."""
+    if isinstance(value, int):
+        return (value, value)
+    items = tuple(int(v) for v in value)
+    if len(items) == 1:
+        return (items[0], items[0])
+    if len(items) != 2:
+        raise OpArgumentError(f"attribute {name!r} must be an int or a pair, got {value!r}")
+    return (items[0], items[1])
+
+
+def padding4(value: Any) -> tuple[int, int, int, int]:
+    """Padding as (top, left, bottom, right), the ONNX order, from an int, pair or 4-tuple."""
+    if isinstance(value, int):
+        return (value, value, value, value)
+    items = tuple(int(v) for v in value)
+    if len(items) == 2:
+        return (items[0], items[1], items[0], items[1])
+    if len(items) == 4:
+        return (items[0], items[1], items[2], items[3])
+    raise OpArgumentError(f"padding must be an int, a pair or 4 values, got {value!r}")
+
+
+def normalize_axis(axis: int, rank: int) -> int:
+    """A possibly negative axis as an index in ``range(rank)``."""
+    if not -rank <= axis < rank:
+        raise OpArgumentError(f"axis {axis} is out of range for a rank-{rank} tensor")
+    return axis % rank
+
+
+def broadcast(shapes: Sequence[Shape]) -> Shape:
+    """The numpy broadcast of several shapes."""
+    rank = max(len(s) for s in shapes)
+    out: list[int] = []
+    for i in range(rank):
+        dims = {s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise OpArgumentError(
+                f"shapes {' and '.join(map(str, shapes))} do not broadcast together"
+            )
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+def expect_rank(shape: Shape, rank: int, what: str) -> None:
+    """Raise unless ``shape`` has ``rank`` dimensions."""
+    if len(shape) != rank:
+        raise OpArgumentError(f"{what} must have {rank} dimensions, got shape {shape}")

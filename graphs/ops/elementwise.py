@@ -1,0 +1,219 @@
+"""Elementwise activations, broadcasting arithmetic, normalisation, softmax and reductions.
+
+FLOPs per element are conventions, stated per op: they feed the roofline's compute time for
+ops whose time is almost always set by memory traffic anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from graphs.ops.base import (
+    Attrs,
+    OpArgumentError,
+    OpSpec,
+    Shape,
+    WeightSpec,
+    broadcast,
+    normalize_axis,
+    numel,
+)
+from graphs.ops.dense import SOFTMAX_FLOPS_PER_ELEMENT
+
+
+def same_shape(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
+    """Shape rule of ops whose output has the shape of their first input."""
+    return shapes[0]
+
+
+def _per_element(flops: int) -> Any:
+    def count(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
+        return flops * numel(out)
+
+    count.__doc__ = f"{flops} FLOP(s) per output element."
+    return count
+
+
+def unary(kind: str, flops_per_element: int, summary: str,
+          defaults: dict[str, Any] | None = None) -> OpSpec:
+    """Factory for an elementwise activation of one tensor."""
+    return OpSpec(
+        kind=kind,
+        op_class="elementwise",
+        infer=same_shape,
+        summary=f"{summary}; {flops_per_element} FLOP(s) per element",
+        other_flops=_per_element(flops_per_element),
+        defaults=defaults or {},
+    )
+
+
+UNARY = (
+    unary("relu", 1, "max(x, 0)"),
+    unary("relu6", 2, "min(max(x, 0), 6)"),
+    unary("clamp", 2, "min(max(x, min), max)", {"min": None, "max": None}),
+    unary("hardswish", 5, "x·relu6(x + 3)/6"),
+    unary("hardsigmoid", 4, "relu6(x + 3)/6"),
+    unary("sigmoid", 4, "1/(1 + exp(−x))"),
+    unary("silu", 5, "x·sigmoid(x)"),
+    unary("gelu", 8, "x·Φ(x) (erf form; tanh form when approximate='tanh')",
+          {"approximate": "none"}),
+    unary("tanh", 5, "tanh(x)"),
+    unary("erf", 8, "the error function (ONNX exports of GELU use it)"),
+    unary("sqrt", 1, "√x"),
+)
+
+
+# ---------------------------------------------------------------- binary arithmetic
+
+
+def _binary_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
+    if len(shapes) == 1:
+        if attrs.get("scalar") is None:
+            raise OpArgumentError("a one-input arithmetic op needs the attribute 'scalar'")
+        return shapes[0]
+    return broadcast(shapes)
+
+
+def binary(kind: str, symbol: str) -> OpSpec:
+    """Factory for broadcasting arithmetic: two tensors, or one tensor and ``scalar``.
+
+    ``reverse`` puts the scalar first (``1 - x`` is sub with scalar=1, reverse=True).
+    """
+    return OpSpec(
+        kind=kind,
+        op_class="elementwise",
+        infer=_binary_infer,
+        summary=f"a {symbol} b with numpy broadcasting; 1 FLOP per output element",
+        arity=(1, 2),
+        other_flops=_per_element(1),
+        defaults={"scalar": None, "reverse": False},
+    )
+
+
+BINARY = (binary("add", "+"), binary("sub", "−"), binary("mul", "×"), binary("div", "÷"))
+
+
+# ---------------------------------------------------------------- normalisation
+
+
+def _batch_norm_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
+    x = shapes[0]
+    if len(x) < 2:
+        raise OpArgumentError(f"batch_norm needs (N, C, ...) input, got {x}")
+    return x
+
+
+def _batch_norm_weights(shapes: Sequence[Shape], attrs: Attrs) -> dict[str, WeightSpec]:
+    c = (shapes[0][1],)
+    weights = {
+        "running_mean": WeightSpec(c, counted=False, stored=False),
+        "running_var": WeightSpec(c, counted=False, stored=False),
+    }
+    if attrs["affine"]:
+        weights["weight"] = WeightSpec(c)
+        weights["bias"] = WeightSpec(c)
+    return weights
+
+
+BATCH_NORM = OpSpec(
+    kind="batch_norm",
+    op_class="normalization",
+    infer=_batch_norm_infer,
+    summary="inference batch norm as a per-channel scale and shift; 2 FLOPs per element "
+    "(running statistics fold into the stored scale and shift)",
+    weights=_batch_norm_weights,
+    other_flops=_per_element(2),
+    defaults={"eps": 1e-5, "affine": True},
+)
+
+
+def _layer_norm_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
+    shape = attrs["normalized_shape"]
+    attrs["normalized_shape"] = (int(shape),) if isinstance(shape, int) else tuple(
+        int(s) for s in shape
+    )
+    return attrs
+
+
+def _layer_norm_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
+    x, norm = shapes[0], tuple(attrs["normalized_shape"])
+    if x[len(x) - len(norm):] != norm:
+        raise OpArgumentError(f"normalized_shape {norm} is not the trailing shape of {x}")
+    return x
+
+
+def _layer_norm_weights(shapes: Sequence[Shape], attrs: Attrs) -> dict[str, WeightSpec]:
+    if not attrs["elementwise_affine"]:
+        return {}
+    shape = tuple(attrs["normalized_shape"])
+    weights = {"weight": WeightSpec(shape)}
+    if attrs["bias"]:
+        weights["bias"] = WeightSpec(shape)
+    return weights
+
+
+LAYER_NORM = OpSpec(
+    kind="layer_norm",
+    op_class="normalization",
+    infer=_layer_norm_infer,
+    summary="layer norm over the trailing axes; 8 FLOPs per element "
+    "(mean 1, variance 3, normalise 2, affine 2)",
+    weights=_layer_norm_weights,
+    other_flops=_per_element(8),
+    required=("normalized_shape",),
+    defaults={"eps": 1e-5, "elementwise_affine": True, "bias": True},
+    normalize=_layer_norm_normalize,
+)
+
+
+# ---------------------------------------------------------------- softmax and reductions
+
+
+def _axis_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
+    normalize_axis(int(attrs["axis"]), len(shapes[0]))
+    return shapes[0]
+
+
+SOFTMAX = OpSpec(
+    kind="softmax",
+    op_class="softmax",
+    infer=_axis_infer,
+    summary=f"softmax along one axis; {SOFTMAX_FLOPS_PER_ELEMENT} FLOPs per element",
+    other_flops=_per_element(SOFTMAX_FLOPS_PER_ELEMENT),
+    defaults={"axis": -1},
+)
+
+
+def _mean_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
+    axes = attrs["axes"]
+    attrs["axes"] = (int(axes),) if isinstance(axes, int) else tuple(int(a) for a in axes)
+    attrs["keepdim"] = bool(attrs["keepdim"])
+    return attrs
+
+
+def _mean_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
+    x = shapes[0]
+    axes = {normalize_axis(a, len(x)) for a in attrs["axes"]}
+    if attrs["keepdim"]:
+        return tuple(1 if i in axes else d for i, d in enumerate(x))
+    return tuple(d for i, d in enumerate(x) if i not in axes)
+
+
+def _mean_flops(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
+    """One add per input element plus one divide per output element."""
+    return numel(shapes[0]) + numel(out)
+
+
+MEAN = OpSpec(
+    kind="mean",
+    op_class="pooling",
+    infer=_mean_infer,
+    summary="mean over axes (x.mean([2, 3]) is global average pooling); 1 add per input element",
+    other_flops=_mean_flops,
+    required=("axes",),
+    defaults={"keepdim": False},
+    normalize=_mean_normalize,
+)
+
+SPECS = (*UNARY, *BINARY, BATCH_NORM, LAYER_NORM, SOFTMAX, MEAN)

@@ -1,0 +1,9 @@
+"""Plan how to prune, quantize and decompose a neural network for a phone or an edge board.
+
+The public API: load a model (zoo name, ONNX/JSON file, PyTorch module), cost it on a
+hardware profile, plan compression under budgets, and validate the plan by executing it.
+"""
+
+from planner.api import load_model
+
+__all__ = ["load_model"]

@@ -1,0 +1,155 @@
+"""ONNX import of models exported here from torch, agreeing with the torch import."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+torchvision = pytest.importorskip("torchvision")
+onnx = pytest.importorskip("onnx")
+
+from graphs import (  # noqa: E402
+    Graph,
+    GraphFileError,
+    UnsupportedOpsError,
+    fold_batchnorm,
+    from_onnx,
+    from_torch,
+)
+
+warnings.filterwarnings("ignore")
+
+
+def model_with_trained_looking_bn(name: str) -> Any:
+    """Fresh BatchNorm statistics fold into all-zero biases, which exporters may drop;
+    seeded random statistics keep every parameter in the exported file."""
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(name).eval()
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.1, 0.1)
+    return model
+
+
+def export(model: Any, x: Any, path: Path, dynamo: bool = False) -> Path:
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), \
+            contextlib.redirect_stderr(sink), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if dynamo:
+            torch.onnx.export(model, (x,), dynamo=True).save(str(path))
+        else:
+            torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17)
+    return path
+
+
+def dense_macs(graph: Graph) -> Counter[int]:
+    return Counter(graph.work(layer.name).macs for layer in graph
+                   if layer.op in ("conv2d", "linear", "matmul"))
+
+
+MODELS = ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1",
+          "shufflenet_v2_x0_5", "densenet121", "efficientnet_b0", "googlenet",
+          "regnet_y_400mf", "convnext_tiny", "inception_v3"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_onnx_import_agrees_with_torch_import(name: str, tmp_path: Path) -> None:
+    model = model_with_trained_looking_bn(name)
+    size = 299 if name == "inception_v3" else 224
+    x = torch.randn(1, 3, size, size)
+    from_file = from_onnx(export(model, x, tmp_path / f"{name}.onnx"))
+    # ONNX exporters fold each conv's batch norm into it, so compare with the folded import
+    from_module = fold_batchnorm(from_torch(model, x, cross_check=False))
+    assert from_file.unmapped_ops() == Counter()
+    assert from_file.total_work().macs == from_module.total_work().macs
+    assert from_file.total_work().params == from_module.total_work().params
+    assert dense_macs(from_file) == dense_macs(from_module)  # layer by layer, as multisets
+
+
+def test_dynamo_export_with_split_and_reduce_mean(tmp_path: Path) -> None:
+    model = model_with_trained_looking_bn("shufflenet_v2_x0_5")
+    x = torch.randn(1, 3, 224, 224)
+    graph = from_onnx(export(model, x, tmp_path / "shufflenet.onnx", dynamo=True))
+    folded = fold_batchnorm(from_torch(model, x, cross_check=False))
+    assert graph.total_work().macs == folded.total_work().macs == 40_476_448
+    assert graph.total_work().params == folded.total_work().params
+    assert Counter(layer.op for layer in graph)["slice"] == 2 * 13  # 13 Split nodes, 2 halves
+
+
+def test_onnx_weights_equal_folded_torch_weights(tmp_path: Path) -> None:
+    model = model_with_trained_looking_bn("resnet18")
+    x = torch.randn(1, 3, 224, 224)
+    graph = from_onnx(export(model, x, tmp_path / "r18.onnx"))
+    folded = fold_batchnorm(from_torch(model, x, cross_check=False))
+    first_conv = next(layer for layer in graph if layer.op == "conv2d")
+    fc = next(layer for layer in graph if layer.op == "linear")
+    assert first_conv.weights is not None and fc.weights is not None
+    np.testing.assert_allclose(first_conv.weights["weight"],
+                               folded["conv1"].weights["weight"],  # type: ignore[index]
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(first_conv.weights["bias"],
+                               folded["conv1"].weights["bias"],  # type: ignore[index]
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(fc.weights["weight"], model.fc.weight.detach().numpy())
+
+
+def tiny_model(op_type: str = "Relu", dims: tuple[Any, ...] = (1, 4)) -> Any:
+    helper = onnx.helper
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, list(dims))
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, list(dims))
+    node = helper.make_node(op_type, ["x"], ["y"], name="the_node")
+    return helper.make_model(helper.make_graph([node], "tiny", [x], [y]),
+                             opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_unsupported_op_is_listed_or_raised(tmp_path: Path) -> None:
+    path = tmp_path / "hardmax.onnx"
+    onnx.save(tiny_model("Hardmax"), str(path))
+    graph = from_onnx(path)
+    assert graph.unmapped_ops() == Counter({"onnx::Hardmax": 1})
+    assert graph.metadata["import_warnings"] == [
+        "the_node: onnx::Hardmax kept opaque (no handler)"]
+    with pytest.raises(UnsupportedOpsError, match=r"hardmax.onnx.*onnx::Hardmax ×1"):
+        from_onnx(path, strict=True)
+
+
+def test_symbolic_dimensions_need_an_input_shape(tmp_path: Path) -> None:
+    path = tmp_path / "dynamic.onnx"
+    onnx.save(tiny_model("Relu", ("N", "features")), str(path))
+    with pytest.raises(GraphFileError, match=r"dynamic.onnx: input 'x' has symbolic.*input_shape"):
+        from_onnx(path)
+    graph = from_onnx(path, input_shape=(2, 16))
+    assert graph[graph.outputs[0]].output_shape == (2, 16)
+
+
+def test_malformed_and_missing_files(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00\x01 this is not protobuf " * 10)
+    with pytest.raises(GraphFileError, match=r"garbage.onnx: not a valid ONNX model"):
+        from_onnx(garbage)
+    with pytest.raises(GraphFileError, match=r"absent.onnx: no such file"):
+        from_onnx(tmp_path / "absent.onnx")
+    broken = tiny_model("Conv")  # a Conv without weights fails the checker
+    path = tmp_path / "broken.onnx"
+    onnx.save(broken, str(path))
+    with pytest.raises(GraphFileError, match=r"broken.onnx"):
+        from_onnx(path)
+
+
+def test_load_model_dispatches_on_suffix(tmp_path: Path) -> None:
+    from planner import load_model
+
+    path = tmp_path / "relu.onnx"
+    onnx.save(tiny_model("Relu", (1, 8)), str(path))
+    assert load_model(path).total_work().flops == 8  # one relu FLOP per element
