@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from graphs import GraphError, MissingExtraError
+from hardware_profiles import HardwareProfile, ProfileError
 from planner.api import load_model
 from planner.report import FORMATS, render
 from planner.report.layers import graph_table
@@ -34,6 +35,8 @@ FormatOpt = Annotated[str, typer.Option(
     "--format", "-f", help=f"Output format: {'|'.join(FORMATS)}.")]
 OutputOpt = Annotated[Path | None, typer.Option(
     "--output", "-o", help="Write to this file instead of standard output.")]
+HardwareOpt = Annotated[str | None, typer.Option(
+    "--hardware", "-H", help="A bundled profile (see `planner profiles`) or a profile YAML.")]
 ShapeOpt = Annotated[str | None, typer.Option(
     "--input-shape", help="Input shape, e.g. 1,3,160,160 (zoo and ONNX models).")]
 
@@ -46,6 +49,13 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
         return tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
     except ValueError:
         raise UnitError(f"cannot read input shape {text!r}; expected e.g. 1,3,224,224") from None
+
+
+def load_profile(name: str) -> HardwareProfile:
+    """A bundled profile or a YAML file (errors name the file and field)."""
+    from hardware_profiles import load
+
+    return load(name)
 
 
 def emit(text: str, output: Path | None) -> None:
@@ -72,10 +82,17 @@ def inspect(
     all_layers: Annotated[bool, typer.Option(
         "--all-layers", help="Also list layers that do no work (inputs, views).")] = False,
     list_models: Annotated[bool, typer.Option("--list", help="List the zoo models.")] = False,
+    hardware: HardwareOpt = None,
+    dtype: Annotated[str, typer.Option(
+        help="Dtype to cost each processor at, where it computes in it (else its widest).")
+    ] = "fp32",
+    plot: Annotated[Path | None, typer.Option(
+        help="With --hardware: write a roofline chart (.png, .svg or .pdf).")] = None,
 ) -> None:
-    """Per-layer MACs, parameters, bytes and arithmetic intensity of a model.
+    """Per-layer MACs, parameters, bytes and arithmetic intensity of a model; with
+    --hardware, its latency and bound on every processor and the fastest one.
 
-    Example: planner inspect resnet50 --format md -o resnet50.md
+    Example: planner inspect mobilenet_v2 --hardware snapdragon_855 --plot roofline.png
     """
     _check_format(fmt)
     if list_models:
@@ -85,7 +102,79 @@ def inspect(
             typer.echo(f"{name:22s} {entry.summary}")
         return
     graph = load_model(model, parse_shape(input_shape))
-    emit(render(graph_table(graph, all_layers), fmt), output)
+    if hardware is None:
+        if plot is not None:
+            raise typer.BadParameter("a roofline chart needs --hardware", param_hint="--plot")
+        emit(render(graph_table(graph, all_layers), fmt), output)
+        return
+    from planner.report.hardware import hardware_table
+
+    profile = load_profile(hardware)
+    emit(render(hardware_table(graph, profile, dtype), fmt), output)
+    if plot is not None:
+        from planner.costs import display_dtype, per_processor_costs
+        from planner.report.plots import roofline_figure, save_figure
+
+        dtypes = {n: display_dtype(p, dtype) for n, p in profile.processors.items()}
+        figure = roofline_figure(profile, dtypes, per_processor_costs(graph, profile, dtypes),
+                                 f"{graph.name} on {profile.display_name}")
+        save_figure(figure, plot)
+        typer.echo(f"wrote {plot}", err=True)
+
+
+@app.command()
+def profiles(
+    name: Annotated[str | None, typer.Argument(
+        help="A bundled profile name or a profile YAML file; omit to list the bundled ones.")
+    ] = None,
+    fmt: FormatOpt = "table",
+    output: OutputOpt = None,
+) -> None:
+    """List the bundled hardware profiles, or show every number of one with its source.
+
+    Example: planner profiles snapdragon_855
+    """
+    _check_format(fmt)
+    from hardware_profiles import available
+    from planner.report.hardware import profile_table, profiles_table
+
+    if name is None:
+        table = profiles_table([load_profile(n) for n in available()])
+    else:
+        table = profile_table(load_profile(name))
+    emit(render(table, fmt), output)
+
+
+@app.command()
+def calibrate(
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Where to write the host profile (YAML).")] = Path("host.yaml"),
+    quick: Annotated[bool, typer.Option(
+        "--quick", help="Smaller sizes and shorter runs (seconds instead of a minute).")
+    ] = False,
+) -> None:
+    """Microbenchmark this machine with numpy and write a hardware profile for it.
+
+    Example: planner calibrate -o host.yaml && planner inspect resnet18 --hardware host.yaml
+    """
+    from rich.progress import Progress
+
+    from hardware_profiles import save
+    from hardware_profiles.calibrate import STEPS
+    from hardware_profiles.calibrate import calibrate as measure
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("calibrating", total=len(STEPS))
+
+        def progress(label: str, index: int, total: int) -> None:
+            bar.update(task, completed=index - 1, description=f"{label} ({index}/{total})")
+
+        profile = measure(progress, quick=quick)
+        bar.update(task, completed=len(STEPS))
+    save(profile, output)
+    cpu = profile.processors["cpu"]
+    typer.echo(f"wrote {output}: fp32 GEMM {cpu.peak_ops_per_s['fp32'].value / 1e9:.1f} GFLOP/s, "
+               f"DRAM {cpu.dram_bytes_per_s.value / 1e9:.1f} GB/s")
 
 
 @app.callback()
@@ -102,7 +191,7 @@ def main() -> None:
     ``error: …`` and exits 1."""
     try:
         app()
-    except (GraphError, UnitError, MissingExtraError, FileNotFoundError) as exc:
+    except (GraphError, ProfileError, UnitError, MissingExtraError, FileNotFoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INPUT)
 

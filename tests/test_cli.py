@@ -49,3 +49,50 @@ def test_exit_codes_and_one_line_errors() -> None:
     assert bad_shape.returncode == 1 and "cannot read input shape" in bad_shape.stderr
     assert "Example:" in run("--help").stdout
     assert "Example:" in run("inspect", "--help").stdout
+
+
+def test_inspect_on_hardware_with_roofline_plot(tmp_path: Path) -> None:
+    chart = tmp_path / "roofline.png"
+    result = run("inspect", "mobilenet_v1", "--hardware", "snapdragon_855", "-f", "csv",
+                 "--plot", str(chart))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {"cpu_latency_s", "gpu_latency_s", "dsp_latency_s", "dsp_bound",
+            "best_processor"} <= set(rows[0])
+    assert {r["best_processor"] for r in rows} <= {"cpu", "gpu", "dsp"}
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_profiles_list_and_show() -> None:
+    listing = run("profiles")
+    assert listing.returncode == 0
+    assert "coral_edge_tpu" in listing.stdout and "jetson_orin_nano" in listing.stdout
+    shown = json.loads(run("profiles", "coral_edge_tpu", "-f", "json").stdout)
+    fields = {row["field"]: row for row in shown["rows"]}
+    assert fields["processors.tpu.peak_ops_per_s.int8"]["raw"] == 4e12
+    assert all(row["source"] for row in shown["rows"])
+
+
+def test_malformed_profile_is_one_clear_line(tmp_path: Path) -> None:
+    bad = tmp_path / "phone.yaml"
+    bad.write_text("version: 1\nname: phone\ndisplay_name: x\nhost: cpu\nprocessors: {}\n")
+    result = run("inspect", "lenet5", "--hardware", str(bad))
+    assert result.returncode == 1
+    assert "phone.yaml" in result.stderr and "dram_capacity_bytes: Field required" in (
+        result.stderr)
+    assert "Traceback" not in result.stderr
+
+
+def test_calibrate_writes_a_valid_profile(tmp_path: Path) -> None:
+    out = tmp_path / "host.yaml"
+    result = run("calibrate", "--quick", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "fp32 GEMM" in result.stdout
+    from hardware_profiles import load_file
+
+    profile = load_file(out)
+    cpu = profile.processors["cpu"]
+    assert cpu.peak_ops_per_s["fp32"].value > 1e8  # any machine that runs numpy
+    assert all(n.source for _, n in profile.sourced_numbers())
+    costed = run("inspect", "resnet18", "--hardware", str(out), "-f", "json")
+    assert json.loads(costed.stdout)["totals"]["cpu_latency_s"] > 0

@@ -20,6 +20,7 @@ import io
 import json
 import math
 import shutil
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -157,11 +158,12 @@ def _terminal(table: Table, width: int | None) -> str:
     for i, column in enumerate(table.columns):
         numeric = column.kind not in ("text", "shape")
         rich_table.add_column(column.header, justify="right" if numeric else "left",
-                              footer=totals[i] if totals else "", no_wrap=True)
+                              footer=totals[i] if totals else "", no_wrap=numeric)
     rows = _human_rows(table)
     for row in rows[:-1] if totals else rows:
         rich_table.add_row(*row)
-    width = width or max(shutil.get_terminal_size((240, 24)).columns, 100)
+    if width is None:  # a terminal gets its width; a pipe or file gets every character
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 1000
     console = Console(file=io.StringIO(), width=width, color_system=None)
     console.print(rich_table)
     for note in table.notes:

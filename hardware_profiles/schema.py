@@ -1,0 +1,212 @@
+"""The schema of a hardware profile: processors, their roofs, and the links between them.
+
+Every published or estimated number is a :class:`Sourced` value: the number, where it comes
+from (URL, datasheet, paper, or the arithmetic that derives it) and whether it is an
+estimate. Units are in the field names (``peak_ops_per_s``, ``dram_bytes_per_s``,
+``launch_overhead_s``). Unknown fields are rejected, so a typo is an error, not a silent
+default.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Dtype = Literal["fp32", "fp16", "int8", "int4"]
+DTYPES: tuple[Dtype, ...] = ("fp32", "fp16", "int8", "int4")
+DTYPE_BITS: dict[str, int] = {"fp32": 32, "fp16": 16, "int8": 8, "int4": 4}
+
+ProcessorKind = Literal["cpu", "gpu", "dsp", "npu"]
+
+#: Op classes a profile may give efficiency factors for (the graph op table's classes; a
+#: test keeps the two lists equal, since this package does not import ``graphs``).
+OpClass = Literal["conv", "depthwise_conv", "gemm", "matmul", "attention", "elementwise",
+                  "pooling", "normalization", "softmax", "gather", "data_movement"]
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sourced(BaseModel):
+    """A number with its provenance. ``estimate`` marks derived or assumed values."""
+
+    model_config = _STRICT
+
+    value: float = Field(ge=0)
+    source: str = Field(min_length=4, description="URL, datasheet, paper or derivation")
+    estimate: bool = False
+    note: str = ""
+
+
+class SparseSupport(BaseModel):
+    """Hardware that skips zero weights: ``pattern`` of sparsity it accelerates, the least
+    sparsity at which it does, and the speed-up it reaches at best."""
+
+    model_config = _STRICT
+
+    pattern: Literal["unstructured", "2:4"]
+    min_sparsity: float = Field(gt=0, lt=1)
+    max_speedup: Sourced
+
+    @field_validator("max_speedup")
+    @classmethod
+    def _at_least_one(cls, v: Sourced) -> Sourced:
+        if v.value < 1:
+            raise ValueError(f"a speed-up is at least 1, got {v.value}")
+        return v
+
+
+class Processor(BaseModel):
+    """One compute unit (CPU cluster, GPU, DSP, NPU) and its roofline parameters.
+
+    ``peak_ops_per_s`` counts operations (2 per MAC) per dtype the processor computes in;
+    a dtype it cannot compute in is absent. ``efficiency`` is the fraction of peak reached
+    by each op class (``default`` for the rest). ``weights_stay_on_chip``: weights are
+    cached in on-chip memory across inferences when the whole model fits (Edge TPU).
+    """
+
+    model_config = _STRICT
+
+    kind: ProcessorKind
+    description: str
+    peak_ops_per_s: dict[Dtype, Sourced] = Field(min_length=1)
+    dram_bytes_per_s: Sourced
+    onchip_bytes: Sourced
+    onchip_bytes_per_s: Sourced
+    launch_overhead_s: Sourced
+    efficiency: dict[OpClass | Literal["default"], Sourced]
+    op_kinds: Literal["all"] | list[str] = "all"
+    unsupported_op_kinds: list[str] = Field(default_factory=list)
+    sparse: SparseSupport | None = None
+    weights_stay_on_chip: bool = False
+    energy_per_mac_j: dict[Dtype, Sourced]
+    energy_per_dram_byte_j: Sourced
+    energy_per_onchip_byte_j: Sourced
+
+    @field_validator("peak_ops_per_s", "dram_bytes_per_s", "onchip_bytes_per_s", mode="after")
+    @classmethod
+    def _positive(cls, v: Sourced | dict[str, Sourced]) -> Sourced | dict[str, Sourced]:
+        for item in v.values() if isinstance(v, dict) else [v]:
+            if item.value <= 0:
+                raise ValueError(f"must be greater than 0, got {item.value}")
+        return v
+
+    @field_validator("efficiency")
+    @classmethod
+    def _fractions(cls, v: dict[str, Sourced]) -> dict[str, Sourced]:
+        if "default" not in v:
+            raise ValueError("needs a 'default' entry for op classes not listed")
+        for key, item in v.items():
+            if not 0 < item.value <= 1:
+                raise ValueError(f"{key}: an efficiency is a fraction in (0, 1], got {item.value}")
+        return v
+
+    @model_validator(mode="after")
+    def _energy_for_every_dtype(self) -> Processor:
+        missing = sorted(set(self.peak_ops_per_s) - set(self.energy_per_mac_j))
+        if missing:
+            raise ValueError(f"energy_per_mac_j needs an entry for {', '.join(missing)} "
+                             "(every dtype in peak_ops_per_s)")
+        return self
+
+    @property
+    def dtypes(self) -> list[str]:
+        """Dtypes this processor computes in, widest first."""
+        return [d for d in DTYPES if d in self.peak_ops_per_s]
+
+    def runs_op(self, op: str) -> bool:
+        """True when this processor can run op kind ``op``."""
+        if op in self.unsupported_op_kinds:
+            return False
+        return self.op_kinds == "all" or op in self.op_kinds
+
+    def efficiency_of(self, op_class: str) -> float:
+        """Fraction of peak reached by ``op_class`` (the default when not listed)."""
+        entry = self.efficiency.get(op_class)  # type: ignore[call-overload]
+        return float((entry or self.efficiency["default"]).value)
+
+
+class Transfer(BaseModel):
+    """Moving a tensor between two processors: a fixed latency (synchronisation, cache
+    maintenance, dispatch) plus bytes over a bandwidth."""
+
+    model_config = _STRICT
+
+    between: tuple[str, str]
+    bytes_per_s: Sourced
+    latency_s: Sourced
+    shared_memory: bool
+
+    @field_validator("bytes_per_s")
+    @classmethod
+    def _positive(cls, v: Sourced) -> Sourced:
+        if v.value <= 0:
+            raise ValueError(f"must be greater than 0, got {v.value}")
+        return v
+
+
+class HardwareProfile(BaseModel):
+    """A device: its processors, the host where inputs arrive, and every transfer link."""
+
+    model_config = _STRICT
+
+    version: Literal[1]
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    display_name: str
+    devices: list[str] = Field(default_factory=list)
+    host: str
+    dram_capacity_bytes: Sourced
+    processors: dict[str, Processor] = Field(min_length=1)
+    transfers: list[Transfer] = Field(default_factory=list)
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _links_are_complete(self) -> HardwareProfile:
+        names = set(self.processors)
+        if self.host not in names:
+            raise ValueError(f"host {self.host!r} is not one of the processors {sorted(names)}")
+        seen: set[frozenset[str]] = set()
+        for link in self.transfers:
+            unknown = set(link.between) - names
+            if unknown:
+                raise ValueError(f"transfer between {list(link.between)} names unknown "
+                                 f"processor(s) {sorted(unknown)}")
+            pair = frozenset(link.between)
+            if len(pair) != 2 or pair in seen:
+                raise ValueError(f"transfer between {list(link.between)} is a self-link or "
+                                 "listed twice")
+            seen.add(pair)
+        ordered = sorted(names)
+        missing = [f"{a}-{b}" for i, a in enumerate(ordered) for b in ordered[i + 1:]
+                   if frozenset((a, b)) not in seen]
+        if missing:
+            raise ValueError(f"no transfer given between {', '.join(missing)}; every pair of "
+                             "processors needs one")
+        return self
+
+    def transfer(self, a: str, b: str) -> Transfer:
+        """The link between processors ``a`` and ``b`` (``a != b``)."""
+        for link in self.transfers:
+            if set(link.between) == {a, b}:
+                return link
+        raise KeyError(f"no transfer between {a!r} and {b!r}")
+
+    def sourced_numbers(self) -> list[tuple[str, Sourced]]:
+        """Every Sourced number in the profile with its dotted path (for audits and tests)."""
+        found: list[tuple[str, Sourced]] = []
+
+        def walk(value: object, path: str) -> None:
+            if isinstance(value, Sourced):
+                found.append((path, value))
+            elif isinstance(value, BaseModel):
+                for key in type(value).model_fields:
+                    walk(getattr(value, key), f"{path}.{key}" if path else key)
+            elif isinstance(value, dict):
+                for key, item in value.items():
+                    walk(item, f"{path}.{key}")
+            elif isinstance(value, list | tuple):
+                for i, item in enumerate(value):
+                    walk(item, f"{path}[{i}]")
+
+        walk(self, "")
+        return found
