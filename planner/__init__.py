@@ -5,5 +5,27 @@ hardware profile, plan compression under budgets, and validate the plan by execu
 """
 
 from planner.api import load_model
+from planner.options import OptionSpace
+from planner.plan import (
+    InfeasibleBudgetError,
+    Plan,
+    PlanError,
+    Planner,
+    load_plan,
+    pareto,
+    plan,
+)
+from planner.problem import Budgets
 
-__all__ = ["load_model"]
+__all__ = [
+    "Budgets",
+    "InfeasibleBudgetError",
+    "OptionSpace",
+    "Plan",
+    "PlanError",
+    "Planner",
+    "load_model",
+    "load_plan",
+    "pareto",
+    "plan",
+]

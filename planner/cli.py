@@ -15,6 +15,7 @@ import typer
 from graphs import GraphError, MissingExtraError
 from hardware_profiles import HardwareProfile, ProfileError
 from planner.api import load_model
+from planner.plan import PlanError
 from planner.report import FORMATS, render
 from planner.report.layers import graph_table
 from planner.units import UnitError
@@ -177,6 +178,87 @@ def calibrate(
                f"DRAM {cpu.dram_bytes_per_s.value / 1e9:.1f} GB/s")
 
 
+@app.command()
+def plan(
+    model: ModelArg = "mobilenet_v2",
+    hardware: Annotated[str, typer.Option(
+        "--hardware", "-H", help="A bundled profile (see `planner profiles`) or a YAML.")
+    ] = "snapdragon_855",
+    max_size: Annotated[str | None, typer.Option(help="Stored weights, e.g. 2MB.")] = None,
+    max_latency: Annotated[str | None, typer.Option(help="End-to-end, e.g. 15ms.")] = None,
+    max_memory: Annotated[str | None, typer.Option(
+        help="Peak live activations, e.g. 4MB.")] = None,
+    max_energy: Annotated[str | None, typer.Option(help="Per inference, e.g. 5mJ.")] = None,
+    max_error: Annotated[float | None, typer.Option(
+        help="Bound on the accuracy proxy (predicted relative output error energy).")] = None,
+    objective: Annotated[str, typer.Option(
+        help="accuracy | latency | size | energy | memory")] = "accuracy",
+    proxy: Annotated[str, typer.Option(
+        help="measured (sensitivities by perturbation) | weights | uniform")] = "measured",
+    solver: Annotated[str, typer.Option(help="cbc | highs")] = "cbc",
+    time_limit: Annotated[str | None, typer.Option(
+        help="Stop the solver after this long (e.g. 60s) and keep the best plan found.")
+    ] = None,
+    resolution: Annotated[float, typer.Option(
+        help="Merge options within this relative factor (0: exact option fronts).")] = 0.0,
+    output: OutputOpt = None,
+    fmt: FormatOpt = "table",
+    input_shape: ShapeOpt = None,
+) -> None:
+    """Choose per layer a pruning ratio, sparsity, weight format, rank and processor that
+    minimise the objective within the budgets; write the plan as JSON with -o.
+
+    Example: planner plan mobilenet_v2 --hardware snapdragon_855 --max-size 2MB
+    --max-latency 15ms -o plan.json
+    """
+    from planner.ilp import SOLVERS
+    from planner.options import OptionSpace
+    from planner.plan import InfeasibleBudgetError
+    from planner.plan import plan as make_plan
+    from planner.problem import OBJECTIVES
+    from planner.report.plan_table import plan_table
+    from planner.units import parse_bytes, parse_joules, parse_seconds
+
+    _check_format(fmt)
+    for value, allowed, hint in ((objective, OBJECTIVES, "--objective"),
+                                 (proxy, ("measured", "weights", "uniform"), "--proxy"),
+                                 (solver, SOLVERS, "--solver")):
+        if value not in allowed:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}",
+                                     param_hint=hint)
+    graph = load_model(model, parse_shape(input_shape), weights=True)
+    profile = load_profile(hardware)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("measuring proxies", total=None)
+
+        def progress(label: str, index: int, total: int) -> None:
+            bar.update(task, completed=index, total=total, description=label[:60])
+
+        try:
+            result = make_plan(
+                graph, profile,
+                max_size_bytes=parse_bytes(max_size) if max_size else None,
+                max_latency_s=parse_seconds(max_latency) if max_latency else None,
+                max_memory_bytes=parse_bytes(max_memory) if max_memory else None,
+                max_energy_j=parse_joules(max_energy) if max_energy else None,
+                max_error=max_error, objective=objective,  # type: ignore[arg-type]
+                proxy=proxy,  # type: ignore[arg-type]
+                solver=solver,  # type: ignore[arg-type]
+                space=OptionSpace(resolution=resolution),
+                time_limit_s=parse_seconds(time_limit) if time_limit else None,
+                progress=progress)
+        except InfeasibleBudgetError as exc:
+            bar.stop()
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_INFEASIBLE) from None
+    if output is not None:
+        result.save(output)
+        typer.echo(f"wrote {output}", err=True)
+    typer.echo(render(plan_table(result), fmt).rstrip("\n"))
+
+
 @app.callback()
 def _root() -> None:
     """Plan how to prune, quantize and decompose a neural network for a phone or an edge
@@ -191,7 +273,8 @@ def main() -> None:
     ``error: …`` and exits 1."""
     try:
         app()
-    except (GraphError, ProfileError, UnitError, MissingExtraError, FileNotFoundError) as exc:
+    except (GraphError, ProfileError, UnitError, MissingExtraError, FileNotFoundError,
+            PlanError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INPUT)
 

@@ -28,11 +28,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Literal
+from typing import Literal, cast
+
+import numpy as np
 
 from graphs import Graph, Layer, Work
 from hardware_profiles import DTYPE_BITS, HardwareProfile, Processor
+from hardware_profiles.schema import Dtype
 
+Num = float | np.ndarray
+"""A count or an array of counts (see :func:`roofline_terms`)."""
 Bound = Literal["compute", "memory", "free"]
 SparsityPattern = Literal["unstructured", "2:4"]
 
@@ -129,31 +134,52 @@ def roofline(name: str, work: Work, op: str, op_class: str, processor_name: str,
     if work.flops == 0 and work.traffic_bytes == 0:
         return LayerCost(name, processor_name, dtype, Cost(), "free", 0, 0,
                          unknown_compute=op == "opaque")
-    peak = processor.peak_ops_per_s[dtype].value * processor.efficiency_of(op_class)
-    mac_flops = 2 * work.macs
-    compute_s = (mac_flops / sparse_speedup(processor, sparsity, pattern)
-                 + (work.flops - mac_flops)) / peak
-    onchip_bw = processor.onchip_bytes_per_s.value
-    dram_bw = processor.dram_bytes_per_s.value
-    activations = work.input_bytes + work.output_bytes
-    activations_on_chip = activations <= processor.onchip_bytes.value
-    weight_bw = onchip_bw if weights_on_chip else dram_bw
-    memory_s = work.weight_read_bytes / weight_bw + activations / (
-        onchip_bw if activations_on_chip else dram_bw)
-    dram_bytes = (0 if weights_on_chip else work.weight_read_bytes) + (
-        0 if activations_on_chip else activations)
-    onchip_bytes = work.traffic_bytes - dram_bytes
+    compute_s, memory_s, dram_bytes, energy = roofline_terms(
+        work.macs, work.flops, work.weight_read_bytes, work.input_bytes + work.output_bytes,
+        sparse_speedup(processor, sparsity, pattern), processor, dtype, op_class,
+        weights_on_chip)
+    compute_s, memory_s = float(compute_s), float(memory_s)
+    dram_bytes, energy = float(dram_bytes), float(energy)
     overhead_s = processor.launch_overhead_s.value
-    e_mac = processor.energy_per_mac_j[dtype].value
-    energy = (work.macs * e_mac + (work.flops - mac_flops) / 2 * e_mac
-              + dram_bytes * processor.energy_per_dram_byte_j.value
-              + onchip_bytes * processor.energy_per_onchip_byte_j.value)
     cost = Cost(latency_s=max(compute_s, memory_s) + overhead_s, compute_s=compute_s,
                 memory_s=memory_s, overhead_s=overhead_s, energy_j=energy,
                 dram_bytes=dram_bytes)
     return LayerCost(name, processor_name, dtype, cost,
                      "compute" if compute_s >= memory_s else "memory", work.flops,
                      work.traffic_bytes, unknown_compute=op == "opaque")
+
+
+def roofline_terms(macs: Num, flops: Num, weight_read_bytes: Num, activation_bytes: Num,
+                   speedup: Num, processor: Processor, dtype: str, op_class: str,
+                   weights_on_chip: bool = False) -> tuple[Num, Num, Num, Num]:
+    """Compute seconds, memory seconds, DRAM bytes and joules of one execution; every count
+    may be a numpy array (the option enumeration prices many variants of a layer at once).
+
+    >>> from hardware_profiles import load
+    >>> cpu = load("raspberry_pi_5").processors["cpu"]
+    >>> c, m, d, e = roofline_terms(np.array([1e6, 1e9]), np.array([2e6, 2e9]),
+    ...                             np.array([4e6, 4e6]), 0, 1.0, cpu, "fp32", "conv")
+    >>> bool(c[0] < m[0]) and bool(c[1] > m[1])  # small layer memory-, large compute-bound
+    True
+    """
+    which = cast(Dtype, dtype)
+    peak = processor.peak_ops_per_s[which].value * processor.efficiency_of(op_class)
+    mac_flops = np.multiply(macs, 2)
+    compute_s = (mac_flops / speedup + (np.subtract(flops, mac_flops))) / peak
+    onchip_bw = processor.onchip_bytes_per_s.value
+    dram_bw = processor.dram_bytes_per_s.value
+    on_chip = np.less_equal(activation_bytes, processor.onchip_bytes.value)
+    weight_bw = onchip_bw if weights_on_chip else dram_bw
+    memory_s = np.divide(weight_read_bytes, weight_bw) + np.divide(
+        activation_bytes, np.where(on_chip, onchip_bw, dram_bw))
+    dram_bytes = np.multiply(weight_read_bytes, 0 if weights_on_chip else 1) + np.where(
+        on_chip, 0, activation_bytes)
+    onchip_bytes = np.add(weight_read_bytes, activation_bytes) - dram_bytes
+    e_mac = processor.energy_per_mac_j[which].value
+    energy = (np.multiply(macs, e_mac) + np.subtract(flops, mac_flops) / 2 * e_mac
+              + dram_bytes * processor.energy_per_dram_byte_j.value
+              + onchip_bytes * processor.energy_per_onchip_byte_j.value)
+    return compute_s, memory_s, dram_bytes, energy
 
 
 def sparse_speedup(processor: Processor, sparsity: float,

@@ -96,3 +96,26 @@ def test_calibrate_writes_a_valid_profile(tmp_path: Path) -> None:
     assert all(n.source for _, n in profile.sourced_numbers())
     costed = run("inspect", "resnet18", "--hardware", str(out), "-f", "json")
     assert json.loads(costed.stdout)["totals"]["cpu_latency_s"] > 0
+
+
+def test_plan_writes_a_plan_that_meets_the_budget(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    result = run("plan", "lenet5", "--hardware", "raspberry_pi_5", "--max-size", "20kB",
+                 "--proxy", "weights", "-o", str(out), "-f", "json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(out.read_text())
+    assert plan["version"] == 1 and plan["totals"]["size_bytes"] <= 20_000
+    table = json.loads(result.stdout)
+    assert table["totals"]["size_bytes"] == plan["totals"]["size_bytes"]
+
+
+def test_plan_infeasible_exits_3_with_minimums() -> None:
+    result = run("plan", "lenet5", "--hardware", "raspberry_pi_5", "--max-size", "100B",
+                 "--proxy", "uniform")
+    assert result.returncode == 3
+    assert "smallest achievable" in result.stderr and "size <= 100" in result.stderr
+
+
+def test_plan_rejects_unknown_objective() -> None:
+    result = run("plan", "lenet5", "--objective", "speed")
+    assert result.returncode == 2 and "'speed' is not one of" in result.stderr

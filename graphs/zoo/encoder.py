@@ -39,9 +39,9 @@ def bert_encoder(
     head_dim = hidden // heads
     b = GraphBuilder(name)
     ids = b.input((batch, seq_len), name="input_ids", dtype="int64")
-    positions = b.constant(np.arange(seq_len, dtype=np.int64)[None, :].repeat(batch, 0),
-                           "embeddings.position_ids")
-    types = b.constant(np.zeros((batch, seq_len), dtype=np.int64), "embeddings.token_type_ids")
+    # (1, L) ids: their embeddings broadcast over any batch in the adds below
+    positions = b.constant(np.arange(seq_len, dtype=np.int64)[None, :], "embeddings.position_ids")
+    types = b.constant(np.zeros((1, seq_len), dtype=np.int64), "embeddings.token_type_ids")
     x = b.add_(
         b.add_(b.embedding(ids, vocab, hidden, name="embeddings.word_embeddings"),
                b.embedding(types, type_vocab, hidden, name="embeddings.token_type_embeddings"),

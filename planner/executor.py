@@ -1,0 +1,136 @@
+"""Execute a graph with numpy: the kernels of :mod:`planner.kernels` in topological order.
+
+>>> import numpy as np
+>>> from graphs import build_zoo_model
+>>> g = build_zoo_model("lenet5", weights=True)
+>>> run = execute(g, np.zeros((2, 1, 32, 32), np.float32))
+>>> run.outputs["fc3"].shape, run.macs["conv1"]
+((2, 10), 235200)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
+
+import networkx as nx
+import numpy as np
+
+from graphs import Graph, Layer
+from planner.kernels import KERNELS, KernelError
+
+Hook = Callable[[str, np.ndarray], np.ndarray]
+
+
+@dataclass
+class Execution:
+    """What one run produced: graph outputs, per-layer executed MACs and wall seconds, and
+    the layer outputs that were asked to be kept."""
+
+    outputs: dict[str, np.ndarray]
+    macs: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    kept: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def input_arrays(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray]
+                 ) -> dict[str, np.ndarray]:
+    """Map inputs to the graph's input layers (one array for a single-input graph)."""
+    names = graph.inputs
+    given = dict(inputs) if isinstance(inputs, Mapping) else {names[0]: inputs}
+    missing = [n for n in names if n not in given]
+    if missing:
+        raise KernelError(f"no array given for input(s) {', '.join(missing)}")
+    for name in names:
+        expected = graph[name].output_shape[1:]
+        if tuple(given[name].shape[1:]) != expected:
+            raise KernelError(f"input {name!r} has shape {given[name].shape}, expected "
+                              f"(batch, {', '.join(map(str, expected))})")
+    return given
+
+
+def execute(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray], *,
+            dtype: type = np.float32, keep: Collection[str] | bool = False,
+            given: Mapping[str, np.ndarray] | None = None, hook: Hook | None = None,
+            only: Collection[str] | None = None) -> Execution:
+    """Run ``graph`` on ``inputs`` (any batch size).
+
+    ``keep``: layer outputs to return (True for all). ``given``: precomputed layer outputs
+    to use instead of computing them. ``hook(name, output)`` may replace any computed
+    output (to inject a perturbation). ``only``: compute just these layers (the rest must
+    be given or unneeded). Intermediate arrays are freed after their last reader.
+    """
+    feeds = input_arrays(graph, inputs)
+    first = graph.inputs[0]
+    batch_ratio = feeds[first].shape[0] / graph[first].output_shape[0]
+    values: dict[str, np.ndarray] = {}
+    readers = {n: len(graph.consumers(n)) for n in graph.order}
+    keep_all = keep is True
+    keep_set = set() if isinstance(keep, bool) else set(keep)
+    result = Execution({})
+    given = given or {}
+    for layer in graph:
+        name = layer.name
+        if name in given:
+            out = given[name]
+        elif only is not None and name not in only:
+            continue
+        elif layer.op == "input":
+            out = feeds[name].astype(dtype if graph[name].attrs["dtype"] == "float32"
+                                     else np.int64, copy=False)
+        else:
+            start = time.perf_counter()
+            out, macs = run_layer(at_batch(layer, batch_ratio),
+                                  [values[i] for i in layer.inputs], dtype)
+            result.seconds[name] = time.perf_counter() - start
+            result.macs[name] = macs
+            if hook is not None:
+                out = hook(name, out)
+        values[name] = out
+        if keep_all or name in keep_set:
+            result.kept[name] = out
+        for src in layer.inputs:
+            readers[src] -= 1
+            if readers[src] == 0 and src not in graph.outputs:
+                values.pop(src, None)
+    result.outputs = {o: values[o] for o in graph.outputs if o in values}
+    return result
+
+
+def at_batch(layer: Layer, ratio: float) -> Layer:
+    """``layer`` with its declared leading dimension scaled to the batch being run (only
+    ops that take their output shape from the layer need it: reshape, expand)."""
+    if ratio == 1 or layer.op not in ("reshape", "expand"):
+        return layer
+    lead = layer.output_shape[0] * ratio
+    if lead != int(lead):
+        raise KernelError(f"layer {layer.name!r}: cannot run at this batch size (its leading "
+                          f"dimension {layer.output_shape[0]} does not scale with the batch)")
+    return replace(layer, output_shape=(int(lead), *layer.output_shape[1:]))
+
+
+def run_layer(layer: Layer, inputs: list[np.ndarray], dtype: type = np.float32
+              ) -> tuple[np.ndarray, int]:
+    """One layer's output and executed MACs."""
+    if layer.op == "constant":
+        if layer.weights is None:
+            raise KernelError(f"layer {layer.name!r}: constant without a value")
+        value = layer.weights["value"]
+        return (value.astype(dtype) if value.dtype.kind == "f" else value), 0
+    kernel = KERNELS.get(layer.op)
+    if kernel is None:
+        target = layer.attrs.get("target", layer.op)
+        raise KernelError(f"layer {layer.name!r}: the simulator cannot execute {target!r}")
+    weights: Mapping[str, np.ndarray] = {}
+    if layer.weight_specs:
+        if layer.weights is None:
+            raise KernelError(f"layer {layer.name!r} has no weights; load a model with "
+                              "weights (zoo models: weights=True)")
+        weights = {k: v.astype(dtype) for k, v in layer.weights.items()}
+    return kernel(layer, inputs, weights)
+
+
+def downstream(graph: Graph, name: str) -> set[str]:
+    """``name`` and every layer that depends on it."""
+    return {name} | nx.descendants(graph.dag, name)

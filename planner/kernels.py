@@ -1,0 +1,379 @@
+"""Vectorized numpy kernels, one per op kind (a table of handlers, as the op table is).
+
+Every kernel takes the layer, its input arrays and its weights, and returns the output and
+the MACs it actually performed, counted from the shapes of the arrays it multiplied (not
+from the layer's declared attributes), so a simulation reports executed work. Convolutions
+use im2col through stride tricks and one matrix product (batched over groups); nothing loops
+over pixels or channels. Arithmetic is float32 unless the caller passes float64.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from graphs import Layer
+from graphs.ops.conv import adaptive_windows
+from graphs.ops.movement import slice_entries
+
+Arrays = Sequence[np.ndarray]
+Weights = Mapping[str, np.ndarray]
+Kernel = Callable[[Layer, Arrays, Weights], tuple[np.ndarray, int]]
+
+
+class KernelError(ValueError):
+    """A layer the executor cannot run (an opaque op, missing weights)."""
+
+
+# ---------------------------------------------------------------- windows
+
+
+def _pad(x: np.ndarray, pads: Sequence[int], value: float = 0.0) -> np.ndarray:
+    top, left, bottom, right = pads
+    if not any(pads):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def _windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+             dilation: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """A (N, C, Ho, Wo, kh, kw) strided view of the windows of an already padded x."""
+    n, c = x.shape[:2]
+    sn, sc, sh, sw = x.strides
+    return np.lib.stride_tricks.as_strided(
+        x, (n, c, out_hw[0], out_hw[1], kernel[0], kernel[1]),
+        (sn, sc, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1]),
+        writeable=False)
+
+
+def _extend_for_ceil(x: np.ndarray, out_hw: tuple[int, int], kernel: tuple[int, int],
+                     stride: tuple[int, int], dilation: tuple[int, int],
+                     value: float) -> np.ndarray:
+    """Pad the bottom/right so that every window of a ceil_mode pool is in bounds."""
+    need_h = (out_hw[0] - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1 - x.shape[2]
+    need_w = (out_hw[1] - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1 - x.shape[3]
+    if need_h > 0 or need_w > 0:
+        x = np.pad(x, ((0, 0), (0, 0), (0, max(need_h, 0)), (0, max(need_w, 0))),
+                   constant_values=value)
+    return x
+
+
+# ---------------------------------------------------------------- conv and dense
+
+
+def conv2d(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
+    """im2col + one (batched over groups) matrix product."""
+    x, w = inputs[0], weights["weight"]
+    a = layer.attrs
+    out_c, cin_g, kh, kw = w.shape
+    groups = x.shape[1] // cin_g
+    n, _, ho, wo = (x.shape[0], 0, *layer.output_shape[2:])
+    cols = _windows(_pad(x, a["padding"]), (kh, kw), a["stride"], a["dilation"], (ho, wo))
+    if groups == x.shape[1] and out_c == groups:  # depthwise: one filter per channel
+        out = np.einsum("nchwij,cij->nchw", cols, w[:, 0], optimize=True)
+    else:
+        cols = cols.reshape(n, groups, cin_g, ho, wo, kh, kw)
+        cols = cols.transpose(0, 1, 3, 4, 2, 5, 6).reshape(n, groups, ho * wo, cin_g * kh * kw)
+        wg = w.reshape(groups, out_c // groups, cin_g * kh * kw).transpose(0, 2, 1)
+        out = np.matmul(cols, wg)  # (n, groups, ho*wo, out_c/groups)
+        out = out.transpose(0, 1, 3, 2).reshape(n, out_c, ho, wo)
+    if "bias" in weights:
+        out = out + weights["bias"][None, :, None, None]
+    return np.ascontiguousarray(out), out.size * cin_g * kh * kw
+
+
+def linear(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
+    """x @ Wᵀ + b on the last axis."""
+    x, w = inputs[0], weights["weight"]
+    out = x @ w.T
+    if "bias" in weights:
+        out = out + weights["bias"]
+    return out, out.size * w.shape[1]
+
+
+def matmul(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
+    """Batched matrix product of two activations."""
+    out = np.matmul(inputs[0], inputs[1])
+    return out, out.size * inputs[0].shape[-1]
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    shifted = np.exp(x - x.max(axis=axis, keepdims=True))
+    return shifted / shifted.sum(axis=axis, keepdims=True)
+
+
+def _attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float,
+               causal: bool = False) -> tuple[np.ndarray, int]:
+    scores = np.matmul(q, np.swapaxes(k, -1, -2)) * scale
+    if causal:
+        mask = np.triu(np.ones(scores.shape[-2:], dtype=bool), 1)
+        scores = np.where(mask, -np.inf, scores)
+    out = np.matmul(_softmax(scores, -1), v)
+    return out, scores.size * q.shape[-1] + out.size * k.shape[-2]
+
+
+def sdpa(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
+    """softmax(q·kᵀ·scale)·v."""
+    q, k, v = inputs
+    scale = layer.attrs.get("scale") or 1.0 / math.sqrt(q.shape[-1])
+    return _attention(q, k, v, scale, bool(layer.attrs.get("is_causal")))
+
+
+def multihead_attention(layer: Layer, inputs: Arrays,
+                        weights: Weights) -> tuple[np.ndarray, int]:
+    """nn.MultiheadAttention's inference path (packed projections, no masks)."""
+    q, k, v = inputs
+    if not layer.attrs["batch_first"]:
+        q, k, v = (np.swapaxes(t, 0, 1) for t in (q, k, v))
+    e, heads = layer.attrs["embed_dim"], layer.attrs["num_heads"]
+    w_in = weights["in_proj_weight"]
+    b_in = weights.get("in_proj_bias", np.zeros(3 * e, dtype=w_in.dtype))
+    proj = [t @ w_in[i * e:(i + 1) * e].T + b_in[i * e:(i + 1) * e]
+            for i, t in enumerate((q, k, v))]
+    macs = sum(p.size * e for p in proj)
+    n = q.shape[0]
+    split = [p.reshape(n, p.shape[1], heads, e // heads).transpose(0, 2, 1, 3) for p in proj]
+    ctx, attn_macs = _attention(split[0], split[1], split[2], 1.0 / math.sqrt(e // heads))
+    ctx = ctx.transpose(0, 2, 1, 3).reshape(n, q.shape[1], e)
+    out = ctx @ weights["out_proj_weight"].T
+    if "out_proj_bias" in weights:
+        out = out + weights["out_proj_bias"]
+    macs += attn_macs + out.size * e
+    if not layer.attrs["batch_first"]:
+        out = np.swapaxes(out, 0, 1)
+    return np.ascontiguousarray(out), macs
+
+
+def embedding(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
+    """Row lookup."""
+    return np.take(weights["weight"], inputs[0].astype(np.int64), axis=0), 0
+
+
+def einsum(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
+    """np.einsum; MACs of a two-operand contraction = product of every index size."""
+    out = np.einsum(layer.attrs["equation"], *inputs, optimize=True)
+    if len(inputs) != 2:
+        return out, 0
+    from graphs.ops.dense import parse_einsum
+
+    _, _, sizes = parse_einsum(layer.attrs["equation"], [i.shape for i in inputs])
+    return out, math.prod(sizes.values())
+
+
+# ---------------------------------------------------------------- pooling and normalisation
+
+
+def _pool(layer: Layer, x: np.ndarray, mode: str) -> np.ndarray:
+    a = layer.attrs
+    kernel, stride = a["kernel_size"], a["stride"]
+    dilation = a.get("dilation", (1, 1))
+    out_hw = (layer.output_shape[2], layer.output_shape[3])
+    fill = -np.inf if mode == "max" else 0.0
+    padded = _extend_for_ceil(_pad(x, a["padding"], fill), out_hw, kernel, stride, dilation,
+                              fill)
+    windows = _windows(padded, kernel, stride, dilation, out_hw)
+    if mode == "max":
+        return windows.max(axis=(-2, -1))
+    total = windows.sum(axis=(-2, -1))
+    # divisor: the window's cells inside the input (and inside the padding when counted)
+    top, left, bottom, right = a["padding"]
+    mask = np.zeros((1, 1, x.shape[2] + top + bottom, x.shape[3] + left + right), x.dtype)
+    if a.get("count_include_pad", True):
+        mask[...] = 1.0
+    else:
+        mask[:, :, top:top + x.shape[2], left:left + x.shape[3]] = 1.0
+    mask = _extend_for_ceil(mask, out_hw, kernel, stride, dilation, 0.0)
+    counts = _windows(mask, kernel, stride, dilation, out_hw).sum(axis=(-2, -1))
+    return total / counts
+
+
+def _adaptive(layer: Layer, x: np.ndarray, mode: str) -> np.ndarray:
+    oh, ow = layer.attrs["output_size"]
+    h, w = x.shape[2:]
+    if h % oh == 0 and w % ow == 0:  # equal windows: a reshape and a reduction
+        blocks = x.reshape(*x.shape[:2], oh, h // oh, ow, w // ow)
+        return blocks.max(axis=(3, 5)) if mode == "max" else blocks.mean(axis=(3, 5))
+    rows, cols = adaptive_windows(h, oh), adaptive_windows(w, ow)
+    if mode == "avg":  # window sums from an integral image, all at once
+        integral = np.zeros((*x.shape[:2], h + 1, w + 1), dtype=np.float64)
+        integral[:, :, 1:, 1:] = x.cumsum(2).cumsum(3)
+        r0, r1 = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+        c0, c1 = np.array([c[0] for c in cols]), np.array([c[1] for c in cols])
+        sums = (integral[:, :, r1][:, :, :, c1] - integral[:, :, r0][:, :, :, c1]
+                - integral[:, :, r1][:, :, :, c0] + integral[:, :, r0][:, :, :, c0])
+        area = np.outer(r1 - r0, c1 - c0)
+        return (sums / area).astype(x.dtype)
+    out = np.empty((*x.shape[:2], oh, ow), dtype=x.dtype)
+    for i, (a0, a1) in enumerate(rows):  # uneven max windows: one reduction per output cell
+        for j, (b0, b1) in enumerate(cols):
+            out[:, :, i, j] = x[:, :, a0:a1, b0:b1].max(axis=(2, 3))
+    return out
+
+
+def batch_norm(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
+    """Inference batch norm as a per-channel scale and shift."""
+    x = inputs[0]
+    scale = 1.0 / np.sqrt(weights["running_var"] + layer.attrs["eps"])
+    shift = -weights["running_mean"] * scale
+    if "weight" in weights:
+        scale, shift = scale * weights["weight"], shift * weights["weight"] + weights["bias"]
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return x * scale.reshape(shape).astype(x.dtype) + shift.reshape(shape).astype(x.dtype), 0
+
+
+def layer_norm(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
+    """Normalise over the trailing axes, then the affine transform."""
+    x = inputs[0]
+    axes = tuple(range(x.ndim - len(layer.attrs["normalized_shape"]), x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    var = x.var(axis=axes, keepdims=True)
+    out = (x - mean) / np.sqrt(var + layer.attrs["eps"])
+    if "weight" in weights:
+        out = out * weights["weight"]
+    if "bias" in weights:
+        out = out + weights["bias"]
+    return out, 0
+
+
+# ---------------------------------------------------------------- elementwise
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function, to 1.2e-7 (Numerical Recipes' erfc Chebyshev fit; numpy has
+    none and scipy is not a dependency)."""
+    z = np.abs(x.astype(np.float64))
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    value = 1.0 - t * np.exp(poly)
+    return np.where(x >= 0, value, -value).astype(x.dtype)
+
+
+def _gelu(x: np.ndarray, approximate: str) -> np.ndarray:
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0, -x)).astype(x.dtype)
+
+
+UNARY: dict[str, Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]] = {
+    "relu": lambda x, a: np.maximum(x, 0),
+    "relu6": lambda x, a: np.clip(x, 0, 6),
+    "clamp": lambda x, a: np.clip(x, a.get("min"), a.get("max")),
+    "hardswish": lambda x, a: x * np.clip(x + 3, 0, 6) / 6,
+    "hardsigmoid": lambda x, a: np.clip(x + 3, 0, 6) / 6,
+    "sigmoid": lambda x, a: _sigmoid(x),
+    "silu": lambda x, a: x * _sigmoid(x),
+    "gelu": lambda x, a: _gelu(x, a.get("approximate", "none")),
+    "tanh": lambda x, a: np.tanh(x),
+    "erf": lambda x, a: erf(x),
+    "sqrt": lambda x, a: np.sqrt(x),
+}
+
+BINARY: dict[str, Callable[[np.ndarray, Any], np.ndarray]] = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+}
+
+
+def _binary(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
+    fn = BINARY[layer.op]
+    if len(inputs) == 2:
+        return fn(inputs[0], inputs[1]), 0
+    scalar = np.asarray(layer.attrs["scalar"], dtype=inputs[0].dtype)
+    return (fn(scalar, inputs[0]) if layer.attrs.get("reverse") else fn(inputs[0], scalar)), 0
+
+
+# ---------------------------------------------------------------- data movement
+
+
+def _slice(layer: Layer, x: np.ndarray) -> np.ndarray:
+    index = tuple(e if isinstance(e, int) else slice(*e)
+                  for e in slice_entries(layer.attrs["index"], x.shape))
+    return x[index]
+
+
+def _shuffle(layer: Layer, x: np.ndarray) -> np.ndarray:
+    n, c, h, w = x.shape
+    g = layer.attrs["groups"]
+    return x.reshape(n, g, c // g, h, w).transpose(0, 2, 1, 3, 4).reshape(n, c, h, w)
+
+
+def _source_index(out: int, size: int, align: bool) -> np.ndarray:
+    """PyTorch's bilinear source coordinates for one axis."""
+    if align and out > 1:
+        return np.arange(out) * (size - 1) / (out - 1)
+    return np.maximum((np.arange(out) + 0.5) * size / out - 0.5, 0)
+
+
+def _upsample(layer: Layer, x: np.ndarray) -> np.ndarray:
+    oh, ow = layer.output_shape[2:]
+    h, w = x.shape[2:]
+    if layer.attrs["mode"] == "nearest":
+        rows = np.minimum((np.arange(oh) * h / oh).astype(int), h - 1)
+        cols = np.minimum((np.arange(ow) * w / ow).astype(int), w - 1)
+        return x[:, :, rows][:, :, :, cols]
+    align = bool(layer.attrs.get("align_corners"))
+    y, xs = _source_index(oh, h, align), _source_index(ow, w, align)
+    y0, x0 = np.floor(y).astype(int), np.floor(xs).astype(int)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    wy, wx = (y - y0)[:, None], (xs - x0)[None, :]
+    top = x[:, :, y0][:, :, :, x0] * (1 - wx) + x[:, :, y0][:, :, :, x1] * wx
+    bottom = x[:, :, y1][:, :, :, x0] * (1 - wx) + x[:, :, y1][:, :, :, x1] * wx
+    return (top * (1 - wy) + bottom * wy).astype(x.dtype)
+
+
+def _unary(fn: Callable[[np.ndarray, Any], np.ndarray]
+           ) -> Callable[[Layer, np.ndarray], np.ndarray]:
+    """An elementwise function of the input and the layer's attributes."""
+    return lambda layer, x: fn(x, layer.attrs)
+
+
+def _plain(fn: Callable[[Layer, np.ndarray], np.ndarray]) -> Kernel:
+    """A kernel of one input with no MACs."""
+    def kernel(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
+        return fn(layer, inputs[0]), 0
+
+    return kernel
+
+
+KERNELS: dict[str, Kernel] = {
+    "conv2d": conv2d,
+    "linear": linear,
+    "matmul": matmul,
+    "scaled_dot_product_attention": sdpa,
+    "multihead_attention": multihead_attention,
+    "embedding": embedding,
+    "einsum": einsum,
+    "batch_norm": batch_norm,
+    "layer_norm": layer_norm,
+    "max_pool2d": _plain(lambda layer, x: _pool(layer, x, "max")),
+    "avg_pool2d": _plain(lambda layer, x: _pool(layer, x, "avg")),
+    "adaptive_avg_pool2d": _plain(lambda layer, x: _adaptive(layer, x, "avg")),
+    "adaptive_max_pool2d": _plain(lambda layer, x: _adaptive(layer, x, "max")),
+    "mean": _plain(lambda layer, x: x.mean(axis=tuple(layer.attrs["axes"]),
+                                           keepdims=layer.attrs["keepdim"])),
+    "softmax": _plain(lambda layer, x: _softmax(x, layer.attrs["axis"])),
+    "concat": lambda layer, inputs, w: (np.concatenate(inputs, axis=layer.attrs["axis"]), 0),
+    "flatten": _plain(lambda layer, x: x.reshape(
+        *x.shape[:layer.attrs["start_dim"] % x.ndim], -1,
+        *x.shape[layer.attrs["end_dim"] % x.ndim + 1:])),
+    "reshape": _plain(lambda layer, x: x.reshape(layer.output_shape)),
+    "expand": _plain(lambda layer, x: np.broadcast_to(x, layer.output_shape)),
+    "transpose": _plain(lambda layer, x: np.swapaxes(x, layer.attrs["dim0"],
+                                                     layer.attrs["dim1"])),
+    "permute": _plain(lambda layer, x: np.transpose(x, layer.attrs["dims"])),
+    "slice": _plain(_slice),
+    "channel_shuffle": _plain(_shuffle),
+    "upsample": _plain(_upsample),
+    "dropout": _plain(lambda layer, x: x),
+    "identity": _plain(lambda layer, x: x),
+    **{op: _plain(_unary(fn)) for op, fn in UNARY.items()},
+    **dict.fromkeys(BINARY, _binary),
+}

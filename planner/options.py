@@ -1,0 +1,583 @@
+"""The option space: every way to compress and place each decision unit, and its cost.
+
+A *unit* is a layer the planner decides for, together with the layers that run fused with
+it (activations after a conv or linear) and the views that follow it for free (reshape,
+flatten, dropout). Units are compressible (conv, linear, embedding, attention: weight
+options) or plain (every other op: only where and in which dtype it runs). Inputs are units
+on the host with a dtype choice (the host quantizes before sending).
+
+An option fixes the keep ratio of every free channel group the unit touches, its sparsity,
+weight format, low-rank fraction, processor and dtype. Its cost is exact under the cost
+model: MACs and bytes come from the op table on the pruned or factorised shapes, latency and
+energy from the roofline, stored bits from the storage model. Two size terms are rates
+measured on the layer's unpruned weights (Huffman-coded k-means indices and sparse position
+indices); the planner re-measures the chosen plan exactly (see ``planner.plan``). Options
+dominated in size, latency, energy and error within the same ratios, processor and dtype
+are dropped: the ILP optimum is unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from graphs import Graph, Layer, Work
+from graphs.ops import op_spec
+from graphs.ops.conv import is_depthwise
+from graphs.work import bits_to_bytes, op_work
+from hardware_profiles import DTYPE_BITS, HardwareProfile
+from planner.compress import Choice, factor_specs, lowrank_shapes
+from planner.costs import LayerCost, fused_layers, roofline, roofline_terms, sparse_speedup
+from planner.coupling import Coupling, Space, space_channels
+from planner.storage import SCALE_BITS, bias_bits, format_bits, is_entropy_coded
+
+DEFAULT_KEEP = (1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25)
+DEFAULT_SPARSITY = (0.0, 0.5, 0.75, 0.9)
+DEFAULT_FORMATS = ("fp32", "fp16", "int8", "int4", "binary", "kmeans4", "kmeans6")
+DEFAULT_RANKS = (1.0, 0.5, 0.25)
+
+COMPRESSIBLE = {"conv2d", "linear", "embedding", "multihead_attention"}
+ACTIVATION_BITS = {"fp32": 32, "fp16": 16, "int8": 8, "int4": 8}
+"""Activations are stored at the dtype's width; int4 compute keeps int8 activations."""
+
+
+@dataclass(frozen=True)
+class OptionSpace:
+    """What the planner may choose from. ``processors``/``dtypes`` restrict placement
+    (None: every processor and every dtype it computes in)."""
+
+    keep_ratios: tuple[float, ...] = DEFAULT_KEEP
+    sparsities: tuple[float, ...] = DEFAULT_SPARSITY
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    ranks: tuple[float, ...] = DEFAULT_RANKS
+    processors: tuple[str, ...] | None = None
+    dtypes: tuple[str, ...] | None = None
+    resolution: float = 0.0
+    """Options of a cell whose quantities lie within a factor ``1 + resolution`` of each
+    other count as equal (the first in (size, latency, energy, error) order stays): fewer
+    options, a plan within that factor per option of one over the full set. 0: exact."""
+
+    def __post_init__(self) -> None:
+        for name, values in (("keep_ratios", self.keep_ratios), ("ranks", self.ranks)):
+            if 1.0 not in values or any(not 0 < v <= 1 for v in values):
+                raise ValueError(f"{name} must lie in (0, 1] and include 1, got {values}")
+        if 0.0 not in self.sparsities or any(not 0 <= s < 1 for s in self.sparsities):
+            raise ValueError(f"sparsities must lie in [0, 1) and include 0, got "
+                             f"{self.sparsities}")
+        for fmt in self.formats:
+            format_bits(fmt)
+        if not 0 <= self.resolution < 1:
+            raise ValueError(f"resolution must lie in [0, 1), got {self.resolution}")
+
+
+def act_bits(dtype: str) -> int:
+    """Bits per stored activation at a compute dtype."""
+    return ACTIVATION_BITS[dtype]
+
+
+def format_fits(fmt: str, dtype: str) -> bool:
+    """A weight format the dtype can compute with: integer dtypes need integer-like weights
+    no wider than the dtype; float dtypes dequantize any narrower format."""
+    bits = format_bits(fmt)
+    if dtype.startswith("int"):
+        return fmt not in ("fp32", "fp16") and bits <= DTYPE_BITS[dtype]
+    return bits <= DTYPE_BITS[dtype]
+
+
+# ---------------------------------------------------------------- units
+
+
+@dataclass
+class Unit:
+    """A decision unit: a root layer and the layers that execute with it."""
+
+    name: str
+    layer: Layer
+    members: list[str]
+    kind: Literal["input", "compressible", "plain"]
+    groups: tuple[int, ...] = ()
+    consumers: list[str] = field(default_factory=list)
+
+    @property
+    def output(self) -> str:
+        """The member whose output other units read last (sizes are all equal)."""
+        return self.members[-1]
+
+
+def build_units(graph: Graph, coupling: Coupling) -> tuple[list[Unit], dict[str, str]]:
+    """Decision units in topological order, and the unit each layer belongs to (constants
+    belong to none: they are fixed storage)."""
+    fused = fused_layers(graph)
+    owner: dict[str, str] = {}
+    units: dict[str, Unit] = {}
+    for layer in graph:
+        if layer.op == "constant":
+            continue
+        view = not layer.spec.moves_data and layer.op != "input" and len(layer.inputs) == 1
+        source = layer.inputs[0] if layer.inputs else None
+        if (layer.name in fused or view) and source in owner:
+            root = owner[source]
+            units[root].members.append(layer.name)
+            owner[layer.name] = root
+            continue
+        kind: Literal["input", "compressible", "plain"] = (
+            "input" if layer.op == "input" else
+            "compressible" if layer.op in COMPRESSIBLE else "plain")
+        units[layer.name] = Unit(layer.name, layer, [layer.name], kind,
+                                 _touched_groups(layer, coupling))
+        owner[layer.name] = layer.name
+    for layer in graph:
+        for src in layer.inputs:
+            if src in owner and layer.name in owner and owner[src] != owner[layer.name]:
+                consumers = units[owner[src]].consumers
+                if owner[layer.name] not in consumers:
+                    consumers.append(owner[layer.name])
+    return list(units.values()), owner
+
+
+def _touched_groups(layer: Layer, coupling: Coupling) -> tuple[int, ...]:
+    """Free groups of the layer's inputs and output, in order, without repeats."""
+    found: list[int] = []
+    for name in [*layer.inputs, layer.name]:
+        gid = coupling.output_group(name)
+        if gid is not None and not coupling.group(gid).locked and gid not in found:
+            found.append(gid)
+    return tuple(found)
+
+
+# ---------------------------------------------------------------- per-layer facts
+
+
+@dataclass
+class LayerFacts:
+    """Per-unit proxies and size rates measured on the (unpruned) weights.
+
+    ``prune_error[r]``: relative output energy removed when the unit's own output group
+    keeps ratio r; ``format_error``, ``sparsity_error``, ``rank_error``: relative weight error
+    of each transform alone; ``act_error[dtype]``: relative error of storing the unit's
+    output at that dtype; ``sensitivity``: how a relative output error of this unit grows
+    into the network output (energy ratio); ``kmeans_bits_per_value[fmt]`` and
+    ``index_bits_per_weight[s]`` (and its Huffman-coded twin): measured size rates.
+    """
+
+    sensitivity: float = 1.0
+    prune_error: dict[float, float] = field(default_factory=dict)
+    format_error: dict[str, float] = field(default_factory=dict)
+    sparsity_error: dict[float, float] = field(default_factory=dict)
+    rank_error: dict[float, float] = field(default_factory=dict)
+    act_error: dict[str, float] = field(default_factory=dict)
+    kmeans_bits_per_value: dict[str, float] = field(default_factory=dict)
+    index_bits_per_weight: dict[float, float] = field(default_factory=dict)
+    huffman_index_bits_per_weight: dict[float, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One choice for one unit, with everything the ILP needs to know about it."""
+
+    unit: str
+    choice: Choice
+    ratios: tuple[float, ...]
+    size_bits: int
+    latency_s: float
+    energy_j: float
+    out_bytes: int
+    macs: int
+    weight_error: float
+    act_error: float
+    exact_size: bool
+
+    @property
+    def error(self) -> float:
+        """The unit's relative output error (before sensitivity)."""
+        return self.weight_error + self.act_error
+
+
+# ---------------------------------------------------------------- shapes after pruning
+
+
+def _channels(space: Space | None, full: int, ratio: float, coupling: Coupling) -> int:
+    if space is None or coupling.group(space.group).locked:
+        return full
+    return space_channels(space, ratio, coupling.group(space.group).quantum)
+
+
+def pruned_io(layer: Layer, coupling: Coupling, ratios: Mapping[int, float]
+              ) -> tuple[list[tuple[int, ...]], tuple[int, ...]]:
+    """Input shapes and output shape of ``layer`` with its groups at ``ratios``."""
+    def scaled(shape: tuple[int, ...], tensor: str) -> tuple[int, ...]:
+        space = coupling.space(tensor)
+        if space is None or space.size != shape[space.axis]:
+            return shape
+        new = list(shape)
+        new[space.axis] = _channels(space, shape[space.axis], ratios.get(space.group, 1.0),
+                                    coupling)
+        return tuple(new)
+
+    ins = [scaled(s, t) for s, t in zip(layer.input_shapes, layer.inputs, strict=True)]
+    return ins, scaled(layer.output_shape, layer.name)
+
+
+Tensor = tuple[str, int, int]
+"""A weight tensor as (name, elements, rows); rows get one scale each in int formats."""
+
+
+def compressible_work(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
+                      rank: float, bits: int) -> tuple[Work, list[Tensor]] | None:
+    """Work of a conv/linear/embedding/attention at pruned shapes and activation ``bits``
+    (weights not counted: the storage model prices them), and its weight tensors. None when
+    ``rank`` does not factorise this layer with fewer parameters."""
+    a = dict(layer.attrs)
+    op = layer.op
+    if op == "conv2d":
+        a["out_channels"] = out_shape[1]
+        if is_depthwise(layer.input_shapes[0][1], layer.attrs):
+            a["groups"] = in_shape[1]
+    elif op == "linear":
+        a["out_features"] = out_shape[-1]
+    elif op == "embedding":
+        a["embedding_dim"] = out_shape[-1]
+    layers: list[tuple[str, dict[str, object]]] = [(op, a)]
+    if rank < 1:
+        channel_axis = 1 if op == "conv2d" else -1
+        shapes = lowrank_shapes(op, a, in_shape[channel_axis], out_shape[channel_axis], rank)
+        if shapes is None:
+            return None
+        layers = list(factor_specs(op, a, shapes))
+    total, tensors = Work(), []
+    x = [in_shape, *layer.input_shapes[1:]]
+    for f_op, f_attrs in layers:
+        spec = op_spec(f_op)
+        y = spec.infer(x, f_attrs)
+        total = total + op_work(f_op, x, y, f_attrs, 0, bits)
+        tensors += [(k, math.prod(w.shape), w.shape[0]) for k, w in spec.weights(x, f_attrs)
+                    .items() if w.stored]
+        x = [y]
+    return total, tensors
+
+
+# ---------------------------------------------------------------- sizes
+
+
+def weight_bits(tensors: list[Tensor], fmt: str, sparsity: float, facts: LayerFacts,
+                dtype_bits: int) -> int:
+    """Stored bits of a layer's weights under ``fmt`` and ``sparsity``: values (Huffman-coded
+    k-means indices at the measured rate), per-row scales of int and binary formats, the
+    k-means codebook, sparse positions at the measured rate, biases at 32 (fp16: 16) bits."""
+    total = 0
+    for key, n, rows in tensors:
+        if key.endswith("bias"):
+            total += bias_bits(n, fmt)
+            continue
+        if not key.endswith("weight"):
+            total += n * max(16, dtype_bits)
+            continue
+        values = n - round(sparsity * n)
+        if is_entropy_coded(fmt):
+            total += round(values * facts.kmeans_bits_per_value.get(fmt, format_bits(fmt)))
+            total += (1 << format_bits(fmt)) * SCALE_BITS
+        else:
+            total += values * format_bits(fmt)
+            if fmt in ("int8", "int4", "binary"):
+                total += rows * SCALE_BITS
+        if sparsity > 0:
+            rates = (facts.huffman_index_bits_per_weight if is_entropy_coded(fmt)
+                     else facts.index_bits_per_weight)
+            total += round(n * rates.get(sparsity, 1.0))
+    return total
+
+
+def plain_weight_bits(layer: Layer, in_shapes: list[tuple[int, ...]], dtype: str) -> int:
+    """Stored bits of a plain layer's parameters (norm scales and shifts): at the dtype's
+    width, at least 16 bits."""
+    bits = max(16, DTYPE_BITS[dtype])
+    spec = layer.spec.weights(in_shapes, _plain_attrs(layer, in_shapes))
+    return sum(math.prod(w.shape) for w in spec.values() if w.stored) * bits
+
+
+def _plain_attrs(layer: Layer, in_shapes: list[tuple[int, ...]]) -> Mapping[str, object]:
+    if layer.op == "layer_norm":
+        n = len(layer.attrs["normalized_shape"])
+        return {**layer.attrs, "normalized_shape": in_shapes[0][len(in_shapes[0]) - n:]}
+    return layer.attrs
+
+
+def scaled_plain_work(layer: Layer, in_shapes: list[tuple[int, ...]],
+                      out_shape: tuple[int, ...], bits: int) -> Work:
+    """Work of a plain op after pruning: its FLOPs and activation bytes scale with the
+    elements of the tensors it reads and writes (every such op is linear in channels)."""
+    full = layer.work(weight_bits=0, activation_bits=bits)
+    f_out = math.prod(out_shape) / max(1, math.prod(layer.output_shape))
+    in_bytes = sum(
+        bits_to_bytes(math.prod(s), bits) for s in in_shapes) if layer.spec.moves_data else 0
+    return Work(macs=round(full.macs * f_out), flops=round(full.flops * f_out), params=0,
+                weight_bytes=0, weight_read_bytes=0, input_bytes=in_bytes,
+                output_bytes=bits_to_bytes(math.prod(out_shape), bits)
+                if layer.spec.moves_data else 0)
+
+
+# ---------------------------------------------------------------- enumeration
+
+
+def placements(unit: Unit, graph: Graph, profile: HardwareProfile, space: OptionSpace
+               ) -> list[tuple[str, str]]:
+    """(processor, dtype) pairs where every op of the unit runs."""
+    pairs = []
+    for name, proc in profile.processors.items():
+        if space.processors is not None and name not in space.processors:
+            continue
+        if unit.kind != "input" and not all(proc.runs_op(graph[m].op) for m in unit.members):
+            continue
+        for dtype in proc.dtypes:
+            if space.dtypes is None or dtype in space.dtypes:
+                pairs.append((name, dtype))
+    if unit.kind == "input":
+        host = profile.processors[profile.host]
+        pairs = [(profile.host, d) for d in host.dtypes
+                 if space.dtypes is None or d in space.dtypes]
+    return pairs
+
+
+Dimension = Literal["size", "latency", "energy", "error", "memory"]
+ALL_DIMENSIONS: tuple[Dimension, ...] = ("size", "latency", "energy", "error", "memory")
+TABLE_COLUMNS: tuple[Dimension, ...] = ("size", "latency", "energy", "error")
+"""Quantities an option carries as numbers (memory follows from its cell: output bytes)."""
+
+
+def cell_key(processor: str, dtype: str, dims: tuple[Dimension, ...]) -> tuple[str, int]:
+    """What two options must share to be compared: the processor when latency or energy
+    is read (transfers, per-processor costs), the activation width when memory or latency
+    is (live bytes, bytes moved); nothing else distinguishes them."""
+    where = processor if {"latency", "energy"} & set(dims) else ""
+    width = act_bits(dtype) if {"memory", "latency"} & set(dims) else 0
+    return where, width
+
+
+def unit_options(unit: Unit, graph: Graph, coupling: Coupling, profile: HardwareProfile,
+                 space: OptionSpace, facts: LayerFacts,
+                 dims: tuple[Dimension, ...] = ALL_DIMENSIONS) -> list[Option]:
+    """Every option of one unit not dominated in ``dims`` (the quantities that some budget
+    or the objective reads) by another option of the same *cell*: same keep ratios and
+    same :func:`cell_key`, so the same transfers and live memory. Dropping them leaves the
+    ILP optimum unchanged. Among options equal in ``dims`` the one lowest in (size,
+    latency, energy, error) stays. Empty: the unit runs nowhere."""
+    cells: dict[tuple[str, int], list[tuple[str, str]]] = {}
+    for processor, dtype in placements(unit, graph, profile, space):
+        cells.setdefault(cell_key(processor, dtype, dims), []).append((processor, dtype))
+    keep = [TABLE_COLUMNS.index(d) for d in dims if d in TABLE_COLUMNS]
+    variants = _Variants(space, facts)
+    options: list[Option] = []
+    for ratios in itertools.product(*[space.keep_ratios for _ in unit.groups]):
+        shape = _Shaped(unit, ratios, coupling, facts)
+        for places in cells.values():
+            blocks = [b for processor, dtype in places
+                      for b in _blocks(shape, profile, space, variants, processor, dtype)]
+            if blocks:
+                options += _front_options(shape, blocks, keep, space.resolution)
+    return options
+
+
+class _Variants:
+    """(format, sparsity) pairs a dtype and rank allow, with their summed weight errors."""
+
+    def __init__(self, space: OptionSpace, facts: LayerFacts) -> None:
+        self.space, self.facts = space, facts
+        self._cache: dict[tuple[str, bool], tuple[list[tuple[str, float]], np.ndarray]] = {}
+
+    def of(self, dtype: str, factorised: bool) -> tuple[list[tuple[str, float]], np.ndarray]:
+        key = (dtype, factorised)
+        if key not in self._cache:
+            pairs = [(f, s) for f in self.space.formats if format_fits(f, dtype)
+                     for s in self.space.sparsities if s == 0 or not factorised]
+            errors = np.array([self.facts.format_error.get(f, 0.0)
+                               + self.facts.sparsity_error.get(s, 0.0) for f, s in pairs])
+            self._cache[key] = pairs, errors
+        return self._cache[key]
+
+
+class _Shaped:
+    """A unit at one combination of keep ratios: shapes, errors, and caches of work and
+    stored sizes shared by its cells."""
+
+    def __init__(self, unit: Unit, ratios: tuple[float, ...], coupling: Coupling,
+                 facts: LayerFacts) -> None:
+        self.unit, self.ratios, self.facts = unit, ratios, facts
+        by_group = dict(zip(unit.groups, ratios, strict=True))
+        self.in_shapes, self.out_shape = pruned_io(unit.layer, coupling, by_group)
+        self.keep_in = ratios[0] if ratios else 1.0
+        self.keep_out = ratios[-1] if ratios else 1.0
+        gid = coupling.output_group(unit.name)
+        self.prune_error = facts.prune_error.get(by_group.get(
+            gid if gid is not None else -1, 1.0), 0.0) if unit.kind == "compressible" else 0.0
+        self.full = (tuple(unit.layer.input_shapes[0]) == self.in_shapes[0]
+                     and self.out_shape == unit.layer.output_shape) if unit.layer.inputs \
+            else True
+        self._works: dict[tuple[float, int], tuple[Work, list[Tensor]] | None] = {}
+        self._sizes: dict[tuple[float, str], np.ndarray] = {}
+
+    def work(self, rank: float, bits: int) -> tuple[Work, list[Tensor]] | None:
+        """Work and weight tensors at low-rank fraction ``rank`` and activation ``bits``."""
+        key = (rank, bits)
+        if key not in self._works:
+            self._works[key] = compressible_work(self.unit.layer, self.in_shapes[0],
+                                                 self.out_shape, rank, bits)
+        return self._works[key]
+
+    def sizes(self, tensors: list[Tensor], rank: float, pairs: list[tuple[str, float]],
+              dtype: str) -> np.ndarray:
+        """Stored bits of each (format, sparsity) pair."""
+        wide = max(16, DTYPE_BITS[dtype])
+        key = (rank, dtype)
+        if key not in self._sizes:
+            self._sizes[key] = np.array([weight_bits(tensors, f, s, self.facts, wide)
+                                         for f, s in pairs], dtype=np.int64)
+        return self._sizes[key]
+
+
+@dataclass
+class _Block:
+    """Candidates of one cell sharing dtype and rank, one per (format, sparsity) pair."""
+
+    processor: str
+    dtype: str
+    rank: float
+    pairs: list[tuple[str, float]]
+    size_bits: np.ndarray
+    latency_s: np.ndarray
+    energy_j: np.ndarray
+    error: np.ndarray
+    macs: int
+    act_error: float
+
+
+def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
+            variants: _Variants, processor: str, dtype: str) -> list[_Block]:
+    unit, layer = shape.unit, shape.unit.layer
+    bits = act_bits(dtype)
+    proc = profile.processors[processor]
+    act_error = shape.facts.act_error.get(dtype, 0.0)
+    zero = np.zeros(1)
+    if unit.kind == "input":
+        return [_Block(processor, dtype, 1.0, [("fp32", 0.0)], np.zeros(1, np.int64), zero, zero,
+                       zero + act_error, 0, act_error)]
+    if unit.kind == "plain":
+        size = plain_weight_bits(layer, shape.in_shapes, dtype)
+        work = _with_weights(scaled_plain_work(layer, shape.in_shapes, shape.out_shape, bits),
+                             size)
+        cost = roofline(unit.name, work, layer.op, layer.op_class, processor, proc, dtype)
+        if not isinstance(cost, LayerCost):
+            return []
+        return [_Block(processor, dtype, 1.0, [("fp32", 0.0)], np.array([size], np.int64),
+                       zero + cost.latency_s, zero + cost.cost.energy_j, zero + act_error,
+                       work.macs, act_error)]
+    if not (proc.runs_op(layer.op) and dtype in proc.peak_ops_per_s):
+        return []
+    blocks = []
+    for rank in space.ranks:
+        shaped = shape.work(rank, bits)
+        pairs, errors = variants.of(dtype, rank < 1)
+        if shaped is None or not pairs:
+            continue
+        work, tensors = shaped
+        sizes = shape.sizes(tensors, rank, pairs, dtype)
+        speedup = np.array([sparse_speedup(proc, s) for _, s in pairs])
+        compute_s, memory_s, _, energy = roofline_terms(
+            work.macs, work.flops, np.ceil(np.ceil(sizes / 8) * _read_fraction(layer)),
+            work.input_bytes + work.output_bytes, speedup, proc, dtype, layer.op_class)
+        latency = np.asarray(np.maximum(compute_s, memory_s) + proc.launch_overhead_s.value)
+        error = errors + (shape.prune_error + shape.facts.rank_error.get(rank, 0.0)
+                          + act_error)
+        blocks.append(_Block(processor, dtype, rank, pairs, sizes, latency,
+                             np.asarray(energy), error, work.macs, act_error))
+    return blocks
+
+
+def _front_options(shape: _Shaped, blocks: list[_Block], keep: list[int],
+                   resolution: float) -> list[Option]:
+    """The cell's candidates on its Pareto front in the dimensions ``keep``, as options."""
+    table = np.column_stack([np.concatenate([getattr(b, k) for b in blocks]).astype(float)
+                             for k in ("size_bits", "latency_s", "energy_j", "error")])
+    if resolution > 0:
+        step = math.log1p(resolution)
+        positive = table > 0
+        table[positive] = np.exp(np.ceil(np.log(table[positive]) / step) * step)
+    where = [(b, i) for b in blocks for i in range(len(b.pairs))]
+    unit = shape.unit
+    options = []
+    for row in pareto_indices(table, keep):
+        block, i = where[row]
+        fmt, sparsity = block.pairs[i]
+        processor = block.processor
+        out_bytes = bits_to_bytes(math.prod(shape.out_shape), act_bits(block.dtype))
+        if unit.kind != "compressible":
+            choice = Choice(shape.keep_in, shape.keep_out, processor=processor,
+                            dtype=block.dtype)
+        else:
+            choice = Choice(shape.keep_in, shape.keep_out, sparsity, fmt, block.rank,
+                            processor, block.dtype)
+        exact = unit.kind != "compressible" or (
+            shape.full and not is_entropy_coded(fmt) and sparsity == 0)
+        options.append(Option(unit.name, choice, shape.ratios, int(block.size_bits[i]),
+                              float(block.latency_s[i]), float(block.energy_j[i]), out_bytes,
+                              block.macs, float(block.error[i]) - block.act_error,
+                              block.act_error, exact))
+    return options
+
+
+def _with_weights(work: Work, size_bits: int, read_fraction: float = 1.0) -> Work:
+    """Work whose weights are the stored bits; ``read_fraction`` of them are read per
+    execution (1, except an embedding, which reads only its gathered rows)."""
+    nbytes = math.ceil(size_bits / 8)
+    return Work(work.macs, work.flops, work.params, nbytes, math.ceil(nbytes * read_fraction),
+                work.input_bytes, work.output_bytes)
+
+
+def _read_fraction(layer: Layer) -> float:
+    if layer.op != "embedding":
+        return 1.0
+    return min(1.0, math.prod(layer.input_shapes[0]) / layer.attrs["num_embeddings"])
+
+
+def pareto_indices(table: np.ndarray, dims: list[int] | None = None) -> list[int]:
+    """Rows of ``table`` (columns size, latency, energy, error) not dominated in the columns
+    ``dims`` (all by default) by another row; among rows equal in ``dims`` the one lowest
+    in all four columns, in that order, stays. Sorted.
+
+    >>> t = np.array([[8, 1.0, 1.0, 0.1], [16, 2.0, 1.0, 0.0]])
+    >>> pareto_indices(t), pareto_indices(t, [0, 1])
+    ([0, 1], [0])
+    """
+    dims = list(range(table.shape[1])) if dims is None else dims
+    if len(table) <= 1:
+        return list(range(len(table)))
+    order = np.lexsort([table[:, i] for i in reversed([*dims, *range(table.shape[1])])])
+    if not dims:
+        return [int(order[0])]
+    keys = table[order][:, dims]
+    below = np.all(keys[None, :, :] <= keys[:, None, :], axis=2)  # [i, j]: row j ≤ row i
+    dominated = np.tril(below, k=-1).any(axis=1)
+    return sorted(int(i) for i in order[~dominated])
+
+
+__all__ = [
+    "ALL_DIMENSIONS",
+    "DEFAULT_FORMATS",
+    "DEFAULT_KEEP",
+    "DEFAULT_RANKS",
+    "DEFAULT_SPARSITY",
+    "Dimension",
+    "LayerFacts",
+    "Option",
+    "OptionSpace",
+    "Unit",
+    "act_bits",
+    "build_units",
+    "format_fits",
+    "pareto_indices",
+    "unit_options",
+]

@@ -1,0 +1,416 @@
+"""Plan compression for one model on one device: build the problem, solve it, explain it.
+
+>>> from graphs import build_zoo_model
+>>> from hardware_profiles import load
+>>> g, p = build_zoo_model("lenet5", weights=True), load("raspberry_pi_5")
+>>> best = plan(g, p, max_size_bytes=20_000, proxy="weights")
+>>> best.totals.size_bytes <= 20_000
+True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from graphs import Graph
+from graphs.zoo import seeded_weights
+from hardware_profiles import HardwareProfile
+from planner.costs import placement_cost, single_processor_placement
+from planner.coupling import Coupling, couple
+from planner.ilp import NoPlanError, Solution, Solver, minimum, solve
+from planner.options import (
+    ALL_DIMENSIONS,
+    Dimension,
+    LayerFacts,
+    Option,
+    OptionSpace,
+    Unit,
+    build_units,
+    unit_options,
+)
+from planner.problem import QUANTITY_OF, Budgets, Decision, Link, Objective, Problem, Totals
+from planner.proxies import measure_facts
+from planner.units import format_bytes, format_joules, format_seconds
+
+PLAN_VERSION = 1
+Proxy = Literal["measured", "weights", "uniform"]
+Progress = Callable[[str, int, int], None]
+BINDING = 0.999
+"""A budget is binding when the plan uses at least this fraction of it."""
+
+
+class PlanError(ValueError):
+    """A plan cannot be built for this model and device (the message says why)."""
+
+
+class InfeasibleBudgetError(ValueError):
+    """No plan meets the budgets: ``minimums`` (smallest value of each budget achievable
+    on its own) and ``conflicts`` (pairs of budgets that cannot hold together)."""
+
+    def __init__(self, budgets: Budgets, minimums: dict[str, float],
+                 conflicts: list[tuple[str, str]]) -> None:
+        self.budgets, self.minimums, self.conflicts = budgets, minimums, conflicts
+        lines = ["no plan meets the budgets:"]
+        for name, bound in budgets.given().items():
+            low = minimums[name]
+            verdict = "unreachable on its own" if low > bound * (1 + 1e-6) else "reachable alone"
+            lines.append(f"  {name} <= {format_quantity(name, bound)}: smallest achievable "
+                         f"{format_quantity(name, low)} ({verdict})")
+        if conflicts:
+            lines.append("  conflicting: " + ", ".join(f"{a} & {b}" for a, b in conflicts))
+        elif all(minimums[n] <= b * (1 + 1e-6) for n, b in budgets.given().items()):
+            lines.append("  every pair is reachable; all budgets together conflict")
+        super().__init__("\n".join(lines))
+
+
+def format_quantity(name: str, value: float) -> str:
+    """A quantity (size, memory, latency, energy, error) in human units."""
+    if name in ("size", "memory"):
+        return format_bytes(value)
+    if name == "latency":
+        return format_seconds(value)
+    if name == "energy":
+        return format_joules(value)
+    return f"{value:.4g}"
+
+
+# ---------------------------------------------------------------- the plan file
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LayerPlan(_Frozen):
+    """The choice for one unit (a layer and the layers fused into it) and its costs."""
+
+    name: str
+    op: str
+    members: list[str]
+    processor: str
+    dtype: str
+    keep_in: float = Field(gt=0, le=1)
+    keep_out: float = Field(gt=0, le=1)
+    sparsity: float = Field(ge=0, lt=1)
+    weight_format: str
+    rank: float = Field(gt=0, le=1)
+    size_bytes: float
+    latency_s: float
+    energy_j: float
+    output_bytes: int
+    macs: int
+    error: float
+    sensitivity: float
+    size_exact: bool
+
+
+class PlanTotals(_Frozen):
+    """Predicted totals: bytes, seconds, joules, MACs, and the accuracy proxy."""
+
+    size_bytes: float
+    latency_s: float
+    memory_bytes: float
+    energy_j: float
+    error: float
+    transfer_s: float
+    macs: int
+
+
+class SolverReport(_Frozen):
+    """How the ILP went."""
+
+    solver: str
+    optimal: bool
+    gap: float
+    seconds: float
+    variables: int
+    constraints: int
+    options: int
+
+
+class Plan(_Frozen):
+    """One compression plan, saved as versioned JSON (``save``/``load_plan``)."""
+
+    version: int = PLAN_VERSION
+    model: str
+    profile: str
+    objective: str
+    budgets: dict[str, float | None]
+    binding: list[str]
+    proxy: str
+    totals: PlanTotals
+    baseline: PlanTotals
+    layers: list[LayerPlan]
+    groups: dict[str, float]
+    solver: SolverReport
+    notes: list[str] = Field(default_factory=list)
+
+    def layer(self, name: str) -> LayerPlan:
+        """The plan of the unit rooted at ``name``."""
+        for entry in self.layers:
+            if entry.name == name or name in entry.members:
+                return entry
+        raise KeyError(f"no layer {name!r} in the plan of {self.model}")
+
+    def save(self, path: str | Path) -> None:
+        """Write the plan as JSON."""
+        Path(path).write_text(self.model_dump_json(indent=1))
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read a plan file; errors name the file and the field."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PlanError(f"{path}: cannot read a plan ({exc})") from None
+    if not isinstance(data, dict) or data.get("version") != PLAN_VERSION:
+        found = data.get("version") if isinstance(data, dict) else None
+        raise PlanError(f"{path}: field 'version' is {found!r}, expected {PLAN_VERSION}")
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise PlanError(f"{path}: field {field!r}: {first['msg']}") from None
+
+
+# ---------------------------------------------------------------- building the problem
+
+
+class Planner:
+    """A model and a device with the option space and proxies measured once; solve it
+    under many budgets (what-if loops and Pareto sweeps reuse it)."""
+
+    def __init__(self, graph: Graph, profile: HardwareProfile, *,
+                 space: OptionSpace | None = None, proxy: Proxy = "measured",
+                 inputs: np.ndarray | Mapping[str, np.ndarray] | None = None,
+                 dims: tuple[Dimension, ...] = ALL_DIMENSIONS, seed: int = 0,
+                 progress: Progress | None = None) -> None:
+        self.notes: list[str] = []
+        if not graph.has_weights:
+            graph = seeded_weights(graph, seed)
+            self.notes.append("the model has no weights: proxies use seeded random weights")
+        self.graph, self.profile = graph, profile
+        self.space = space or OptionSpace()
+        self.proxy = proxy
+        self.coupling: Coupling = couple(graph)
+        self.units, _ = build_units(graph, self.coupling)
+        if proxy == "uniform":
+            self.facts = {u.name: LayerFacts() for u in self.units}
+        else:
+            self.facts = measure_facts(graph, self.coupling, self.units, self.space, inputs,
+                                       sensitivity="measured" if proxy == "measured"
+                                       else "uniform", seed=seed, progress=progress)
+        self.problem = self._problem(dims)
+
+    def _problem(self, dims: tuple[Dimension, ...]) -> Problem:
+        outputs = set(self.graph.outputs)
+        decisions = []
+        for unit in self.units:
+            options = unit_options(unit, self.graph, self.coupling, self.profile, self.space,
+                                   self.facts[unit.name], dims)
+            if not options:
+                raise PlanError(_nowhere(unit, self.profile, self.space))
+            decisions.append(Decision(unit.name, options, unit.groups, list(unit.consumers),
+                                      bool(outputs & set(unit.members)),
+                                      self.facts[unit.name].sensitivity))
+        names = list(self.profile.processors)
+        links = {(a, b): Link(self.profile.transfer(a, b).latency_s.value,
+                              self.profile.transfer(a, b).bytes_per_s.value)
+                 for a in names for b in names if a != b}
+        fixed = sum(layer.output_elements * 32 for layer in self.graph
+                    if layer.op == "constant")
+        return Problem(decisions, self.profile.host, links, fixed)
+
+    # ----------------------------------------------------------- solving
+
+    def solve(self, budgets: Budgets, objective: Objective = "accuracy", *,
+              solver: Solver = "cbc", time_limit_s: float | None = None,
+              gap: float | None = None) -> Plan:
+        """The best plan under ``budgets``; raises InfeasibleBudgetError when none exists."""
+        try:
+            solution = solve(self.problem, budgets, objective, solver=solver,
+                             time_limit_s=time_limit_s, gap=gap)
+        except NoPlanError as exc:
+            if not exc.proven:
+                raise PlanError(f"{exc}; raise --time-limit or loosen the budgets") from None
+            raise self.explain(budgets, solver=solver) from None
+        return self._plan(solution, budgets, objective, solver)
+
+    def explain(self, budgets: Budgets, *, solver: Solver = "cbc") -> InfeasibleBudgetError:
+        """Why ``budgets`` admit no plan: each budget's minimum alone, conflicting pairs."""
+        given = budgets.given()
+        minimums = {name: minimum(self.problem, name, solver=solver) for name in given}
+        conflicts = []
+        names = [n for n in given if minimums[n] <= given[n] * (1 + 1e-6)]
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                pair = Budgets(**{_field(a): given[a], _field(b): given[b]})
+                try:
+                    solve(self.problem, pair, solver=solver, tie_break=False)
+                except NoPlanError:
+                    conflicts.append((a, b))
+        return InfeasibleBudgetError(budgets, minimums, conflicts)
+
+    def _plan(self, solution: Solution, budgets: Budgets, objective: Objective,
+              solver: str) -> Plan:
+        from planner.problem import evaluate
+
+        totals = evaluate(self.problem, solution.chosen)
+        layers = [self._layer_plan(d, solution.chosen[d.name]) for d in self.problem.decisions]
+        groups = {}
+        for d in self.problem.decisions:
+            for gid, ratio in zip(d.groups, solution.chosen[d.name].ratios, strict=True):
+                groups[str(gid)] = ratio
+        binding = [name for name, bound in budgets.given().items()
+                   if totals.quantity(name) >= BINDING * bound]
+        return Plan(model=self.graph.name, profile=self.profile.name, objective=objective,
+                    budgets=budgets.as_dict(), binding=binding, proxy=self.proxy,
+                    totals=_totals(totals), baseline=self.baseline(), layers=layers,
+                    groups=groups,
+                    solver=SolverReport(solver=solver, optimal=solution.optimal,
+                                        gap=solution.gap, seconds=solution.seconds,
+                                        variables=solution.variables,
+                                        constraints=solution.constraints,
+                                        options=self.problem.option_count()),
+                    notes=self.notes)
+
+    def _layer_plan(self, decision: Decision, option: Option) -> LayerPlan:
+        unit = self._unit(decision.name)
+        c = option.choice
+        return LayerPlan(name=unit.name, op=unit.layer.op, members=unit.members,
+                         processor=c.processor, dtype=c.dtype, keep_in=c.keep_in,
+                         keep_out=c.keep_out, sparsity=c.sparsity, weight_format=c.fmt,
+                         rank=c.rank, size_bytes=option.size_bits / 8,
+                         latency_s=option.latency_s, energy_j=option.energy_j,
+                         output_bytes=option.out_bytes, macs=option.macs,
+                         error=decision.sensitivity * option.error,
+                         sensitivity=decision.sensitivity, size_exact=option.exact_size)
+
+    def _unit(self, name: str) -> Unit:
+        return next(u for u in self.units if u.name == name)
+
+    def baseline(self) -> PlanTotals:
+        """The uncompressed model, fp32, on the host processor (activations at fp32)."""
+        host = self.profile.host
+        dtype = "fp32" if "fp32" in self.profile.processors[host].dtypes \
+            else self.profile.processors[host].dtypes[0]
+        cost = placement_cost(self.graph, self.profile,
+                              single_processor_placement(self.graph, self.profile, host,
+                                                         dtype)).total
+        work = self.graph.total_work()
+        peak = _peak_fp32(self.problem, self.units)
+        return PlanTotals(size_bytes=work.weight_bytes, latency_s=cost.latency_s,
+                          memory_bytes=peak, energy_j=cost.energy_j, error=0.0,
+                          transfer_s=cost.transfer_s, macs=work.macs)
+
+
+def _peak_fp32(problem: Problem, units: list[Unit]) -> float:
+    sizes = [u.layer.output_elements * 4 for u in units]
+    return float(max((sum(sizes[j] for j in live) for live in problem.live_sets()),
+                     default=0))
+
+
+def _totals(totals: Totals) -> PlanTotals:
+    return PlanTotals(**asdict(totals))
+
+
+def _field(name: str) -> str:
+    return {"size": "size_bytes", "latency": "latency_s", "memory": "memory_bytes",
+            "energy": "energy_j", "error": "error"}[name]
+
+
+def _nowhere(unit: Unit, profile: HardwareProfile, space: OptionSpace) -> str:
+    ops = sorted({unit.layer.op})
+    allowed = space.processors or tuple(profile.processors)
+    return (f"layer {unit.name!r} ({', '.join(ops)}) runs on none of {', '.join(allowed)} of "
+            f"{profile.name} at the allowed dtypes {space.dtypes or 'any'}")
+
+
+def relevant_dims(budgets: Budgets, objective: Objective) -> tuple[Dimension, ...]:
+    """The quantities a solve reads: the objective's and every budget's."""
+    wanted = {QUANTITY_OF[objective], *budgets.given()}
+    return tuple(d for d in ALL_DIMENSIONS if d in wanted)
+
+
+# ---------------------------------------------------------------- the API
+
+
+def plan(graph: Graph, profile: HardwareProfile, *, max_size_bytes: float | None = None,
+         max_latency_s: float | None = None, max_memory_bytes: float | None = None,
+         max_energy_j: float | None = None, max_error: float | None = None,
+         objective: Objective = "accuracy", space: OptionSpace | None = None,
+         proxy: Proxy = "measured", inputs: Any = None, solver: Solver = "cbc",
+         time_limit_s: float | None = None, gap: float | None = None, seed: int = 0,
+         progress: Progress | None = None) -> Plan:
+    """The plan that minimises ``objective`` (accuracy proxy, latency, size, energy or
+    memory) within the budgets (bytes, seconds, bytes, joules, proxy error).
+
+    ``proxy``: "measured" (weight errors and measured sensitivities, the default),
+    "weights" (weight errors, every sensitivity 1) or "uniform" (no measurements).
+    Raises :class:`InfeasibleBudgetError` naming each budget's smallest achievable value.
+    """
+    budgets = Budgets(max_size_bytes, max_latency_s, max_memory_bytes, max_energy_j,
+                      max_error)
+    planner = Planner(graph, profile, space=space, proxy=proxy, inputs=inputs,
+                      dims=relevant_dims(budgets, objective), seed=seed, progress=progress)
+    return planner.solve(budgets, objective, solver=solver, time_limit_s=time_limit_s,
+                         gap=gap)
+
+
+def pareto(graph: Graph, profile: HardwareProfile, over: str = "size", points: int = 8, *,
+           objective: Objective = "accuracy", space: OptionSpace | None = None,
+           proxy: Proxy = "measured", solver: Solver = "cbc", seed: int = 0,
+           planner: Planner | None = None, max_size_bytes: float | None = None,
+           max_latency_s: float | None = None, max_memory_bytes: float | None = None,
+           max_energy_j: float | None = None, max_error: float | None = None) -> list[Plan]:
+    """Plans along the frontier of ``objective`` against the budget on ``over`` (size,
+    latency, memory, energy): ``points`` budgets spaced geometrically from the smallest
+    achievable value to the value the unconstrained optimum uses. Other ``budgets``
+    (``max_latency_s=…``) hold at every point; ``planner`` reuses measured proxies."""
+    fixed = Budgets(max_size_bytes, max_latency_s, max_memory_bytes, max_energy_j, max_error)
+    if over not in ("size", "latency", "memory", "energy"):
+        raise ValueError(f"over must be size, latency, memory or energy, not {over!r}")
+    dims = tuple(d for d in ALL_DIMENSIONS
+                 if d in {over, *relevant_dims(fixed, objective)})
+    planner = planner or Planner(graph, profile, space=space, proxy=proxy, dims=dims,
+                                 seed=seed)
+    low = minimum(planner.problem, over, solver=solver)
+    high = max(low, planner.solve(fixed, objective, solver=solver).totals.model_dump()[
+        _field(over)])
+    values = np.geomspace(max(low, 1e-30), max(high, 1e-30), points) if points > 1 \
+        else np.array([high])
+    plans = []
+    for value in values:
+        point = fixed.as_dict() | {over: float(value)}
+        b = Budgets(point["size"], point["latency"], point["memory"], point["energy"],
+                    point["error"])
+        try:
+            plans.append(planner.solve(b, objective, solver=solver))
+        except InfeasibleBudgetError:
+            continue
+    return plans
+
+
+__all__ = [
+    "PLAN_VERSION",
+    "InfeasibleBudgetError",
+    "LayerPlan",
+    "Plan",
+    "PlanError",
+    "PlanTotals",
+    "Planner",
+    "format_quantity",
+    "load_plan",
+    "pareto",
+    "plan",
+    "relevant_dims",
+]

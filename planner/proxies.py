@@ -1,0 +1,185 @@
+"""Accuracy proxies: how much each option of each unit perturbs the network output.
+
+For a unit u under option o the planner predicts a contribution ``s_u · e_u(o)`` to the
+relative energy of the output error, and assumes contributions add:
+
+    predicted error = Σ_u s_u · e_u(o_u)
+
+- ``e_u(o)`` is the relative error of the unit's own output: the output energy of the
+  channels structured pruning removes, plus the relative weight error of low-rank
+  factorisation, of magnitude pruning and of the weight format, each measured alone on the
+  layer's real weights (the sum assumes they add), plus the relative error of storing the
+  unit's output activations at the dtype, measured on real activations.
+- ``s_u`` (sensitivity) is measured once with the numpy executor: Gaussian noise of relative
+  energy ε² is added to the unit's output and the relative energy of the change in the
+  network output, divided by ε², is recorded (ε = 1%).
+
+Both assumptions (errors add across transforms and across layers; small-noise sensitivity
+holds for large errors) are checked by the simulation, which measures the real error of the
+compressed network: see docs/accuracy_proxy.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from graphs import Graph
+from planner.compress import channel_selection, factorize, reconstruct, tensor_indices
+from planner.coupling import Coupling
+from planner.executor import downstream, execute
+from planner.options import LayerFacts, OptionSpace, Unit, act_bits
+from planner.storage import (
+    encode,
+    is_entropy_coded,
+    magnitude_mask,
+    relative_error,
+    sparse_index_bits,
+)
+
+Progress = Callable[[str, int, int], None]
+PERTURBATION = 0.01
+
+
+def fake_quant(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Activations as stored at ``dtype``: fp16 rounding, or symmetric per-tensor integer
+    quantization at the activation width with the tensor's own max as range."""
+    if dtype == "fp32" or x.dtype.kind != "f":
+        return x
+    if dtype == "fp16":
+        return x.astype(np.float16).astype(x.dtype)
+    top = (1 << (act_bits(dtype) - 1)) - 1
+    scale = float(np.abs(x).max()) / top or 1.0
+    return (np.clip(np.round(x / scale), -top, top) * scale).astype(x.dtype)
+
+
+def calibration_inputs(graph: Graph, batch: int = 2, seed: int = 0
+                       ) -> dict[str, np.ndarray]:
+    """Inputs for measurements when none are given: standard normal images, or token ids
+    uniform over the vocabulary of the embedding that reads them."""
+    rng = np.random.default_rng(seed)
+    feeds: dict[str, np.ndarray] = {}
+    for name in graph.inputs:
+        shape = (batch, *graph[name].output_shape[1:])
+        if graph[name].attrs["dtype"] == "float32":
+            feeds[name] = rng.standard_normal(shape).astype(np.float32)
+        else:
+            vocab = min((graph[c].attrs["num_embeddings"] for c in graph.consumers(name)
+                         if graph[c].op == "embedding"), default=2)
+            feeds[name] = rng.integers(0, vocab, shape)
+    return feeds
+
+
+def _main_weight(unit: Unit) -> np.ndarray | None:
+    weights = unit.layer.weights
+    if weights is None:
+        return None
+    for key in ("weight", "in_proj_weight"):
+        if key in weights and weights[key].ndim >= 2:
+            return weights[key]
+    return None
+
+
+def weight_facts(unit: Unit, graph: Graph, coupling: Coupling, space: OptionSpace,
+                 facts: LayerFacts) -> None:
+    """Fill the weight-dependent proxies and size rates of one compressible unit."""
+    w = _main_weight(unit)
+    if w is None:
+        return
+    for fmt in space.formats:
+        enc = encode(w, fmt)
+        facts.format_error[fmt] = relative_error(w, enc.decoded)
+        if is_entropy_coded(fmt):
+            facts.kmeans_bits_per_value[fmt] = enc.value_bits / w.size
+    for sparsity in space.sparsities:
+        if sparsity == 0:
+            continue
+        mask = magnitude_mask(w, sparsity)
+        facts.sparsity_error[sparsity] = relative_error(w, np.where(mask, w, 0))
+        facts.index_bits_per_weight[sparsity] = sparse_index_bits(mask)[0] / w.size
+        facts.huffman_index_bits_per_weight[sparsity] = sparse_index_bits(mask, True)[0] / w.size
+    if unit.layer.op in ("conv2d", "linear"):
+        for rank in space.ranks:
+            if rank >= 1:
+                continue
+            try:
+                factors = factorize(unit.layer, {"weight": w}, rank)
+            except ValueError:
+                continue
+            facts.rank_error[rank] = relative_error(w, reconstruct(factors).reshape(w.shape))
+    gid = coupling.output_group(unit.name)
+    if gid is None or coupling.group(gid).locked or unit.layer.op == "multihead_attention":
+        return
+    rows = np.square(w.astype(np.float64)).reshape(w.shape[0], -1).sum(1)
+    if unit.layer.op == "embedding":
+        rows = np.square(w.astype(np.float64)).sum(0)
+    for ratio in space.keep_ratios:
+        keep = tensor_indices(coupling.space(unit.name),
+                              channel_selection(graph, coupling, {gid: ratio}))
+        kept_energy = rows.sum() if keep is None else rows[keep].sum()
+        facts.prune_error[ratio] = float(1 - kept_energy / rows.sum()) if rows.sum() else 0.0
+
+
+def measure_facts(graph: Graph, coupling: Coupling, units: list[Unit], space: OptionSpace,
+                  inputs: Mapping[str, np.ndarray] | np.ndarray | None = None,
+                  sensitivity: str = "measured", seed: int = 0,
+                  progress: Progress | None = None) -> dict[str, LayerFacts]:
+    """Proxies of every unit. ``sensitivity``: "measured" (perturbation runs) or "uniform"
+    (every sensitivity 1, no runs). Needs a graph with weights."""
+    facts = {u.name: LayerFacts() for u in units}
+    steps = len(units) * (2 if sensitivity == "measured" else 1)
+    done = 0
+
+    def tick(label: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(label, done, steps)
+
+    for unit in units:
+        if unit.kind == "compressible":
+            weight_facts(unit, graph, coupling, space, facts[unit.name])
+        tick(f"weights of {unit.name}")
+    feeds: Any = inputs if inputs is not None else calibration_inputs(graph, seed=seed)
+    clean = execute(graph, feeds, keep=True)
+    outputs = [clean.kept[o] for o in graph.outputs]
+    for unit in units:
+        value = clean.kept[unit.output]
+        if value.dtype.kind == "f":
+            facts[unit.name].act_error = {
+                d: relative_error(value, fake_quant(value, d)) for d in ("fp16", "int8")}
+            facts[unit.name].act_error["int4"] = facts[unit.name].act_error["int8"]
+    if sensitivity != "measured":
+        return facts
+    rng = np.random.default_rng(seed)
+    reference = sum(float(np.sum(np.square(o, dtype=np.float64))) for o in outputs)
+    for unit in units:
+        tick(f"sensitivity of {unit.name}")
+        if unit.kind == "input" or clean.kept[unit.name].dtype.kind != "f":
+            continue
+        facts[unit.name].sensitivity = _sensitivity(graph, feeds, clean.kept, unit.name,
+                                                    outputs, reference, rng)
+    return facts
+
+
+def _sensitivity(graph: Graph, feeds: Any, clean: Mapping[str, np.ndarray], name: str,
+                 outputs: list[np.ndarray], reference: float,
+                 rng: np.random.Generator) -> float:
+    value = clean[name]
+    energy = float(np.sum(np.square(value, dtype=np.float64)))
+    if energy == 0 or reference == 0:
+        return 0.0
+    noise = rng.standard_normal(value.shape)
+    noise *= PERTURBATION * np.sqrt(energy / float(np.sum(noise * noise)))
+    affected = downstream(graph, name)
+    given = {k: v for k, v in clean.items() if k not in affected}
+
+    def perturb(layer: str, out: np.ndarray) -> np.ndarray:
+        return (out + noise).astype(out.dtype) if layer == name else out
+
+    run = execute(graph, feeds, given=given, only=affected, hook=perturb)
+    change = sum(float(np.sum(np.square(run.outputs[o].astype(np.float64) - ref)))
+                 for o, ref in zip(graph.outputs, outputs, strict=True) if o in run.outputs)
+    return change / reference / PERTURBATION**2

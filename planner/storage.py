@@ -1,0 +1,282 @@
+"""Weight formats and their stored size, counted exactly from the arrays.
+
+The planner and the simulator share these encoders, so a plan's predicted bytes are the
+bytes the simulation stores.
+
+Formats:
+
+- ``fp32`` / ``fp16``: IEEE floats.
+- ``int8`` / ``int4``: symmetric per-output-channel quantization, one fp32 scale per
+  channel (values in [−(2^(b−1) − 1), 2^(b−1) − 1]).
+- ``binary``: sign bits with one fp32 scale per output channel (the mean magnitude).
+- ``kmeansB``: weight sharing (Deep Compression): 2^B fp32 centroids found by 1-D k-means
+  with linear initialisation, and each weight's centroid index Huffman-coded.
+
+Unstructured sparsity keeps the largest-magnitude weights; positions are stored as a bitmask
+or as relative indices, whichever is smaller. A relative index of b bits stores the number
+of zeros before the next value (0 … 2^b − 2); the code 2^b − 1 is an escape meaning "skip
+2^b − 1 zeros" and carries no value. (Deep Compression pads with a stored zero weight
+instead; the escape is never larger.) In entropy-coded formats the index codes are
+Huffman-coded too. Biases stay 32-bit (16-bit in fp16 layers).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+FLOAT_BITS = {"fp32": 32, "fp16": 16}
+INT_BITS = {"int8": 8, "int4": 4}
+SCALE_BITS = 32
+INDEX_WIDTHS = range(2, 9)
+KMEANS_ITERATIONS = 25
+KMEANS_SAMPLE = 1 << 17
+
+
+def format_bits(fmt: str) -> int:
+    """Bits per stored value of a format (before entropy coding)."""
+    if fmt in FLOAT_BITS:
+        return FLOAT_BITS[fmt]
+    if fmt in INT_BITS:
+        return INT_BITS[fmt]
+    if fmt == "binary":
+        return 1
+    if fmt.startswith("kmeans"):
+        return int(fmt.removeprefix("kmeans"))
+    raise ValueError(f"unknown weight format {fmt!r}")
+
+
+def is_entropy_coded(fmt: str) -> bool:
+    """Formats whose indices are Huffman-coded."""
+    return fmt.startswith("kmeans")
+
+
+# ---------------------------------------------------------------- Huffman
+
+
+def huffman_lengths(counts: Counter[int]) -> dict[int, int]:
+    """Code length per symbol of a Huffman code for these counts (1 for a lone symbol).
+
+    >>> sorted(huffman_lengths(Counter({0: 5, 1: 2, 2: 1, 3: 1})).items())
+    [(0, 1), (1, 2), (2, 3), (3, 3)]
+    """
+    symbols = [s for s, n in counts.items() if n > 0]
+    if len(symbols) <= 1:
+        return dict.fromkeys(symbols, 1)
+    heap: list[tuple[int, int, list[int]]] = [
+        (counts[s], i, [s]) for i, s in enumerate(sorted(symbols))]
+    heapq.heapify(heap)
+    depth = dict.fromkeys(symbols, 0)
+    tie = len(heap)
+    while len(heap) > 1:
+        n1, _, a = heapq.heappop(heap)
+        n2, _, b = heapq.heappop(heap)
+        for s in a + b:
+            depth[s] += 1
+        heapq.heappush(heap, (n1 + n2, tie, a + b))
+        tie += 1
+    return depth
+
+
+def huffman_bits(symbols: np.ndarray) -> int:
+    """Total bits of non-negative integer ``symbols`` Huffman-coded (the code table is not
+    counted)."""
+    histogram = np.bincount(np.asarray(symbols, dtype=np.int64).ravel())
+    counts = Counter({s: int(n) for s, n in enumerate(histogram) if n})
+    lengths = huffman_lengths(counts)
+    return sum(counts[s] * lengths[s] for s in counts)
+
+
+# ---------------------------------------------------------------- sparse positions
+
+
+def relative_index_codes(mask: np.ndarray, width: int) -> np.ndarray:
+    """The relative-index code stream of a flattened nonzero mask at ``width`` bits.
+
+    >>> relative_index_codes(np.array([1, 0, 0, 0, 0, 0, 1], bool), 2).tolist()
+    [0, 3, 2]
+    """
+    positions = np.flatnonzero(np.asarray(mask).ravel())
+    gaps = np.diff(positions, prepend=-1) - 1
+    escape = (1 << width) - 1
+    escapes = gaps // escape
+    remainders = gaps - escapes * escape
+    total = escapes.sum() + len(gaps)
+    codes = np.full(int(total), escape, dtype=np.int64)
+    # each value's code sits after its escapes: cumulative offsets
+    ends = np.cumsum(escapes + 1) - 1
+    codes[ends] = remainders
+    return codes
+
+
+def index_code_counts(mask: np.ndarray, width: int) -> Counter[int]:
+    """How often each relative-index code occurs (the histogram of
+    :func:`relative_index_codes`, computed without building the stream)."""
+    positions = np.flatnonzero(np.asarray(mask).ravel())
+    gaps = np.diff(positions, prepend=-1) - 1
+    escape = (1 << width) - 1
+    counts = np.bincount(gaps % escape, minlength=escape + 1)
+    counts[escape] += int((gaps // escape).sum())
+    return Counter({code: int(n) for code, n in enumerate(counts) if n})
+
+
+def sparse_index_bits(mask: np.ndarray, entropy_coded: bool = False) -> tuple[int, int, str]:
+    """(index bits, number of escape entries, encoding) of the cheapest position encoding:
+    a bitmask, or relative indices at the best width (Huffman-coded when entropy coded)."""
+    mask = np.asarray(mask).ravel()
+    best = (mask.size, 0, "bitmask")
+    values = int(mask.sum())
+    for width in INDEX_WIDTHS:
+        counts = index_code_counts(mask, width)
+        entries = sum(counts.values())
+        if entropy_coded:
+            lengths = huffman_lengths(counts)
+            bits = sum(n * lengths[code] for code, n in counts.items())
+        else:
+            bits = entries * width
+        if bits < best[0]:
+            best = (bits, entries - values, f"relative{width}")
+    return best
+
+
+# ---------------------------------------------------------------- quantizers
+
+
+def quantize_int(w: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-output-channel quantization: (integer codes, fp32 scales)."""
+    flat = w.reshape(w.shape[0], -1).astype(np.float64)
+    top = (1 << (bits - 1)) - 1
+    scale = np.abs(flat).max(axis=1) / top
+    scale[scale == 0] = 1.0
+    codes = np.clip(np.round(flat / scale[:, None]), -top, top)
+    return codes.reshape(w.shape).astype(np.int8), scale.astype(np.float32)
+
+
+def binarize(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signs and the per-output-channel mean magnitude (XNOR-Net's α)."""
+    flat = w.reshape(w.shape[0], -1)
+    alpha = np.abs(flat).mean(axis=1).astype(np.float32)
+    return np.where(w >= 0, 1, -1).astype(np.int8), alpha
+
+
+def kmeans_1d(values: np.ndarray, clusters: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd's k-means in one dimension with linear initialisation (Deep Compression's best):
+    (sorted centroids, index of each value's centroid)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        return np.zeros(1), np.zeros(0, dtype=np.int64)
+    clusters = max(1, min(clusters, np.unique(v).size))
+    centroids = np.linspace(v.min(), v.max(), clusters)
+    # centroids are fitted on an evenly strided sample of large tensors, then every value
+    # is assigned to its nearest centroid
+    fit = v[::max(1, v.size // KMEANS_SAMPLE)]
+    for _ in range(KMEANS_ITERATIONS):
+        edges = (centroids[1:] + centroids[:-1]) / 2
+        index = np.searchsorted(edges, fit)
+        sums = np.bincount(index, weights=fit, minlength=clusters)
+        counts = np.bincount(index, minlength=clusters)
+        moved = np.where(counts > 0, sums / np.maximum(counts, 1), centroids)
+        if np.allclose(moved, centroids):
+            break
+        centroids = np.sort(moved)
+    index = np.searchsorted((centroids[1:] + centroids[:-1]) / 2, v)
+    return centroids, index
+
+
+# ---------------------------------------------------------------- encoding a tensor
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A weight tensor as stored: its decoded values and the exact bits they take."""
+
+    decoded: np.ndarray
+    value_bits: int
+    index_bits: int
+    overhead_bits: int
+    encoding: str
+
+    @property
+    def bits(self) -> int:
+        """All stored bits: values, sparse positions, scales and codebooks."""
+        return self.value_bits + self.index_bits + self.overhead_bits
+
+
+def magnitude_mask(w: np.ndarray, sparsity: float) -> np.ndarray:
+    """Keep the largest |w| so that a ``sparsity`` fraction is zero (ties broken by
+    position, so the count is exact)."""
+    flat = np.abs(w).ravel()
+    drop = round(sparsity * flat.size)
+    mask = np.ones(flat.size, dtype=bool)
+    if drop > 0:
+        mask[np.argpartition(flat, drop - 1)[:drop]] = False
+    return mask.reshape(w.shape)
+
+
+def encode(w: np.ndarray, fmt: str, sparsity: float = 0.0) -> Encoded:
+    """Store ``w`` (out channels first) in ``fmt`` after magnitude pruning to ``sparsity``."""
+    w = np.asarray(w, dtype=np.float32)
+    mask = magnitude_mask(w, sparsity) if sparsity > 0 else np.ones(w.shape, bool)
+    nnz = int(mask.sum())
+    entropy = is_entropy_coded(fmt)
+    index_bits, encoding = 0, "dense"
+    if sparsity > 0:
+        index_bits, _, encoding = sparse_index_bits(mask, entropy)
+    kept = np.where(mask, w, 0)
+    if fmt in FLOAT_BITS:
+        decoded = kept.astype(np.float16).astype(np.float32) if fmt == "fp16" else kept
+        return Encoded(decoded, nnz * FLOAT_BITS[fmt], index_bits, 0, encoding)
+    if fmt in INT_BITS:
+        codes, scale = quantize_int(kept, INT_BITS[fmt])
+        decoded = (codes.reshape(w.shape[0], -1) * scale[:, None]).reshape(w.shape)
+        return Encoded(decoded.astype(np.float32) * mask, nnz * INT_BITS[fmt], index_bits,
+                       scale.size * SCALE_BITS, encoding)
+    if fmt == "binary":
+        signs, alpha = binarize(kept)
+        decoded = (signs.reshape(w.shape[0], -1) * alpha[:, None]).reshape(w.shape) * mask
+        return Encoded(decoded.astype(np.float32), nnz, index_bits, alpha.size * SCALE_BITS,
+                       encoding)
+    if fmt.startswith("kmeans"):
+        centroids, index = kmeans_1d(kept[mask], 1 << format_bits(fmt))
+        decoded = np.zeros(w.shape, dtype=np.float32)
+        decoded[mask] = centroids[index]
+        return Encoded(decoded, huffman_bits(index), index_bits,
+                       centroids.size * SCALE_BITS, encoding)
+    raise ValueError(f"unknown weight format {fmt!r}")
+
+
+def bias_bits(n: int, fmt: str) -> int:
+    """Bits of a bias of ``n`` values: 16 in fp16 layers, 32 otherwise."""
+    return n * (16 if fmt == "fp16" else 32)
+
+
+def relative_error(original: np.ndarray, approximation: np.ndarray) -> float:
+    """‖original − approximation‖² / ‖original‖² (0 for an all-zero original)."""
+    total = float(np.sum(np.square(original, dtype=np.float64)))
+    if total == 0:
+        return 0.0
+    diff = np.asarray(original, np.float64) - approximation
+    return float(np.sum(diff * diff)) / total
+
+
+def expected_escapes(values: int, density: float, width: int) -> float:
+    """Expected escape entries per stored value for uniformly random positions at
+    ``density`` (for planning without weights): Σ_k (1 − p)^(k·E) = q / (1 − q)."""
+    if density >= 1:
+        return 0.0
+    q = (1 - density) ** ((1 << width) - 1)
+    return values * q / (1 - q)
+
+
+def nominal_index_bits(n: int, density: float) -> int:
+    """Cheapest position encoding of ``n`` weights at ``density`` under uniformly random
+    positions, with fixed-width relative indices (for planning without weights)."""
+    values = round(n * density)
+    best = n  # bitmask
+    for width in INDEX_WIDTHS:
+        best = min(best, math.ceil((values + expected_escapes(values, density, width)) * width))
+    return best

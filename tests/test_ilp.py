@@ -1,0 +1,145 @@
+"""The ILP against brute force on random small problems, and its guarantees."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner.compress import Choice
+from planner.ilp import NoPlanError, solve
+from planner.options import Option
+from planner.problem import (
+    Budgets,
+    Decision,
+    Link,
+    Problem,
+    brute_force,
+    consistent,
+    evaluate,
+)
+
+PROCESSORS = ("cpu", "gpu")
+LINKS = {("cpu", "gpu"): Link(1e-4, 1e9), ("gpu", "cpu"): Link(1e-4, 1e9)}
+RATIOS = (1.0, 0.5)
+
+
+@st.composite
+def problems(draw: st.DrawFn) -> Problem:
+    """2–4 decisions in order; each reads 0–2 earlier ones; 0–2 channel groups each
+    (from 2 shared groups); 1–3 options with random costs, processors and ratios."""
+    n = draw(st.integers(2, 4))
+    names = [f"u{k}" for k in range(n)]
+    readers: dict[str, list[str]] = {name: [] for name in names}
+    for k in range(1, n):
+        for src in draw(st.sets(st.sampled_from(names[:k]), max_size=2)):
+            readers[src].append(names[k])
+    decisions = []
+    for k, name in enumerate(names):
+        groups = tuple(draw(st.sets(st.sampled_from((0, 1)), max_size=2)))
+        options = []
+        for _ in range(draw(st.integers(1, 3))):
+            processor = draw(st.sampled_from(PROCESSORS))
+            ratios = tuple(draw(st.sampled_from(RATIOS)) for _ in groups)
+            options.append(Option(
+                name, Choice(processor=processor), ratios,
+                size_bits=draw(st.integers(0, 1000)) * 8,
+                latency_s=draw(st.integers(1, 100)) * 1e-5,
+                energy_j=draw(st.integers(0, 100)) * 1e-6,
+                out_bytes=draw(st.integers(1, 100)) * 1000,
+                macs=0, weight_error=draw(st.integers(0, 100)) / 100, act_error=0.0,
+                exact_size=True))
+        decisions.append(Decision(name, options, groups, readers[name],
+                                  is_output=k == n - 1 or not readers[name],
+                                  sensitivity=draw(st.sampled_from((0.5, 1.0, 2.0)))))
+    return Problem(decisions, "cpu", LINKS)
+
+
+@st.composite
+def budgets(draw: st.DrawFn) -> Budgets:
+    def maybe(low: float, high: float) -> float | None:
+        return draw(st.none() | st.floats(low, high))
+    return Budgets(size_bytes=maybe(0, 4000), latency_s=maybe(1e-5, 4e-3),
+                   memory_bytes=maybe(1000, 4e5), energy_j=maybe(0, 4e-4), error=maybe(0, 8))
+
+
+OBJECTIVE = st.sampled_from(("accuracy", "latency", "size", "energy", "memory"))
+QUANTITY = {"accuracy": "error", "latency": "latency", "size": "size", "energy": "energy",
+            "memory": "memory"}
+FAST = settings(max_examples=60, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
+
+
+@FAST
+@given(problems(), budgets(), OBJECTIVE)
+def test_ilp_optimum_equals_brute_force(problem: Problem, limits: Budgets,
+                                        objective: str) -> None:
+    best = brute_force(problem, limits, objective)  # type: ignore[arg-type]
+    try:
+        solution = solve(problem, limits, objective)  # type: ignore[arg-type]
+    except NoPlanError:
+        assert best is None
+        return
+    assert best is not None
+    chosen = [solution.chosen[d.name] for d in problem.decisions]
+    assert consistent(problem, chosen)
+    totals = evaluate(problem, chosen)
+    assert not totals.violations(limits)  # every budget holds by the cost model
+    assert totals.quantity(QUANTITY[objective]) == pytest.approx(best[0], rel=1e-6,
+                                                                 abs=1e-9)
+
+
+@FAST
+@given(problems(), budgets(), st.sampled_from(("size", "latency", "memory", "energy")),
+       st.floats(0.3, 0.95))
+def test_tightening_a_budget_never_improves_the_objective(
+        problem: Problem, limits: Budgets, which: str, factor: float) -> None:
+    try:
+        loose = solve(problem, limits, "accuracy")
+    except NoPlanError:
+        return
+    used = evaluate(problem, loose.chosen).quantity(which)
+    tighter = Budgets(**{**_fields(limits), _field(which): used * factor})
+    try:
+        tight = solve(problem, tighter, "accuracy")
+    except NoPlanError:
+        return
+    assert tight.objective >= loose.objective - 1e-9
+
+
+def _field(name: str) -> str:
+    return {"size": "size_bytes", "latency": "latency_s", "memory": "memory_bytes",
+            "energy": "energy_j", "error": "error"}[name]
+
+
+def _fields(b: Budgets) -> dict[str, float | None]:
+    return {_field(k): v for k, v in b.as_dict().items()}
+
+
+def test_transfer_is_charged_once_per_destination_processor() -> None:
+    # u0 on cpu feeds u1 and u2, both forced onto gpu: one move of u0's 1000 bytes
+    # (1e-4 s + 1000 B / 1e9 B/s); then u1's and u2's outputs (graph outputs) come back:
+    # 2 × (1e-4 + 1e-6)
+    def only(name: str, processor: str) -> Option:
+        return Option(name, Choice(processor=processor), (), 0, 1e-3, 0.0, 1000, 0, 0.0,
+                      0.0, True)
+    problem = Problem([Decision("u0", [only("u0", "cpu")], consumers=["u1", "u2"]),
+                       Decision("u1", [only("u1", "gpu")], is_output=True),
+                       Decision("u2", [only("u2", "gpu")], is_output=True)], "cpu", LINKS)
+    solution = solve(problem, Budgets(), "latency")
+    assert solution.objective == pytest.approx(3e-3 + 3 * (1e-4 + 1e-6))
+
+
+def test_coupled_decisions_take_one_ratio() -> None:
+    # two decisions share group 0; the cheapest options disagree (0.5 vs 1.0), so the
+    # ILP must pay for agreement: best consistent size is min(10 + 30, 20 + 15) = 35 bytes
+    def opt(name: str, ratio: float, size: int) -> Option:
+        return Option(name, Choice(), (ratio,), size * 8, 1e-3, 0.0, 10, 0, 0.0, 0.0, True)
+    problem = Problem([Decision("a", [opt("a", 0.5, 10), opt("a", 1.0, 20)], (0,), ["b"]),
+                       Decision("b", [opt("b", 0.5, 30), opt("b", 1.0, 15)], (0,),
+                                is_output=True)], "cpu", LINKS)
+    solution = solve(problem, Budgets(), "size")
+    assert solution.objective == pytest.approx(35)
+    assert math.isclose(solution.chosen["a"].ratios[0], solution.chosen["b"].ratios[0])

@@ -1,0 +1,127 @@
+"""Plans of real graphs: budgets met, coupling respected, files round-trip, errors explain."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from graphs import build_zoo_model
+from hardware_profiles import load
+from planner.coupling import couple
+from planner.options import OptionSpace
+from planner.plan import (
+    InfeasibleBudgetError,
+    PlanError,
+    Planner,
+    load_plan,
+    pareto,
+    plan,
+    relevant_dims,
+)
+from planner.problem import Budgets, evaluate
+
+SMALL = OptionSpace(keep_ratios=(1.0, 0.5), sparsities=(0.0, 0.75),
+                    formats=("fp32", "int8", "kmeans4"), ranks=(1.0, 0.5))
+
+
+@pytest.fixture(scope="module")
+def lenet_planner() -> Planner:
+    graph = build_zoo_model("lenet5", weights=True)
+    return Planner(graph, load("snapdragon_855"), space=SMALL, proxy="weights")
+
+
+def test_plan_meets_every_budget_by_the_cost_model(lenet_planner: Planner) -> None:
+    budgets = Budgets(size_bytes=30_000, latency_s=1e-4, memory_bytes=30_000)
+    result = lenet_planner.solve(budgets)
+    assert result.totals.size_bytes <= 30_000
+    assert result.totals.latency_s <= 1e-4
+    assert result.totals.memory_bytes <= 30_000
+    # the plan's totals are the independent evaluation of its choices
+    chosen = {d.name: next(o for o in d.options if o.choice.processor == entry.processor
+                           and o.choice.fmt == entry.weight_format
+                           and o.size_bits == entry.size_bytes * 8
+                           and o.latency_s == entry.latency_s)
+              for d, entry in zip(lenet_planner.problem.decisions, result.layers, strict=True)}
+    assert evaluate(lenet_planner.problem, chosen).size_bytes == result.totals.size_bytes
+
+
+def test_smaller_budget_costs_accuracy(lenet_planner: Planner) -> None:
+    # 246,824 fp32 bytes; 1/10 of that forces lossy choices, 1/2 does not need as many
+    loose = lenet_planner.solve(Budgets(size_bytes=120_000))
+    tight = lenet_planner.solve(Budgets(size_bytes=25_000))
+    assert tight.totals.error > loose.totals.error >= 0
+    assert "size" in tight.binding or tight.totals.size_bytes < 25_000
+
+
+def test_infeasible_budget_names_each_minimum(lenet_planner: Planner) -> None:
+    with pytest.raises(InfeasibleBudgetError) as info:
+        lenet_planner.solve(Budgets(size_bytes=10, latency_s=1.0))
+    err = info.value
+    assert err.minimums["size"] > 10  # unreachable on its own
+    assert "size <= 10" in str(err) and "smallest achievable" in str(err)
+
+
+def test_conflicting_budgets_are_named(lenet_planner: Planner) -> None:
+    # each budget alone is reachable: size at 5% above its minimum, error 1e-6 (the fp32
+    # plan has error 0); the smallest plans are lossy, so together they conflict
+    size_min = lenet_planner.explain(Budgets(size_bytes=1)).minimums["size"]
+    budgets = Budgets(size_bytes=size_min * 1.05, error=1e-6, latency_s=1.0)
+    with pytest.raises(InfeasibleBudgetError) as info:
+        lenet_planner.solve(budgets)
+    assert info.value.conflicts == [("size", "error")]
+
+
+def test_coupled_layers_share_keep_ratios() -> None:
+    graph = build_zoo_model("resnet18", (1, 3, 64, 64), weights=True)
+    space = OptionSpace(keep_ratios=(1.0, 0.5), sparsities=(0.0,), formats=("fp32", "int8"),
+                        ranks=(1.0,), processors=("cpu",))
+    budgets = Budgets(size_bytes=6e6)
+    planner = Planner(graph, load("snapdragon_855"), space=space, proxy="weights",
+                      dims=relevant_dims(budgets, "accuracy"))
+    result = planner.solve(budgets)
+    coupling = couple(graph)
+    ratios: dict[int, set[float]] = {}
+    for entry in result.layers:
+        gid = coupling.output_group(entry.name)
+        if gid is not None and not coupling.group(gid).locked and entry.op == "conv2d":
+            ratios.setdefault(coupling.find(gid), set()).add(entry.keep_out)
+    assert ratios and all(len(r) == 1 for r in ratios.values())
+    # the residual stream of layer1 is one group: its three producers agree
+    stream = coupling.output_group("layer1.0.conv2")
+    assert coupling.output_group("layer1.1.conv2") == stream
+
+
+def test_plan_file_round_trip(lenet_planner: Planner, tmp_path: Path) -> None:
+    result = lenet_planner.solve(Budgets(size_bytes=50_000))
+    path = tmp_path / "plan.json"
+    result.save(path)
+    assert load_plan(path) == result
+
+
+def test_bad_plan_file_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text('{"version": 1, "model": "x"}')
+    with pytest.raises(PlanError, match=r"plan\.json: field"):
+        load_plan(path)
+    path.write_text('{"version": 7}')
+    with pytest.raises(PlanError, match="expected 1"):
+        load_plan(path)
+
+
+def test_pareto_frontier_never_gets_worse_with_more_budget(lenet_planner: Planner) -> None:
+    plans = pareto(lenet_planner.graph, lenet_planner.profile, over="size", points=5,
+                   planner=lenet_planner)
+    assert len(plans) == 5
+    sizes = [p.totals.size_bytes for p in plans]
+    errors = [p.totals.error for p in plans]
+    assert sizes == sorted(sizes)
+    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(errors))
+
+
+def test_plan_api_on_a_model_without_weights_notes_seeded_proxies() -> None:
+    result = plan(build_zoo_model("lenet5"), load("raspberry_pi_5"), max_size_bytes=60_000,
+                  space=SMALL, proxy="uniform")
+    assert result.totals.size_bytes <= 60_000
+    assert any("seeded" in note for note in result.notes)
