@@ -19,9 +19,10 @@ Data first, then variables keyed by tuples, the objective, named constraints, so
 
 Each quantity is scaled so that its largest possible total is about 1000 (solver tolerances
 are absolute). Ties in the objective are broken lexicographically by a second solve that
-fixes the objective (within 1e-9 relative) and minimises latency (size when the objective
-is latency). CBC by default, HiGHS on request; with a time limit the best plan found is
-returned with its gap (HiGHS's own bound; for CBC the LP relaxation's bound).
+fixes the objective (within 1e-9 relative) and minimises the summed layer latency (size
+when the objective is latency), within a short time limit. CBC by default, HiGHS on
+request; with a time limit the best plan found is returned with its gap (HiGHS's own
+bound; for CBC the LP relaxation's bound).
 """
 
 from __future__ import annotations
@@ -286,25 +287,22 @@ def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy",
         rel_gap = max(0.0, (found - bound) / abs(found)) if found else 0.0
     optimal = rel_gap <= 1e-9
     if tie_break:
-        _break_ties(model, objective, found, solver, time_limit_s, gap)
+        _break_ties(model, objective, found, solver, time.perf_counter() - start)
     return Solution(model.chosen(), value, rel_gap, optimal, time.perf_counter() - start,
                     model.lp.numVariables(), model.lp.numConstraints())
 
 
 def _break_ties(model: _Model, objective: Objective, found: float, solver: Solver,
-                time_limit_s: float | None, gap: float | None) -> None:
-    """Among plans within TIE_TOLERANCE of the optimum, the fastest (smallest when the
-    objective is latency). Keeps the first solution when the second solve fails."""
+                seconds: float) -> None:
+    """Among plans within TIE_TOLERANCE of the optimum, the one with the least summed layer
+    latency (transfers aside; the least size when the objective is latency), searched for
+    at most max(5 s, twice the first solve). Keeps the first solution when that finds
+    nothing."""
     second = "size" if objective == "latency" else "latency"
-    if second not in model.expressions:
-        if second == "latency":
-            model.expressions["latency"] = model._sum("latency") + model._transfers()
-        else:
-            model.expressions["size"] = model._sum("size")
     first = {v.name: v.varValue for v in model.lp.variables()}
     model.lp += (model.goal <= found + TIE_TOLERANCE * max(abs(found), 1.0), "tie_break")
-    model.lp.setObjective(model.expressions[second])
-    status = _run(model, solver, time_limit_s, gap)
+    model.lp.setObjective(model._sum(second))
+    status = _run(model, solver, max(5.0, 2 * seconds), None)
     if status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
         for var in model.lp.variables():
             var.varValue = first.get(var.name)
