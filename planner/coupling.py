@@ -31,6 +31,14 @@ from graphs.ops.conv import is_depthwise
 from graphs.ops.movement import slice_entries
 
 
+def _root(parent: dict[int, int], item: int) -> int:
+    """Union-find root of ``item`` in ``parent``, halving the path on the way."""
+    while parent[item] != item:
+        parent[item] = parent[parent[item]]
+        item = parent[item]
+    return item
+
+
 @dataclass(frozen=True)
 class Space:
     """The channel axis of one tensor: its group, axis, segments and multiplier.
@@ -91,10 +99,7 @@ class Coupling:
 
     def segment(self, sid: int) -> int:
         """The representative of a channel class."""
-        while self._segment_parent[sid] != sid:
-            self._segment_parent[sid] = self._segment_parent[self._segment_parent[sid]]
-            sid = self._segment_parent[sid]
-        return sid
+        return _root(self._segment_parent, sid)
 
     def unify_segments(self, a: int, b: int) -> None:
         """Identify two channel classes (a residual add)."""
@@ -114,10 +119,7 @@ class Coupling:
 
     def find(self, gid: int) -> int:
         """The representative of ``gid``'s group."""
-        while self._parent[gid] != gid:
-            self._parent[gid] = self._parent[self._parent[gid]]
-            gid = self._parent[gid]
-        return gid
+        return _root(self._parent, gid)
 
     def union(self, a: int, b: int) -> int:
         """Merge two groups; returns the representative."""

@@ -317,23 +317,12 @@ def minimum(problem: Problem, quantity: str, *, solver: Solver = "cbc",
                  tie_break=False).objective
 
 
-def feasible(problem: Problem, budgets: Budgets, *, solver: Solver = "cbc",
-             time_limit_s: float | None = None) -> bool:
-    """Whether some plan meets ``budgets``."""
-    try:
-        solve(problem, budgets, "accuracy", solver=solver,
-              time_limit_s=time_limit_s, tie_break=False)
-    except NoPlanError:
-        return False
-    return True
-
 __all__ = [
     "SOLVERS",
     "NoPlanError",
     "Solution",
     "Solver",
     "SolverError",
-    "feasible",
     "minimum",
     "solve",
 ]

@@ -253,7 +253,7 @@ class Planner:
         names = [n for n in given if minimums[n] <= given[n] * (1 + 1e-6)]
         for i, a in enumerate(names):
             for b in names[i + 1:]:
-                pair = Budgets(**{_field(a): given[a], _field(b): given[b]})
+                pair = Budgets(**{total_field(a): given[a], total_field(b): given[b]})
                 try:
                     solve(self.problem, pair, solver=solver, tie_break=False)
                 except NoPlanError:
@@ -296,7 +296,7 @@ class Planner:
                          sensitivity=decision.sensitivity, size_exact=option.exact_size)
 
     def _unit(self, name: str) -> Unit:
-        return next(u for u in self.units if u.name == name)
+        return self.units[self.problem.index[name]]
 
     def baseline(self) -> PlanTotals:
         """The uncompressed model, fp32, on the host processor (activations at fp32)."""
@@ -323,7 +323,9 @@ def _totals(totals: Totals) -> PlanTotals:
     return PlanTotals(**asdict(totals))
 
 
-def _field(name: str) -> str:
+def total_field(name: str) -> str:
+    """The field of :class:`PlanTotals` (and the keyword of :func:`plan`, less ``max_``)
+    that holds a quantity (size, latency, memory, energy, error)."""
     return {"size": "size_bytes", "latency": "latency_s", "memory": "memory_bytes",
             "energy": "energy_j", "error": "error"}[name]
 
@@ -385,7 +387,7 @@ def pareto(graph: Graph, profile: HardwareProfile, over: str = "size", points: i
                                  seed=seed)
     low = minimum(planner.problem, over, solver=solver)
     high = max(low, planner.solve(fixed, objective, solver=solver).totals.model_dump()[
-        _field(over)])
+        total_field(over)])
     values = np.geomspace(max(low, 1e-30), max(high, 1e-30), points) if points > 1 \
         else np.array([high])
     plans = []
@@ -413,4 +415,5 @@ __all__ = [
     "pareto",
     "plan",
     "relevant_dims",
+    "total_field",
 ]

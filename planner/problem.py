@@ -21,6 +21,7 @@ Totals of an assignment:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -188,8 +189,6 @@ def brute_force(problem: Problem, budgets: Budgets, objective: Objective
                 ) -> tuple[float, list[Option]] | None:
     """The best assignment by enumeration (small problems only): (objective value, choice),
     or None when no assignment meets the budgets."""
-    import itertools
-
     best: tuple[float, list[Option]] | None = None
     quantity = QUANTITY_OF[objective]
     for combo in itertools.product(*(d.options for d in problem.decisions)):

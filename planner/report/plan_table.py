@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from planner.plan import Plan, format_quantity
+from planner.plan import Plan, format_quantity, total_field
 from planner.report.table import Column, Table
 
 PLAN_COLUMNS = [
@@ -25,9 +25,7 @@ def plan_table(plan: Plan, all_layers: bool = False) -> Table:
     for name, bound in plan.budgets.items():
         if bound is None:
             continue
-        used = plan.totals.model_dump()[{"size": "size_bytes", "latency": "latency_s",
-                                         "memory": "memory_bytes", "energy": "energy_j",
-                                         "error": "error"}[name]]
+        used = plan.totals.model_dump()[total_field(name)]
         mark = " (binding)" if name in plan.binding else ""
         notes.append(f"{name}: {format_quantity(name, used)} of {format_quantity(name, bound)}"
                      f" = {used / bound:.1%}{mark}")
