@@ -27,7 +27,7 @@ from graphs.errors import (
 from graphs.io_json import load_graph, save_graph
 from graphs.ir import Graph, Layer
 from graphs.ops import OPS, known_ops, op_spec
-from graphs.transforms import fold_batchnorm
+from graphs.transforms import fold_batchnorm, folds_into
 from graphs.work import Work
 from graphs.zoo import build_zoo_model, seeded_weights, zoo_names
 
@@ -74,6 +74,7 @@ __all__ = [
     "Work",
     "build_zoo_model",
     "fold_batchnorm",
+    "folds_into",
     "from_onnx",
     "from_torch",
     "known_ops",

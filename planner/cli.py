@@ -18,6 +18,7 @@ from planner.api import load_model
 from planner.plan import PlanError
 from planner.report import FORMATS, render
 from planner.report.layers import graph_table
+from planner.simulate import SimulationError
 from planner.units import UnitError
 
 EXIT_INPUT = 1
@@ -158,13 +159,14 @@ def calibrate(
 
     Example: planner calibrate -o host.yaml && planner inspect resnet18 --hardware host.yaml
     """
+    from rich.console import Console
     from rich.progress import Progress
 
     from hardware_profiles import save
     from hardware_profiles.calibrate import STEPS
     from hardware_profiles.calibrate import calibrate as measure
 
-    with Progress(transient=True) as bar:
+    with Progress(transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("calibrating", total=len(STEPS))
 
         def progress(label: str, index: int, total: int) -> None:
@@ -228,9 +230,10 @@ def plan(
                                      param_hint=hint)
     graph = load_model(model, parse_shape(input_shape), weights=True)
     profile = load_profile(hardware)
+    from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
+    with Progress(transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("measuring proxies", total=None)
 
         def progress(label: str, index: int, total: int) -> None:
@@ -259,6 +262,63 @@ def plan(
     typer.echo(render(plan_table(result), fmt).rstrip("\n"))
 
 
+@app.command()
+def simulate(
+    model: ModelArg,
+    plan_file: Annotated[Path, typer.Argument(
+        metavar="PLAN", help="A plan written by `planner plan -o plan.json`.")],
+    batch: Annotated[int, typer.Option(
+        min=1, help="Seeded calibration inputs to run (without --inputs).")] = 8,
+    inputs: Annotated[Path | None, typer.Option(
+        help="An .npz with an 'inputs' array (N, …) and optionally 'labels' (N,).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write the full result as JSON to this file.")] = None,
+    fmt: FormatOpt = "table",
+    input_shape: ShapeOpt = None,
+) -> None:
+    """Apply a plan to the model's weights (prune, factorise, quantize, share), execute it
+    with numpy and compare with the uncompressed run: stored bytes, MACs and output error,
+    per layer and in total. digits_cnn runs on the digits test set and reports accuracy.
+
+    Example: planner simulate mobilenet_v2 plan.json --batch 4
+    """
+    import numpy as np
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from planner.plan import load_plan
+    from planner.report.simulation_table import simulation_table
+    from planner.simulate import simulate as run_plan
+
+    _check_format(fmt)
+    graph = load_model(model, parse_shape(input_shape), weights=True)
+    plan = load_plan(plan_file)
+    arrays, labels = None, None
+    if inputs is not None:
+        try:
+            stored = np.load(inputs)
+            arrays = stored["inputs"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise PlanError(f"{inputs}: expected an .npz with an 'inputs' array ({exc})"
+                            ) from None
+        labels = stored.get("labels")
+    elif model == "digits_cnn" and input_shape is None:
+        from graphs.zoo.digits import digits_split
+
+        _, _, arrays, labels = digits_split()
+    with Progress(transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task("simulating", total=None)
+
+        def progress(label: str, index: int, total: int) -> None:
+            bar.update(task, completed=index, total=total, description=label[:60])
+
+        result = run_plan(graph, plan, arrays, batch=batch, labels=labels, progress=progress)
+    if output is not None:
+        output.write_text(result.model_dump_json(indent=1))
+        typer.echo(f"wrote {output}", err=True)
+    typer.echo(render(simulation_table(result), fmt).rstrip("\n"))
+
+
 @app.callback()
 def _root() -> None:
     """Plan how to prune, quantize and decompose a neural network for a phone or an edge
@@ -274,7 +334,7 @@ def main() -> None:
     try:
         app()
     except (GraphError, ProfileError, UnitError, MissingExtraError, FileNotFoundError,
-            PlanError) as exc:
+            PlanError, SimulationError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INPUT)
 

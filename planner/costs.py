@@ -32,7 +32,7 @@ from typing import Literal, cast
 
 import numpy as np
 
-from graphs import Graph, Layer, Work
+from graphs import Graph, Layer, Work, folds_into
 from hardware_profiles import DTYPE_BITS, HardwareProfile, Processor
 from hardware_profiles.schema import Dtype
 
@@ -197,7 +197,7 @@ def fused_layers(graph: Graph) -> dict[str, str]:
     """Layers that deployment runtimes fuse into the conv or linear before them, mapped to
     that conv or linear: a batch norm or an activation whose only input is a conv/linear (or
     such a fused chain) that feeds nothing else. A batch norm folds only into the conv or
-    linear itself."""
+    linear itself, where :func:`graphs.transforms.folds_into` says it folds."""
     fused: dict[str, str] = {}
     for layer in graph:
         if len(layer.inputs) != 1 or layer.attrs.get("scalar") is not None:
@@ -208,8 +208,7 @@ def fused_layers(graph: Graph) -> dict[str, str]:
         root = producer.name if producer.op in ("conv2d", "linear") else fused.get(producer.name)
         if root is None:
             continue
-        folds = layer.op == "batch_norm" and producer.op in ("conv2d", "linear")
-        if folds or layer.op in FUSABLE_ACTIVATIONS:
+        if folds_into(graph, layer) or layer.op in FUSABLE_ACTIVATIONS:
             fused[layer.name] = root
     return fused
 

@@ -11,7 +11,7 @@ weight format, low-rank fraction, processor and dtype. Its cost is exact under t
 model: MACs and bytes come from the op table on the pruned or factorised shapes, latency and
 energy from the roofline, stored bits from the storage model. Two size terms are rates
 measured on the layer's unpruned weights (Huffman-coded k-means indices and sparse position
-indices); the planner re-measures the chosen plan exactly (see ``planner.plan``). Options
+indices); executing a plan (``planner.simulate``) measures them exactly. Options
 dominated in size, latency, energy and error within the same ratios, processor and dtype
 are dropped: the ILP optimum is unchanged.
 """
@@ -26,7 +26,7 @@ from typing import Literal
 
 import numpy as np
 
-from graphs import Graph, Layer, Work
+from graphs import Graph, Layer, Work, folds_into
 from graphs.ops import op_spec
 from graphs.ops.conv import is_depthwise
 from graphs.work import bits_to_bytes, op_work
@@ -102,6 +102,8 @@ class Unit:
     kind: Literal["input", "compressible", "plain"]
     groups: tuple[int, ...] = ()
     consumers: list[str] = field(default_factory=list)
+    folds_norm: bool = False
+    """A batch norm among the members folds into the root (which then stores a bias)."""
 
     @property
     def output(self) -> str:
@@ -123,6 +125,7 @@ def build_units(graph: Graph, coupling: Coupling) -> tuple[list[Unit], dict[str,
         if (layer.name in fused or view) and source in owner:
             root = owner[source]
             units[root].members.append(layer.name)
+            units[root].folds_norm |= folds_into(graph, layer)
             owner[layer.name] = root
             continue
         kind: Literal["input", "compressible", "plain"] = (
@@ -228,12 +231,16 @@ Tensor = tuple[str, int, int]
 
 
 def compressible_work(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
-                      rank: float, bits: int) -> tuple[Work, list[Tensor]] | None:
+                      rank: float, bits: int, folded_bias: bool = False
+                      ) -> tuple[Work, list[Tensor]] | None:
     """Work of a conv/linear/embedding/attention at pruned shapes and activation ``bits``
-    (weights not counted: the storage model prices them), and its weight tensors. None when
-    ``rank`` does not factorise this layer with fewer parameters."""
+    (weights not counted: the storage model prices them), and its weight tensors (with a
+    bias when ``folded_bias``: a batch norm folds into it). None when ``rank`` does not
+    factorise this layer with fewer parameters."""
     a = dict(layer.attrs)
     op = layer.op
+    if folded_bias:
+        a["bias"] = True
     if op == "conv2d":
         a["out_channels"] = out_shape[1]
         if is_depthwise(layer.input_shapes[0][1], layer.attrs):
@@ -409,11 +416,13 @@ class _Shaped:
         self.unit, self.ratios, self.facts = unit, ratios, facts
         by_group = dict(zip(unit.groups, ratios, strict=True))
         self.in_shapes, self.out_shape = pruned_io(unit.layer, coupling, by_group)
-        self.keep_in = ratios[0] if ratios else 1.0
-        self.keep_out = ratios[-1] if ratios else 1.0
+        layer = unit.layer
         gid = coupling.output_group(unit.name)
-        self.prune_error = facts.prune_error.get(by_group.get(
-            gid if gid is not None else -1, 1.0), 0.0) if unit.kind == "compressible" else 0.0
+        source = coupling.output_group(layer.inputs[0]) if layer.inputs else None
+        self.keep_in = by_group.get(source, 1.0) if source is not None else 1.0
+        self.keep_out = by_group.get(gid, 1.0) if gid is not None else 1.0
+        self.prune_error = facts.prune_error.get(self.keep_out, 0.0) \
+            if unit.kind == "compressible" else 0.0
         self.full = (tuple(unit.layer.input_shapes[0]) == self.in_shapes[0]
                      and self.out_shape == unit.layer.output_shape) if unit.layer.inputs \
             else True
@@ -425,7 +434,8 @@ class _Shaped:
         key = (rank, bits)
         if key not in self._works:
             self._works[key] = compressible_work(self.unit.layer, self.in_shapes[0],
-                                                 self.out_shape, rank, bits)
+                                                 self.out_shape, rank, bits,
+                                                 self.unit.folds_norm)
         return self._works[key]
 
     def sizes(self, tensors: list[Tensor], rank: float, pairs: list[tuple[str, float]],
@@ -520,13 +530,26 @@ def _front_options(shape: _Shaped, blocks: list[_Block], keep: list[int],
         else:
             choice = Choice(shape.keep_in, shape.keep_out, sparsity, fmt, block.rank,
                             processor, block.dtype)
-        exact = unit.kind != "compressible" or (
-            shape.full and not is_entropy_coded(fmt) and sparsity == 0)
+        exact = unit.kind != "compressible" or _exact_size(shape, fmt, sparsity, block.rank)
         options.append(Option(unit.name, choice, shape.ratios, int(block.size_bits[i]),
                               float(block.latency_s[i]), float(block.energy_j[i]), out_bytes,
                               block.macs, float(block.error[i]) - block.act_error,
                               block.act_error, exact))
     return options
+
+
+def _exact_size(shape: _Shaped, fmt: str, sparsity: float, rank: float) -> bool:
+    """Whether an option's stored bits are exact: its size rates (Huffman-coded k-means
+    indices, sparse positions) were measured on the very tensor it stores, i.e. the
+    unpruned, unfactorised weights at that sparsity (k-means: dense)."""
+    entropy = is_entropy_coded(fmt)
+    if sparsity == 0 and not entropy:
+        return True  # values × bits, per-row scales: no measured rate involved
+    if not shape.full or rank < 1:
+        return False
+    if entropy:
+        return sparsity == 0 and fmt in shape.facts.kmeans_bits_per_value
+    return sparsity in shape.facts.index_bits_per_weight
 
 
 def _with_weights(work: Work, size_bits: int, read_fraction: float = 1.0) -> Work:

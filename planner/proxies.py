@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from graphs import Graph
+from graphs import Graph, Layer, fold_batchnorm
 from planner.compress import channel_selection, factorize, reconstruct, tensor_indices
 from planner.coupling import Coupling
 from planner.executor import downstream, execute
@@ -72,8 +72,8 @@ def calibration_inputs(graph: Graph, batch: int = 2, seed: int = 0
     return feeds
 
 
-def _main_weight(unit: Unit) -> np.ndarray | None:
-    weights = unit.layer.weights
+def _main_weight(layer: Layer) -> np.ndarray | None:
+    weights = layer.weights
     if weights is None:
         return None
     for key in ("weight", "in_proj_weight"):
@@ -84,8 +84,10 @@ def _main_weight(unit: Unit) -> np.ndarray | None:
 
 def weight_facts(unit: Unit, graph: Graph, coupling: Coupling, space: OptionSpace,
                  facts: LayerFacts) -> None:
-    """Fill the weight-dependent proxies and size rates of one compressible unit."""
-    w = _main_weight(unit)
+    """Fill the weight-dependent proxies and size rates of one compressible unit.
+    ``graph`` has its batch norms folded (:func:`graphs.fold_batchnorm`): the weights
+    measured are the ones deployment (and the simulation) stores."""
+    w = _main_weight(graph[unit.name])
     if w is None:
         return
     for fmt in space.formats:
@@ -138,9 +140,10 @@ def measure_facts(graph: Graph, coupling: Coupling, units: list[Unit], space: Op
         if progress is not None:
             progress(label, done, steps)
 
+    folded = fold_batchnorm(graph)
     for unit in units:
         if unit.kind == "compressible":
-            weight_facts(unit, graph, coupling, space, facts[unit.name])
+            weight_facts(unit, folded, coupling, space, facts[unit.name])
         tick(f"weights of {unit.name}")
     feeds: Any = inputs if inputs is not None else calibration_inputs(graph, seed=seed)
     clean = execute(graph, feeds, keep=True)

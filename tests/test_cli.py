@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True,
@@ -119,3 +121,29 @@ def test_plan_infeasible_exits_3_with_minimums() -> None:
 def test_plan_rejects_unknown_objective() -> None:
     result = run("plan", "lenet5", "--objective", "speed")
     assert result.returncode == 2 and "'speed' is not one of" in result.stderr
+
+
+def test_simulate_a_plan_reports_accuracy_on_digits(tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    plan = tmp_path / "plan.json"
+    made = run("plan", "digits_cnn", "--hardware", "raspberry_pi_5", "--max-size", "40kB",
+               "--proxy", "weights", "-o", str(plan))
+    assert made.returncode == 0, made.stderr
+    result_file = tmp_path / "result.json"
+    result = run("simulate", "digits_cnn", str(plan), "-f", "csv", "-o", str(result_file))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {"stored_bytes", "executed_macs", "own_error"} <= set(rows[0])
+    saved = json.loads(result_file.read_text())
+    output = saved["outputs"][0]
+    assert output["baseline_accuracy"] > 0.97 and output["accuracy"] > 0.95
+    assert saved["executed_macs"] == saved["predicted_macs"]
+
+
+def test_simulate_rejects_a_plan_of_another_model(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    assert run("plan", "lenet5", "--hardware", "raspberry_pi_5", "--proxy", "uniform",
+               "-o", str(plan)).returncode == 0
+    result = run("simulate", "digits_cnn", str(plan))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: the plan is for 'lenet5'")

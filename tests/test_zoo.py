@@ -13,6 +13,9 @@ from graphs.zoo import ZOO
 # Parameters and GMACs are torchvision's weights metadata (num_params, _ops) unless noted.
 PUBLISHED = {
     "lenet5": (61_706, 416_520, None),  # conv 117,600 + 240,000; fc 48,000 + 10,080 + 840
+    # conv 144 + 4,608 + 9,216, BN 160, fc 32,832 + 650; MACs 9,216 + 294,912 + 147,456
+    # + 32,768 + 640
+    "digits_cnn": (47_610, 484_992, None),
     "alexnet": (61_100_840, 714_188_480, 0.714),
     "vgg11": (132_863_336, 7_609_090_048, 7.609),
     "vgg16": (138_357_544, 15_470_264_320, 15.47),

@@ -15,6 +15,7 @@ from typing import Any
 from graphs.errors import UnknownModelError
 from graphs.ir import Graph
 from graphs.zoo.classic import alexnet, lenet5, resnet, vgg
+from graphs.zoo.digits import digits_cnn, trained_weights
 from graphs.zoo.encoder import bert_encoder
 from graphs.zoo.mobile import mobilenet_v1, mobilenet_v2, mobilenet_v3, shufflenet_v2, squeezenet
 from graphs.zoo.weights import seeded_weights
@@ -31,6 +32,8 @@ class ZooModel:
     published_gmacs: float | None
     source: str
     takes_image: bool = True
+    trained: Callable[[Graph], Graph] | None = None
+    """Attaches trained weights (instead of seeded ones) when the model ships them."""
 
 
 _TV = "torchvision model docs (weights meta: num_params, _ops in GFLOPS = GMACs)"
@@ -40,6 +43,10 @@ ZOO: dict[str, ZooModel] = {
     for m in [
         ZooModel("lenet5", lenet5, "LeNet-5, 32×32 grey input, 10 classes", 61_706, 0.000417,
                  "LeCun et al. 1998 (conv 156 + 2,416, fc 48,120 + 10,164 + 850)"),
+        ZooModel("digits_cnn", digits_cnn,
+                 "small CNN for scikit-learn's 8×8 digits, trained weights included",
+                 47_610, None, "examples/train_digits_cnn.py (this repository)",
+                 trained=trained_weights),
         ZooModel("alexnet", alexnet, "AlexNet (torchvision)", 61_100_840, 0.714, _TV),
         ZooModel("vgg11", partial(vgg, "vgg11"), "VGG-11 (torchvision)", 132_863_336, 7.609,
                  _TV),
@@ -84,8 +91,9 @@ def zoo_names() -> list[str]:
 def build_zoo_model(name: str, input_shape: tuple[int, ...] | None = None,
                     weights: bool = False, seed: int = 0, **options: Any) -> Graph:
     """Build a zoo model; ``input_shape`` overrides the default (N, C, H, W) for image
-    models, ``weights=True`` attaches deterministic seeded weights, ``options`` go to the
-    model's builder (``num_classes``, ``width_multiplier``, ``seq_len``…).
+    models, ``weights=True`` attaches the model's trained weights when it ships them
+    (digits_cnn at its default shape) and deterministic seeded weights otherwise,
+    ``options`` go to the model's builder (``num_classes``, ``width_multiplier``, ``seq_len``…).
 
     Raises ``UnknownModelError`` listing the known names.
     """
@@ -100,6 +108,8 @@ def build_zoo_model(name: str, input_shape: tuple[int, ...] | None = None,
             options["batch"], options["seq_len"] = input_shape
     graph = entry.build(**options)
     graph.metadata.setdefault("source", f"zoo:{name}")
+    if weights and entry.trained is not None and not options:
+        return entry.trained(graph)
     return seeded_weights(graph, seed) if weights else graph
 
 

@@ -11,7 +11,7 @@ PLAN_COLUMNS = [
     Column("sparsity", "sparsity", "percent"), Column("weight_format", "weights"),
     Column("rank", "rank", "float"), Column("size_bytes", "size", "bytes"),
     Column("latency_s", "latency", "seconds"), Column("macs", "MACs", "count", "MAC"),
-    Column("error", "proxy error", "float"),
+    Column("error", "proxy error", "error"),
 ]
 
 

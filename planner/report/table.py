@@ -26,7 +26,8 @@ from typing import Any, Literal
 
 from planner.units import format_bytes, format_count, format_joules, format_seconds
 
-Kind = Literal["text", "int", "count", "bytes", "seconds", "joules", "float", "percent", "shape"]
+Kind = Literal["text", "int", "count", "bytes", "seconds", "joules", "float", "error",
+               "percent", "shape"]
 FORMATS = ("table", "csv", "json", "md")
 
 
@@ -93,6 +94,8 @@ def cell(value: Any, column: Column) -> str:
         return f"{int(value):,}"
     if kind == "float":
         return f"{value:.2f}" if math.isfinite(value) else "inf"
+    if kind == "error":  # relative errors span decades: three significant digits
+        return f"{value:.3g}"
     if kind == "percent":
         return f"{100 * value:.1f}%"
     if kind == "shape":

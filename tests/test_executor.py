@@ -1,0 +1,116 @@
+"""The numpy executor against PyTorch's forward pass: torchvision classifiers imported with
+their (random, seeded) weights, the zoo's BERT-style encoder against a torch rewrite of
+its equations, and torch's own transformer encoder layer."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from graphs import build_zoo_model, from_torch
+from planner.executor import execute
+
+torch = pytest.importorskip("torch")
+torchvision = pytest.importorskip("torchvision")
+
+TOLERANCE = 1e-4
+
+
+def relative(a: np.ndarray, b: np.ndarray) -> float:
+    """‖a − b‖ / ‖b‖ (relative L2)."""
+    return float(np.linalg.norm(a.astype(np.float64) - b) / np.linalg.norm(b))
+
+
+@pytest.mark.parametrize("name", [
+    "resnet18", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1",
+    "shufflenet_v2_x0_5", "efficientnet_b0", "googlenet", "densenet121", "regnet_x_400mf",
+])
+def test_torchvision_outputs_match_torch(name: str) -> None:
+    torch.manual_seed(0)
+    options: dict[str, Any] = {"aux_logits": False, "init_weights": True} \
+        if name == "googlenet" else {}
+    model = torchvision.models.get_model(name, **options).eval()
+    x = torch.randn(2, 3, 96, 96)
+    graph = from_torch(model, x[:1], cross_check=False)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = execute(graph, x.numpy()).outputs[graph.outputs[0]]
+    assert got.shape == expected.shape
+    assert relative(got, expected) < TOLERANCE
+
+
+class _AttentionBlock(torch.nn.Module):
+    """Pre-norm self-attention and a GELU MLP, with torch's fused multi-head attention."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(64)
+        self.attn = torch.nn.MultiheadAttention(64, 4, batch_first=True)
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.GELU(),
+                                       torch.nn.Linear(128, 64))
+
+    def forward(self, x: Any) -> Any:
+        h = self.norm(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.mlp(x)
+
+
+def test_multihead_attention_block_matches_torch() -> None:
+    torch.manual_seed(0)
+    block = _AttentionBlock().eval()
+    x = torch.randn(3, 10, 64)
+    graph = from_torch(block, x[:1], cross_check=False,
+                       leaf_modules=[torch.nn.MultiheadAttention])
+    assert any(layer.op == "multihead_attention" for layer in graph)
+    with torch.no_grad():
+        expected = block(x).numpy()
+    got = execute(graph, x.numpy()).outputs[graph.outputs[0]]
+    assert relative(got, expected) < TOLERANCE
+
+
+def _torch_bert(graph: Any, ids: Any, layers: int, heads: int) -> Any:
+    """The zoo encoder's equations written with torch.nn.functional on the graph's
+    weights (Hugging Face BertModel's forward without masks or dropout)."""
+    f = torch.nn.functional
+
+    def w(name: str, key: str = "weight") -> Any:
+        return torch.from_numpy(np.array(graph[name].weights[key]))
+
+    def dense(x: Any, name: str) -> Any:
+        return f.linear(x, w(name), w(name, "bias"))
+
+    def norm(x: Any, name: str) -> Any:
+        return f.layer_norm(x, x.shape[-1:], w(name), w(name, "bias"), eps=1e-12)
+
+    n, length = ids.shape
+    positions = torch.arange(length)[None, :]
+    x = (f.embedding(ids, w("embeddings.word_embeddings"))
+         + f.embedding(torch.zeros_like(positions), w("embeddings.token_type_embeddings"))
+         + f.embedding(positions, w("embeddings.position_embeddings")))
+    x = norm(x, "embeddings.LayerNorm")
+    hidden = x.shape[-1]
+    for i in range(layers):
+        p = f"encoder.layer.{i}"
+
+        def split(t: Any) -> Any:
+            return t.view(n, length, heads, hidden // heads).transpose(1, 2)
+
+        q, k, v = (split(dense(x, f"{p}.attention.self.{s}")) for s in ("query", "key", "value"))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(hidden // heads)
+        ctx = (scores.softmax(-1) @ v).transpose(1, 2).reshape(n, length, hidden)
+        x = norm(dense(ctx, f"{p}.attention.output.dense") + x, f"{p}.attention.output.LayerNorm")
+        h = f.gelu(dense(x, f"{p}.intermediate.dense"))
+        x = norm(dense(h, f"{p}.output.dense") + x, f"{p}.output.LayerNorm")
+    return x
+
+
+def test_bert_encoder_matches_torch() -> None:
+    graph = build_zoo_model("bert_encoder", weights=True, layers=2, seq_len=16)
+    ids = np.random.default_rng(0).integers(0, 30522, (3, 16))
+    got = execute(graph, ids).outputs[graph.outputs[0]]
+    with torch.no_grad():
+        expected = _torch_bert(graph, torch.from_numpy(ids), layers=2, heads=12).numpy()
+    assert relative(got, expected) < TOLERANCE

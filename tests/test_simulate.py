@@ -1,0 +1,200 @@
+"""Executing plans: the identity plan is the baseline, predicted bytes and MACs are the
+executed ones for every option kind, factorisations and int8 behave as theory says, and a
+trained network's real accuracy is measured."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from graphs import Graph, GraphBuilder, build_zoo_model, seeded_weights
+from hardware_profiles import load
+from planner.compress import factorize, reconstruct
+from planner.executor import execute
+from planner.options import OptionSpace
+from planner.plan import Plan, Planner
+from planner.problem import Budgets
+from planner.simulate import SimulationError, compress, simulate
+from planner.storage import encode, quantize_int
+
+PROFILE = load("raspberry_pi_5")
+
+
+def small_mobilenet() -> Graph:
+    """Residual adds, depthwise convs, folded batch norms and a linear head."""
+    return build_zoo_model("mobilenet_v2", weights=True, input_shape=(1, 3, 32, 32),
+                           width_multiplier=0.25, num_classes=10)
+
+
+def small_encoder() -> Graph:
+    """Embeddings, linears, layer norms and attention written out."""
+    return build_zoo_model("bert_encoder", weights=True, layers=1, seq_len=8, hidden=64,
+                           heads=4, intermediate=128, vocab=100, max_positions=16)
+
+
+@pytest.fixture(scope="module")
+def mobilenet() -> Graph:
+    return small_mobilenet()
+
+
+def planned(graph: Graph, space: OptionSpace, fraction: float | None) -> Plan:
+    planner = Planner(graph, PROFILE, space=space, proxy="weights", dims=("size", "error"))
+    budget = None if fraction is None else graph.total_work().weight_bytes * fraction
+    return planner.solve(Budgets(size_bytes=budget))
+
+
+def test_identity_plan_reproduces_the_baseline_exactly(mobilenet: Graph) -> None:
+    plan = planned(mobilenet, OptionSpace(formats=("fp32",)), None)
+    assert all(e.weight_format == "fp32" and e.keep_out == 1 and e.rank == 1
+               and e.sparsity == 0 for e in plan.layers)
+    built = compress(mobilenet, plan)
+    x = np.random.default_rng(0).standard_normal((3, 3, 32, 32)).astype(np.float32)
+    out = mobilenet.outputs[0]
+    same = execute(built.graph, x).outputs[out]
+    assert np.array_equal(same, execute(built.reference, x).outputs[out])
+    np.testing.assert_allclose(same, execute(mobilenet, x).outputs[out], rtol=1e-4,
+                               atol=1e-5)  # batch norm folding only reorders arithmetic
+    result = simulate(mobilenet, plan, x)
+    assert result.error == 0 and result.outputs[0].top1_agreement == 1
+    assert result.stored_bytes == result.predicted_bytes
+
+
+SPACES = {
+    "structured": (OptionSpace(keep_ratios=(1.0, 0.5), sparsities=(0.0,), formats=("fp32",),
+                               ranks=(1.0,)), 0.6),
+    "sparse": (OptionSpace(keep_ratios=(1.0,), sparsities=(0.0, 0.5, 0.9),
+                           formats=("fp32", "int8"), ranks=(1.0,)), 0.08),
+    "low_rank": (OptionSpace(keep_ratios=(1.0,), sparsities=(0.0,), formats=("fp32",),
+                             ranks=(1.0, 0.5, 0.25)), 0.7),
+    "fp16": (OptionSpace(formats=("fp16",), keep_ratios=(1.0,), sparsities=(0.0,),
+                         ranks=(1.0,)), None),
+    "int4": (OptionSpace(formats=("int4",), keep_ratios=(1.0,), sparsities=(0.0,),
+                         ranks=(1.0,)), None),
+    "binary": (OptionSpace(formats=("binary",), keep_ratios=(1.0,), sparsities=(0.0,),
+                           ranks=(1.0,)), None),
+    "kmeans": (OptionSpace(formats=("kmeans4",), keep_ratios=(1.0,), sparsities=(0.0,),
+                           ranks=(1.0,)), None),
+    "everything": (OptionSpace(), 0.1),
+}
+
+
+@pytest.mark.parametrize("kind", list(SPACES))
+def test_predicted_bytes_and_macs_are_the_executed_ones(mobilenet: Graph, kind: str) -> None:
+    space, fraction = SPACES[kind]
+    plan = planned(mobilenet, space, fraction)
+    result = simulate(mobilenet, plan, batch=2)
+    layers = {e.name: e for e in plan.layers}
+    for r in result.layers:
+        assert r.executed_macs == r.predicted_macs, r.name
+        if layers[r.name].size_exact:
+            assert r.stored_bytes == r.predicted_bytes, r.name
+        else:  # rates measured on the unpruned weights
+            assert math.isclose(r.stored_bytes, r.predicted_bytes, rel_tol=0.15), r.name
+    if all(e.size_exact for e in plan.layers):
+        assert result.stored_bytes == result.predicted_bytes
+    assert math.isclose(result.stored_bytes, result.predicted_bytes, rel_tol=0.05)
+    assert result.executed_macs == result.predicted_macs
+    if kind != "everything":  # the plan really uses the option kind it was given
+        used = {"structured": any(e.keep_out < 1 for e in plan.layers),
+                "sparse": any(e.sparsity > 0 for e in plan.layers),
+                "low_rank": any(e.rank < 1 for e in plan.layers)}
+        assert used.get(kind, True)
+        assert all(r.nonzero_macs < r.executed_macs for r in result.layers
+                   if layers[r.name].sparsity > 0)
+
+
+def test_encoder_plans_execute_with_their_predicted_costs() -> None:
+    graph = small_encoder()
+    plan = planned(graph, OptionSpace(), 0.15)
+    result = simulate(graph, plan, batch=2)
+    assert result.executed_macs == result.predicted_macs
+    assert math.isclose(result.stored_bytes, result.predicted_bytes, rel_tol=0.05)
+    assert 0 < result.error < 1 and result.outputs[0].top1_agreement is None
+
+
+def test_structured_pruning_removes_channels(mobilenet: Graph) -> None:
+    space, fraction = SPACES["structured"]
+    plan = planned(mobilenet, space, fraction)
+    built = compress(mobilenet, plan)
+    pruned = [e for e in plan.layers if e.op == "conv2d" and e.keep_out < 1]
+    assert pruned
+    for entry in pruned:
+        full = mobilenet[entry.name].attrs["out_channels"]
+        weight = built.graph[entry.name].weights["weight"]
+        assert weight.shape[0] < full  # a smaller tensor, not zeros
+
+
+@pytest.mark.parametrize("kernel", [1, 3])
+def test_full_rank_factorisation_reproduces_the_layer(kernel: int) -> None:
+    b = GraphBuilder("one")
+    x = b.input((2, 6, 9, 9))
+    graph = b.build([b.conv(x, 10, kernel, padding=kernel // 2, stride=2, name="conv")])
+    conv = seeded_weights(graph)["conv"]
+    factors = factorize(conv, conv.weights, 1.0, require_savings=False)
+    assert len(factors) == (2 if kernel == 1 else 3)
+    np.testing.assert_allclose(reconstruct(factors).reshape(conv.weights["weight"].shape),
+                               conv.weights["weight"], atol=1e-5)
+    # executing the factors gives the layer's output
+    b2 = GraphBuilder("factored")
+    y = b2.input((2, 6, 9, 9))
+    for i, f in enumerate(factors):
+        y = b2.add(f.op, [y], f"f{i}", weights=f.weights, **f.attrs)
+    x_in = np.random.default_rng(1).standard_normal((2, 6, 9, 9)).astype(np.float32)
+    expected = execute(seeded_weights(graph), x_in).outputs["conv"]
+    got = execute(b2.build([y]), x_in).outputs[y]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_full_rank_svd_of_a_linear_layer() -> None:
+    w = np.random.default_rng(2).standard_normal((12, 20)).astype(np.float32)
+    b = GraphBuilder("fc")
+    x = b.input((1, 20))
+    layer = b.build([b.linear(x, 12, bias=False, name="fc")])["fc"]
+    factors = factorize(layer, {"weight": w}, 1.0, require_savings=False)
+    np.testing.assert_allclose(reconstruct(factors), w, atol=1e-5)
+
+
+def test_int8_error_is_within_half_a_step_per_channel() -> None:
+    rng = np.random.default_rng(3)
+    w = (rng.standard_normal((16, 8, 3, 3)) * rng.uniform(0.01, 2, (16, 1, 1, 1))
+         ).astype(np.float32)
+    encoded = encode(w, "int8")
+    _, scale = quantize_int(w, 8)
+    step = scale[:, None, None, None].astype(np.float64)
+    assert np.all(np.abs(encoded.decoded - w) <= step / 2 * (1 + 1e-6))
+    # the per-channel max is exact, and the relative energy error stays below the
+    # uniform-rounding bound Σ n·(s/2)² / ‖w‖²
+    assert np.allclose(np.abs(encoded.decoded).reshape(16, -1).max(1),
+                       np.abs(w).reshape(16, -1).max(1), rtol=1e-6)
+    bound = float(np.sum(72 * (scale.astype(np.float64) / 2) ** 2) / np.sum(np.square(w)))
+    error = float(np.sum((encoded.decoded - w) ** 2) / np.sum(np.square(w)))
+    assert error <= bound
+    assert encoded.bits == w.size * 8 + 16 * 32
+
+
+def test_digits_accuracy_of_a_compressed_network() -> None:
+    pytest.importorskip("sklearn")
+    from graphs.zoo.digits import digits_split
+
+    graph = build_zoo_model("digits_cnn", weights=True)
+    _, _, images, labels = digits_split()
+    plan = Planner(graph, PROFILE, proxy="measured", inputs=images[:64],
+                   dims=("size", "error")).solve(
+        Budgets(size_bytes=graph.total_work().weight_bytes / 10))
+    result = simulate(graph, plan, images, labels=labels)
+    out = result.outputs[0]
+    assert out.baseline_accuracy is not None and out.accuracy is not None
+    assert out.baseline_accuracy > 0.97  # the committed weights are trained
+    assert result.stored_bytes <= graph.total_work().weight_bytes / 8
+    assert out.accuracy > 0.9  # 10x smaller, and still a digit classifier
+
+
+def test_a_plan_for_another_model_is_refused(mobilenet: Graph) -> None:
+    plan = planned(mobilenet, OptionSpace(formats=("fp32",)), None)
+    with pytest.raises(SimulationError, match="the plan is for"):
+        simulate(build_zoo_model("lenet5", weights=True), plan)
+    with pytest.raises(SimulationError, match="no weights"):
+        simulate(build_zoo_model("mobilenet_v2", input_shape=(1, 3, 32, 32),
+                                 width_multiplier=0.25, num_classes=10), plan)
