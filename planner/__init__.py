@@ -16,6 +16,7 @@ from planner.plan import (
     plan,
 )
 from planner.problem import Budgets
+from planner.simulate import SimulationError, SimulationResult, simulate
 
 __all__ = [
     "Budgets",
@@ -24,8 +25,11 @@ __all__ = [
     "Plan",
     "PlanError",
     "Planner",
+    "SimulationError",
+    "SimulationResult",
     "load_model",
     "load_plan",
     "pareto",
     "plan",
+    "simulate",
 ]

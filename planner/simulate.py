@@ -78,8 +78,8 @@ class SimulationError(ValueError):
 @dataclass
 class CompressedUnit:
     """How one planned unit was realised: its layers in the compressed graph, the layer
-    whose output it hands on, the stored bits of its weights and the fraction of non-zero
-    values of each weight tensor (keyed ``layer.tensor``)."""
+    whose output it hands on, the stored bits of its weights and, per layer, the fraction
+    of its stored weight values that are non-zero."""
 
     name: str
     layers: list[str]
@@ -210,9 +210,10 @@ def _compressed_layers(layer: Layer, in_shapes: list[tuple[int, ...]],
         decoded, bits, parts = store(factor.weights, entry.weight_format, entry.sparsity, wide)
         unit.stored_bits += bits
         name = layer.name if i == len(factors) - 1 else f"{layer.name}/factor{i}"
-        for part in parts:
-            nonzero = float(np.count_nonzero(part.encoded.decoded)) / part.encoded.decoded.size
-            unit.nonzero_fraction[f"{name}.{part.name}"] = nonzero
+        if parts:
+            unit.nonzero_fraction[name] = (
+                sum(np.count_nonzero(p.encoded.decoded) for p in parts)
+                / sum(p.encoded.decoded.size for p in parts))
         inputs = layer.inputs if i == 0 else (new[-1].name,)
         shapes = [*x, *in_shapes[1:]] if i == 0 else x
         try:
@@ -351,7 +352,8 @@ def simulate(graph: Graph, plan: Plan, inputs: np.ndarray | Mapping[str, np.ndar
         measured = _relative(built, unit.output, clean.kept[unit.output],
                              run.kept[unit.output])
         executed = sum(run.macs.get(name, 0) for name in unit.layers)
-        nonzero = sum(run.macs.get(name, 0) * _density(unit, name) for name in unit.layers)
+        nonzero = sum(run.macs.get(name, 0) * unit.nonzero_fraction.get(name, 1.0)
+                      for name in unit.layers)
         layers.append(LayerResult(
             name=entry.name, op=entry.op, predicted_bytes=entry.size_bytes,
             stored_bytes=unit.stored_bits / 8, predicted_macs=entry.macs,
@@ -421,11 +423,6 @@ def _relative(built: Compressed, tensor: str, clean: np.ndarray, compressed: np.
     if clean.dtype.kind != "f":
         return 0.0 if np.array_equal(clean, compressed) else 1.0
     return relative_error(clean, built.expanded(tensor, compressed, clean))
-
-
-def _density(unit: CompressedUnit, layer: str) -> float:
-    fractions = [v for k, v in unit.nonzero_fraction.items() if k.rsplit(".", 1)[0] == layer]
-    return fractions[0] if fractions else 1.0
 
 
 def _output(name: str, clean: np.ndarray, compressed: np.ndarray,
