@@ -11,7 +11,8 @@ weight format, low-rank fraction, processor and dtype. Its cost is exact under t
 model: MACs and bytes come from the op table on the pruned or factorised shapes, latency and
 energy from the roofline, stored bits from the storage model. Two size terms are rates
 measured on the layer's unpruned weights (Huffman-coded k-means indices and sparse position
-indices); executing a plan (``planner.simulate``) measures them exactly. Options
+indices); ``Planner.solve`` measures the chosen ones exactly by compressing the weights
+and re-solves while the measured plan breaks its size budget. Options
 dominated in size, latency, energy and error within the same ratios, processor and dtype
 are dropped: the ILP optimum is unchanged.
 """

@@ -10,14 +10,11 @@ True
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
-from pathlib import Path
+from dataclasses import asdict, replace
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from graphs import Graph
 from graphs.zoo import seeded_weights
@@ -35,19 +32,37 @@ from planner.options import (
     build_units,
     unit_options,
 )
-from planner.problem import QUANTITY_OF, Budgets, Decision, Link, Objective, Problem, Totals
+from planner.plan_file import (
+    PLAN_VERSION,
+    LayerPlan,
+    Plan,
+    PlanError,
+    PlanTotals,
+    SolverReport,
+    format_quantity,
+    load_plan,
+    total_field,
+)
+from planner.problem import (
+    BUDGET_TOLERANCE,
+    QUANTITY_OF,
+    Budgets,
+    Decision,
+    Link,
+    Objective,
+    Problem,
+    Totals,
+    evaluate,
+)
 from planner.proxies import measure_facts
-from planner.units import format_bytes, format_joules, format_seconds
+from planner.simulate import compress
 
-PLAN_VERSION = 1
 Proxy = Literal["measured", "weights", "uniform"]
 Progress = Callable[[str, int, int], None]
 BINDING = 0.999
 """A budget is binding when the plan uses at least this fraction of it."""
-
-
-class PlanError(ValueError):
-    """A plan cannot be built for this model and device (the message says why)."""
+REMEASURE_ROUNDS = 4
+"""Solves at most, while measured option sizes break the size budget."""
 
 
 class InfeasibleBudgetError(ValueError):
@@ -68,118 +83,6 @@ class InfeasibleBudgetError(ValueError):
         elif all(minimums[n] <= b * (1 + 1e-6) for n, b in budgets.given().items()):
             lines.append("  every pair is reachable; all budgets together conflict")
         super().__init__("\n".join(lines))
-
-
-def format_quantity(name: str, value: float) -> str:
-    """A quantity (size, memory, latency, energy, error) in human units."""
-    if name in ("size", "memory"):
-        return format_bytes(value)
-    if name == "latency":
-        return format_seconds(value)
-    if name == "energy":
-        return format_joules(value)
-    return f"{value:.4g}"
-
-
-# ---------------------------------------------------------------- the plan file
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LayerPlan(_Frozen):
-    """The choice for one unit (a layer and the layers fused into it) and its costs."""
-
-    name: str
-    op: str
-    members: list[str]
-    processor: str
-    dtype: str
-    keep_in: float = Field(gt=0, le=1)
-    keep_out: float = Field(gt=0, le=1)
-    sparsity: float = Field(ge=0, lt=1)
-    weight_format: str
-    rank: float = Field(gt=0, le=1)
-    size_bytes: float
-    latency_s: float
-    energy_j: float
-    output_bytes: int
-    macs: int
-    error: float
-    sensitivity: float
-    size_exact: bool
-
-
-class PlanTotals(_Frozen):
-    """Predicted totals: bytes, seconds, joules, MACs, and the accuracy proxy."""
-
-    size_bytes: float
-    latency_s: float
-    memory_bytes: float
-    energy_j: float
-    error: float
-    transfer_s: float
-    macs: int
-
-
-class SolverReport(_Frozen):
-    """How the ILP went."""
-
-    solver: str
-    optimal: bool
-    gap: float
-    seconds: float
-    variables: int
-    constraints: int
-    options: int
-
-
-class Plan(_Frozen):
-    """One compression plan, saved as versioned JSON (``save``/``load_plan``)."""
-
-    version: int = PLAN_VERSION
-    model: str
-    profile: str
-    objective: str
-    budgets: dict[str, float | None]
-    binding: list[str]
-    proxy: str
-    totals: PlanTotals
-    baseline: PlanTotals
-    layers: list[LayerPlan]
-    groups: dict[str, float]
-    solver: SolverReport
-    notes: list[str] = Field(default_factory=list)
-
-    def layer(self, name: str) -> LayerPlan:
-        """The plan of the unit rooted at ``name``."""
-        for entry in self.layers:
-            if entry.name == name or name in entry.members:
-                return entry
-        raise KeyError(f"no layer {name!r} in the plan of {self.model}")
-
-    def save(self, path: str | Path) -> None:
-        """Write the plan as JSON."""
-        Path(path).write_text(self.model_dump_json(indent=1))
-
-
-def load_plan(path: str | Path) -> Plan:
-    """Read a plan file; errors name the file and the field."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PlanError(f"{path}: cannot read a plan ({exc})") from None
-    if not isinstance(data, dict) or data.get("version") != PLAN_VERSION:
-        found = data.get("version") if isinstance(data, dict) else None
-        raise PlanError(f"{path}: field 'version' is {found!r}, expected {PLAN_VERSION}")
-    try:
-        return Plan.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise PlanError(f"{path}: field {field!r}: {first['msg']}") from None
 
 
 # ---------------------------------------------------------------- building the problem
@@ -235,15 +138,49 @@ class Planner:
     def solve(self, budgets: Budgets, objective: Objective = "accuracy", *,
               solver: Solver = "cbc", time_limit_s: float | None = None,
               gap: float | None = None) -> Plan:
-        """The best plan under ``budgets``; raises InfeasibleBudgetError when none exists."""
-        try:
-            solution = solve(self.problem, budgets, objective, solver=solver,
-                             time_limit_s=time_limit_s, gap=gap)
-        except NoPlanError as exc:
-            if not exc.proven:
-                raise PlanError(f"{exc}; raise --time-limit or loosen the budgets") from None
-            raise self.explain(budgets, solver=solver) from None
-        return self._plan(solution, budgets, objective, solver)
+        """The best plan under ``budgets``; raises InfeasibleBudgetError when none exists.
+
+        Some option sizes are extrapolated (k-means and sparse-index rates measured on the
+        unpruned weights, see ``Option.exact_size``). The chosen ones are measured exactly
+        by compressing the weights (:func:`planner.simulate.compress`) and written back
+        into the problem; while the measured plan breaks the size budget, it is solved
+        again with what it learnt, at most ``REMEASURE_ROUNDS`` times.
+        """
+        for _ in range(REMEASURE_ROUNDS):
+            try:
+                solution = solve(self.problem, budgets, objective, solver=solver,
+                                 time_limit_s=time_limit_s, gap=gap)
+            except NoPlanError as exc:
+                if not exc.proven:
+                    raise PlanError(f"{exc}; raise --time-limit or loosen the budgets"
+                                    ) from None
+                raise self.explain(budgets, solver=solver) from None
+            if not self._measure_chosen(solution) or not self._over_size(solution, budgets):
+                return self._plan(solution, budgets, objective, solver)
+        plan = self._plan(solution, budgets, objective, solver)
+        note = (f"the measured size exceeds the size budget after {REMEASURE_ROUNDS} "
+                "rounds of re-measuring extrapolated option sizes")
+        return plan.model_copy(update={"notes": [*plan.notes, note]})
+
+    def _measure_chosen(self, solution: Solution) -> int:
+        """Measure the chosen options whose size was extrapolated, replace them (in the
+        problem and in ``solution``) by exact ones; returns how many were measured."""
+        inexact = {name: o for name, o in solution.chosen.items() if not o.exact_size}
+        if not inexact:
+            return 0
+        draft = self._plan(solution, Budgets(), "accuracy", "draft")
+        units = compress(self.graph, draft).units
+        for name, option in inexact.items():
+            exact = replace(option, size_bits=units[name].stored_bits, exact_size=True)
+            options = self.problem.decision(name).options
+            options[next(k for k, o in enumerate(options) if o is option)] = exact
+            solution.chosen[name] = exact
+        return len(inexact)
+
+    def _over_size(self, solution: Solution, budgets: Budgets) -> bool:
+        bound = budgets.size_bytes
+        size = evaluate(self.problem, solution.chosen).size_bytes
+        return bound is not None and size > bound * (1 + BUDGET_TOLERANCE)
 
     def explain(self, budgets: Budgets, *, solver: Solver = "cbc") -> InfeasibleBudgetError:
         """Why ``budgets`` admit no plan: each budget's minimum alone, conflicting pairs."""
@@ -262,8 +199,6 @@ class Planner:
 
     def _plan(self, solution: Solution, budgets: Budgets, objective: Objective,
               solver: str) -> Plan:
-        from planner.problem import evaluate
-
         totals = evaluate(self.problem, solution.chosen)
         layers = [self._layer_plan(d, solution.chosen[d.name]) for d in self.problem.decisions]
         groups = {}
@@ -321,13 +256,6 @@ def _peak_fp32(problem: Problem, units: list[Unit]) -> float:
 
 def _totals(totals: Totals) -> PlanTotals:
     return PlanTotals(**asdict(totals))
-
-
-def total_field(name: str) -> str:
-    """The field of :class:`PlanTotals` (and the keyword of :func:`plan`, less ``max_``)
-    that holds a quantity (size, latency, memory, energy, error)."""
-    return {"size": "size_bytes", "latency": "latency_s", "memory": "memory_bytes",
-            "energy": "energy_j", "error": "error"}[name]
 
 
 def _nowhere(unit: Unit, profile: HardwareProfile, space: OptionSpace) -> str:

@@ -61,7 +61,7 @@ from planner.coupling import Coupling, couple
 from planner.executor import execute, input_arrays
 from planner.kernels import KernelError
 from planner.options import COMPRESSIBLE, Unit, build_units, pruned_io
-from planner.plan import LayerPlan, Plan
+from planner.plan_file import LayerPlan, Plan
 from planner.proxies import calibration_inputs, fake_quant
 from planner.storage import relative_error
 

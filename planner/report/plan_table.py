@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from planner.plan import Plan, format_quantity, total_field
+from planner.plan_file import Plan, format_quantity, total_field
 from planner.report.table import Column, Table
 
 PLAN_COLUMNS = [

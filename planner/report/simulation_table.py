@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from planner.plan import format_quantity
+from planner.plan_file import format_quantity
 from planner.report.table import Column, Table
 from planner.simulate import SimulationResult
 

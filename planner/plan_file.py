@@ -1,0 +1,138 @@
+"""The plan file: a versioned, validated JSON record of one compression plan.
+
+A :class:`Plan` holds the choice per unit (:class:`LayerPlan`), the predicted totals, the
+uncompressed baseline, the budgets with the binding ones, and how the solver went. It is
+written by :meth:`Plan.save` and read back by :func:`load_plan`, whose errors name the file
+and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from planner.units import format_bytes, format_joules, format_seconds
+
+PLAN_VERSION = 1
+
+
+class PlanError(ValueError):
+    """A plan cannot be built for this model and device (the message says why)."""
+
+
+def format_quantity(name: str, value: float) -> str:
+    """A quantity (size, memory, latency, energy, error) in human units."""
+    if name in ("size", "memory"):
+        return format_bytes(value)
+    if name == "latency":
+        return format_seconds(value)
+    if name == "energy":
+        return format_joules(value)
+    return f"{value:.4g}"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LayerPlan(_Frozen):
+    """The choice for one unit (a layer and the layers fused into it) and its costs."""
+
+    name: str
+    op: str
+    members: list[str]
+    processor: str
+    dtype: str
+    keep_in: float = Field(gt=0, le=1)
+    keep_out: float = Field(gt=0, le=1)
+    sparsity: float = Field(ge=0, lt=1)
+    weight_format: str
+    rank: float = Field(gt=0, le=1)
+    size_bytes: float
+    latency_s: float
+    energy_j: float
+    output_bytes: int
+    macs: int
+    error: float
+    sensitivity: float
+    size_exact: bool
+
+
+class PlanTotals(_Frozen):
+    """Predicted totals: bytes, seconds, joules, MACs, and the accuracy proxy."""
+
+    size_bytes: float
+    latency_s: float
+    memory_bytes: float
+    energy_j: float
+    error: float
+    transfer_s: float
+    macs: int
+
+
+class SolverReport(_Frozen):
+    """How the ILP went."""
+
+    solver: str
+    optimal: bool
+    gap: float
+    seconds: float
+    variables: int
+    constraints: int
+    options: int
+
+
+class Plan(_Frozen):
+    """One compression plan, saved as versioned JSON (``save``/``load_plan``)."""
+
+    version: int = PLAN_VERSION
+    model: str
+    profile: str
+    objective: str
+    budgets: dict[str, float | None]
+    binding: list[str]
+    proxy: str
+    totals: PlanTotals
+    baseline: PlanTotals
+    layers: list[LayerPlan]
+    groups: dict[str, float]
+    solver: SolverReport
+    notes: list[str] = Field(default_factory=list)
+
+    def layer(self, name: str) -> LayerPlan:
+        """The plan of the unit rooted at ``name``."""
+        for entry in self.layers:
+            if entry.name == name or name in entry.members:
+                return entry
+        raise KeyError(f"no layer {name!r} in the plan of {self.model}")
+
+    def save(self, path: str | Path) -> None:
+        """Write the plan as JSON."""
+        Path(path).write_text(self.model_dump_json(indent=1))
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read a plan file; errors name the file and the field."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PlanError(f"{path}: cannot read a plan ({exc})") from None
+    if not isinstance(data, dict) or data.get("version") != PLAN_VERSION:
+        found = data.get("version") if isinstance(data, dict) else None
+        raise PlanError(f"{path}: field 'version' is {found!r}, expected {PLAN_VERSION}")
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise PlanError(f"{path}: field {field!r}: {first['msg']}") from None
+
+
+def total_field(name: str) -> str:
+    """The field of :class:`PlanTotals` (and the keyword of :func:`plan`, less ``max_``)
+    that holds a quantity (size, latency, memory, energy, error)."""
+    return {"size": "size_bytes", "latency": "latency_s", "memory": "memory_bytes",
+            "energy": "energy_j", "error": "error"}[name]
