@@ -7,22 +7,26 @@ Exit codes: 0 success; 1 bad input (unknown model, malformed file, unreadable qu
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from graphs import GraphError, MissingExtraError
+from graphs import Graph, GraphError, MissingExtraError
 from hardware_profiles import HardwareProfile, ProfileError
 from planner.api import load_model
-from planner.plan import PlanError
+from planner.plan_file import Plan, PlanError
+from planner.problem import Budgets
 from planner.report import FORMATS, render
 from planner.report.layers import graph_table
-from planner.simulate import SimulationError
+from planner.simulate import SimulationError, SimulationResult
 from planner.units import UnitError
 
 EXIT_INPUT = 1
 EXIT_INFEASIBLE = 3
+PROXIES = ("measured", "weights", "uniform")
 
 app = typer.Typer(
     name="planner",
@@ -67,6 +71,39 @@ def emit(text: str, output: Path | None) -> None:
     else:
         output.write_text(text)
         typer.echo(f"wrote {output}", err=True)
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A transient progress bar on standard error; yields ``update(label, done, total)``."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(text: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=text[:60])
+
+        yield update
+
+
+def _check_choices(**given: tuple[str, Sequence[str]]) -> None:
+    for flag, (value, allowed) in given.items():
+        if value not in allowed:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}",
+                                     param_hint=f"--{flag.replace('_', '-')}")
+
+
+def parse_budgets(max_size: str | None, max_latency: str | None, max_memory: str | None,
+                  max_energy: str | None, max_error: float | None = None) -> Budgets:
+    """Human budgets (``2MB``, ``15ms``, ``4MB``, ``5mJ``) in base units."""
+    from planner.units import parse_bytes, parse_joules, parse_seconds
+
+    return Budgets(parse_bytes(max_size) if max_size else None,
+                   parse_seconds(max_latency) if max_latency else None,
+                   parse_bytes(max_memory) if max_memory else None,
+                   parse_joules(max_energy) if max_energy else None, max_error)
 
 
 def _check_format(fmt: str) -> None:
@@ -219,41 +256,26 @@ def plan(
     from planner.plan import plan as make_plan
     from planner.problem import OBJECTIVES
     from planner.report.plan_table import plan_table
-    from planner.units import parse_bytes, parse_joules, parse_seconds
+    from planner.units import parse_seconds
 
     _check_format(fmt)
-    for value, allowed, hint in ((objective, OBJECTIVES, "--objective"),
-                                 (proxy, ("measured", "weights", "uniform"), "--proxy"),
-                                 (solver, SOLVERS, "--solver")):
-        if value not in allowed:
-            raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}",
-                                     param_hint=hint)
+    _check_choices(objective=(objective, OBJECTIVES), proxy=(proxy, PROXIES),
+                   solver=(solver, SOLVERS))
     graph = load_model(model, parse_shape(input_shape), weights=True)
     profile = load_profile(hardware)
-    from rich.console import Console
-    from rich.progress import Progress
-
-    with Progress(transient=True, console=Console(stderr=True)) as bar:
-        task = bar.add_task("measuring proxies", total=None)
-
-        def progress(label: str, index: int, total: int) -> None:
-            bar.update(task, completed=index, total=total, description=label[:60])
-
+    b = parse_budgets(max_size, max_latency, max_memory, max_energy, max_error)
+    with progress_bar("measuring proxies") as progress:
         try:
             result = make_plan(
-                graph, profile,
-                max_size_bytes=parse_bytes(max_size) if max_size else None,
-                max_latency_s=parse_seconds(max_latency) if max_latency else None,
-                max_memory_bytes=parse_bytes(max_memory) if max_memory else None,
-                max_energy_j=parse_joules(max_energy) if max_energy else None,
-                max_error=max_error, objective=objective,  # type: ignore[arg-type]
+                graph, profile, max_size_bytes=b.size_bytes, max_latency_s=b.latency_s,
+                max_memory_bytes=b.memory_bytes, max_energy_j=b.energy_j, max_error=b.error,
+                objective=objective,  # type: ignore[arg-type]
                 proxy=proxy,  # type: ignore[arg-type]
                 solver=solver,  # type: ignore[arg-type]
                 space=OptionSpace(resolution=resolution),
                 time_limit_s=parse_seconds(time_limit) if time_limit else None,
                 progress=progress)
         except InfeasibleBudgetError as exc:
-            bar.stop()
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_INFEASIBLE) from None
     if output is not None:
@@ -282,17 +304,142 @@ def simulate(
 
     Example: planner simulate mobilenet_v2 plan.json --batch 4
     """
-    import numpy as np
-    from rich.console import Console
-    from rich.progress import Progress
-
-    from planner.plan import load_plan
+    from planner.plan_file import load_plan
     from planner.report.simulation_table import simulation_table
-    from planner.simulate import simulate as run_plan
 
     _check_format(fmt)
     graph = load_model(model, parse_shape(input_shape), weights=True)
-    plan = load_plan(plan_file)
+    result = run_simulation(graph, load_plan(plan_file), model, input_shape, inputs, batch)
+    if output is not None:
+        output.write_text(result.model_dump_json(indent=1))
+        typer.echo(f"wrote {output}", err=True)
+    typer.echo(render(simulation_table(result), fmt).rstrip("\n"))
+
+
+@app.command()
+def sweep(
+    model: ModelArg = "mobilenet_v2",
+    hardware: Annotated[str, typer.Option(
+        "--hardware", "-H", help="A bundled profile (see `planner profiles`) or a YAML.")
+    ] = "snapdragon_855",
+    over: Annotated[str, typer.Option(
+        help="The budget swept: size | latency | memory | energy.")] = "size",
+    points: Annotated[int, typer.Option(min=1, help="Budgets along the sweep.")] = 8,
+    objective: Annotated[str, typer.Option(
+        help="accuracy | latency | size | energy | memory")] = "accuracy",
+    proxy: Annotated[str, typer.Option(
+        help="measured (sensitivities by perturbation) | weights | uniform")] = "measured",
+    max_size: Annotated[str | None, typer.Option(help="Held at every point, e.g. 2MB.")
+                        ] = None,
+    max_latency: Annotated[str | None, typer.Option(help="Held at every point, e.g. 15ms.")
+                           ] = None,
+    max_memory: Annotated[str | None, typer.Option(help="Held at every point, e.g. 4MB.")
+                          ] = None,
+    max_energy: Annotated[str | None, typer.Option(help="Held at every point, e.g. 5mJ.")
+                          ] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write every plan of the sweep as JSON (for `report`).")
+    ] = None,
+    fmt: FormatOpt = "table",
+    input_shape: ShapeOpt = None,
+) -> None:
+    """The Pareto frontier: optimal plans at budgets spaced geometrically from the
+    smallest achievable value of --over to what the unconstrained optimum uses.
+
+    Example: planner sweep mobilenet_v2 --hardware snapdragon_855 --points 8 -o sweep.json
+    """
+    from planner.plan import pareto
+    from planner.plan_file import Sweep
+    from planner.problem import OBJECTIVES
+    from planner.report.document import build_report, frontier_table
+
+    _check_format(fmt)
+    _check_choices(over=(over, ("size", "latency", "memory", "energy")),
+                   objective=(objective, OBJECTIVES), proxy=(proxy, PROXIES))
+    graph = load_model(model, parse_shape(input_shape), weights=True)
+    profile = load_profile(hardware)
+    b = parse_budgets(max_size, max_latency, max_memory, max_energy)
+    with progress_bar("measuring proxies") as progress:
+        plans = pareto(graph, profile, over, points, objective=objective,  # type: ignore[arg-type]
+                       proxy=proxy,  # type: ignore[arg-type]
+                       max_size_bytes=b.size_bytes, max_latency_s=b.latency_s,
+                       max_memory_bytes=b.memory_bytes, max_energy_j=b.energy_j,
+                       progress=progress)
+    if output is not None:
+        Sweep(model=graph.name, profile=profile.name, over=over, objective=objective,
+              plans=plans).save(output)
+        typer.echo(f"wrote {output}", err=True)
+    report = build_report(graph, profile, frontier=plans)
+    typer.echo(render(frontier_table(report), fmt).rstrip("\n"))
+
+
+@app.command()
+def report(
+    model: ModelArg = "mobilenet_v2",
+    hardware: Annotated[str, typer.Option(
+        "--hardware", "-H", help="A bundled profile (see `planner profiles`) or a YAML.")
+    ] = "snapdragon_855",
+    plan_file: Annotated[Path | None, typer.Option(
+        "--plan", help="A plan from `planner plan -o`; without it, the fp32 baseline.")
+    ] = None,
+    simulation: Annotated[Path | None, typer.Option(
+        help="A result from `planner simulate -o` (predicted against measured).")] = None,
+    simulate: Annotated[bool, typer.Option(
+        "--simulate", help="Run the simulation of --plan now (see `planner simulate`).")
+    ] = False,
+    batch: Annotated[int, typer.Option(min=1, help="Inputs for --simulate.")] = 8,
+    sweep_file: Annotated[Path | None, typer.Option(
+        "--sweep", help="Plans from `planner sweep -o` (the Pareto chart).")] = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="table | md | csv | json | html.")] = "table",
+    output: OutputOpt = None,
+    input_shape: ShapeOpt = None,
+) -> None:
+    """Everything about one model on one device: the summary with every budget's use,
+    per-layer work, bound, choice, size and latency before and after, predicted and
+    measured error; as HTML, with the roofline, per-layer bars, the Pareto frontier and
+    predicted against measured charts.
+
+    Example: planner report mobilenet_v2 -H snapdragon_855 --plan plan.json --sweep
+    sweep.json --simulate -f html -o report.html
+    """
+    from planner.plan_file import load_plan, load_sweep
+    from planner.report.document import REPORT_FORMATS, build_report, render_report
+
+    if fmt not in REPORT_FORMATS:
+        raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(REPORT_FORMATS)}",
+                                 param_hint="--format")
+    if simulate and (plan_file is None or simulation is not None):
+        raise typer.BadParameter("--simulate needs --plan and no --simulation",
+                                 param_hint="--simulate")
+    graph = load_model(model, parse_shape(input_shape), weights=True)
+    profile = load_profile(hardware)
+    plan = load_plan(plan_file) if plan_file is not None else None
+    result = None
+    if simulation is not None:
+        try:
+            result = SimulationResult.model_validate_json(simulation.read_text())
+        except (OSError, ValueError) as exc:
+            raise PlanError(f"{simulation}: not a simulation result ({str(exc)[:200]})"
+                            ) from None
+    elif simulate and plan is not None:
+        result = run_simulation(graph, plan, model, input_shape, None, batch)
+    frontier = load_sweep(sweep_file).plans if sweep_file is not None else None
+    try:
+        built = build_report(graph, profile, plan, result, frontier)
+    except ValueError as exc:
+        raise PlanError(str(exc)) from None
+    emit(render_report(built, fmt), output)
+
+
+def run_simulation(graph: Graph, plan: Plan, model: str, input_shape: str | None,
+                   inputs: Path | None, batch: int) -> SimulationResult:
+    """Simulate ``plan`` on the inputs of an .npz, the digits test set (digits_cnn at its
+    own shape) or ``batch`` seeded inputs, with a progress bar."""
+    import numpy as np
+
+    from planner.simulate import simulate as run_plan
+
     arrays, labels = None, None
     if inputs is not None:
         try:
@@ -306,17 +453,8 @@ def simulate(
         from graphs.zoo.digits import digits_split
 
         _, _, arrays, labels = digits_split()
-    with Progress(transient=True, console=Console(stderr=True)) as bar:
-        task = bar.add_task("simulating", total=None)
-
-        def progress(label: str, index: int, total: int) -> None:
-            bar.update(task, completed=index, total=total, description=label[:60])
-
-        result = run_plan(graph, plan, arrays, batch=batch, labels=labels, progress=progress)
-    if output is not None:
-        output.write_text(result.model_dump_json(indent=1))
-        typer.echo(f"wrote {output}", err=True)
-    typer.echo(render(simulation_table(result), fmt).rstrip("\n"))
+    with progress_bar("simulating") as progress:
+        return run_plan(graph, plan, arrays, batch=batch, labels=labels, progress=progress)
 
 
 @app.callback()

@@ -368,12 +368,14 @@ def cell_key(processor: str, dtype: str, dims: tuple[Dimension, ...]) -> tuple[s
 
 def unit_options(unit: Unit, graph: Graph, coupling: Coupling, profile: HardwareProfile,
                  space: OptionSpace, facts: LayerFacts,
-                 dims: tuple[Dimension, ...] = ALL_DIMENSIONS) -> list[Option]:
+                 dims: tuple[Dimension, ...] = ALL_DIMENSIONS, front: bool = True
+                 ) -> list[Option]:
     """Every option of one unit not dominated in ``dims`` (the quantities that some budget
     or the objective reads) by another option of the same *cell*: same keep ratios and
     same :func:`cell_key`, so the same transfers and live memory. Dropping them leaves the
     ILP optimum unchanged. Among options equal in ``dims`` the one lowest in (size,
-    latency, energy, error) stays. Empty: the unit runs nowhere."""
+    latency, energy, error) stays. ``front=False`` keeps every option (what-if analysis
+    asks for a given one). Empty: the unit runs nowhere."""
     cells: dict[tuple[str, int], list[tuple[str, str]]] = {}
     for processor, dtype in placements(unit, graph, profile, space):
         cells.setdefault(cell_key(processor, dtype, dims), []).append((processor, dtype))
@@ -386,7 +388,8 @@ def unit_options(unit: Unit, graph: Graph, coupling: Coupling, profile: Hardware
             blocks = [b for processor, dtype in places
                       for b in _blocks(shape, profile, space, variants, processor, dtype)]
             if blocks:
-                options += _front_options(shape, blocks, keep, space.resolution)
+                options += _front_options(shape, blocks, keep if front else None,
+                                          space.resolution if front else 0.0)
     return options
 
 
@@ -508,9 +511,10 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
     return blocks
 
 
-def _front_options(shape: _Shaped, blocks: list[_Block], keep: list[int],
+def _front_options(shape: _Shaped, blocks: list[_Block], keep: list[int] | None,
                    resolution: float) -> list[Option]:
-    """The cell's candidates on its Pareto front in the dimensions ``keep``, as options."""
+    """The cell's candidates on its Pareto front in the dimensions ``keep`` (None: every
+    candidate), as options."""
     table = np.column_stack([np.concatenate([getattr(b, k) for b in blocks]).astype(float)
                              for k in ("size_bits", "latency_s", "energy_j", "error")])
     if resolution > 0:
@@ -520,7 +524,7 @@ def _front_options(shape: _Shaped, blocks: list[_Block], keep: list[int],
     where = [(b, i) for b in blocks for i in range(len(b.pairs))]
     unit = shape.unit
     options = []
-    for row in pareto_indices(table, keep):
+    for row in range(len(table)) if keep is None else pareto_indices(table, keep):
         block, i = where[row]
         fmt, sparsity = block.pairs[i]
         processor = block.processor

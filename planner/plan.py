@@ -96,7 +96,7 @@ class Planner:
                  space: OptionSpace | None = None, proxy: Proxy = "measured",
                  inputs: np.ndarray | Mapping[str, np.ndarray] | None = None,
                  dims: tuple[Dimension, ...] = ALL_DIMENSIONS, seed: int = 0,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, front: bool = True) -> None:
         self.notes: list[str] = []
         if not graph.has_weights:
             graph = seeded_weights(graph, seed)
@@ -112,14 +112,14 @@ class Planner:
             self.facts = measure_facts(graph, self.coupling, self.units, self.space, inputs,
                                        sensitivity="measured" if proxy == "measured"
                                        else "uniform", seed=seed, progress=progress)
-        self.problem = self._problem(dims)
+        self.problem = self._problem(dims, front)
 
-    def _problem(self, dims: tuple[Dimension, ...]) -> Problem:
+    def _problem(self, dims: tuple[Dimension, ...], front: bool) -> Problem:
         outputs = set(self.graph.outputs)
         decisions = []
         for unit in self.units:
             options = unit_options(unit, self.graph, self.coupling, self.profile, self.space,
-                                   self.facts[unit.name], dims)
+                                   self.facts[unit.name], dims, front)
             if not options:
                 raise PlanError(_nowhere(unit, self.profile, self.space))
             decisions.append(Decision(unit.name, options, unit.groups, list(unit.consumers),
@@ -161,6 +161,18 @@ class Planner:
         note = (f"the measured size exceeds the size budget after {REMEASURE_ROUNDS} "
                 "rounds of re-measuring extrapolated option sizes")
         return plan.model_copy(update={"notes": [*plan.notes, note]})
+
+    def assign(self, chosen: Mapping[str, Option], note: str = "") -> Plan:
+        """The plan of a hand-made choice of one option per unit (what-if analysis): its
+        costs come from the same model as a solved plan's; no budgets, no solver."""
+        missing = [d.name for d in self.problem.decisions if d.name not in chosen]
+        if missing:
+            raise PlanError(f"no option chosen for {len(missing)} unit(s): "
+                            f"{', '.join(missing[:5])}")
+        solution = Solution(dict(chosen), 0.0, 0.0, True, 0.0, 0, 0)
+        self._measure_chosen(solution)
+        plan = self._plan(solution, Budgets(), "accuracy", "none (what-if)")
+        return plan.model_copy(update={"notes": [*plan.notes, note]}) if note else plan
 
     def _measure_chosen(self, solution: Solution) -> int:
         """Measure the chosen options whose size was extrapolated, replace them (in the
@@ -301,25 +313,29 @@ def pareto(graph: Graph, profile: HardwareProfile, over: str = "size", points: i
            proxy: Proxy = "measured", solver: Solver = "cbc", seed: int = 0,
            planner: Planner | None = None, max_size_bytes: float | None = None,
            max_latency_s: float | None = None, max_memory_bytes: float | None = None,
-           max_energy_j: float | None = None, max_error: float | None = None) -> list[Plan]:
+           max_energy_j: float | None = None, max_error: float | None = None,
+           progress: Progress | None = None) -> list[Plan]:
     """Plans along the frontier of ``objective`` against the budget on ``over`` (size,
     latency, memory, energy): ``points`` budgets spaced geometrically from the smallest
     achievable value to the value the unconstrained optimum uses. Other ``budgets``
-    (``max_latency_s=…``) hold at every point; ``planner`` reuses measured proxies."""
+    (``max_latency_s=…``) hold at every point; ``planner`` reuses measured proxies;
+    ``progress(label, done, total)`` hears about proxies and each point."""
     fixed = Budgets(max_size_bytes, max_latency_s, max_memory_bytes, max_energy_j, max_error)
     if over not in ("size", "latency", "memory", "energy"):
         raise ValueError(f"over must be size, latency, memory or energy, not {over!r}")
     dims = tuple(d for d in ALL_DIMENSIONS
                  if d in {over, *relevant_dims(fixed, objective)})
     planner = planner or Planner(graph, profile, space=space, proxy=proxy, dims=dims,
-                                 seed=seed)
+                                 seed=seed, progress=progress)
     low = minimum(planner.problem, over, solver=solver)
     high = max(low, planner.solve(fixed, objective, solver=solver).totals.model_dump()[
         total_field(over)])
     values = np.geomspace(max(low, 1e-30), max(high, 1e-30), points) if points > 1 \
         else np.array([high])
     plans = []
-    for value in values:
+    for i, value in enumerate(values, start=1):
+        if progress is not None:
+            progress(f"solving point {i}/{len(values)}", i, len(values))
         point = fixed.as_dict() | {over: float(value)}
         b = Budgets(point["size"], point["latency"], point["memory"], point["energy"],
                     point["error"])

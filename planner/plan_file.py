@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from planner.units import format_bytes, format_joules, format_seconds
 
 PLAN_VERSION = 1
+_T = TypeVar("_T", bound=BaseModel)
 
 
 class PlanError(ValueError):
@@ -115,16 +117,20 @@ class Plan(_Frozen):
 
 def load_plan(path: str | Path) -> Plan:
     """Read a plan file; errors name the file and the field."""
+    return _load(Plan, path, "plan")
+
+
+def _load(kind: type[_T], path: str | Path, what: str) -> _T:
     path = Path(path)
     try:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise PlanError(f"{path}: cannot read a plan ({exc})") from None
+        raise PlanError(f"{path}: cannot read a {what} ({exc})") from None
     if not isinstance(data, dict) or data.get("version") != PLAN_VERSION:
         found = data.get("version") if isinstance(data, dict) else None
         raise PlanError(f"{path}: field 'version' is {found!r}, expected {PLAN_VERSION}")
     try:
-        return Plan.model_validate(data)
+        return kind.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
@@ -136,3 +142,23 @@ def total_field(name: str) -> str:
     that holds a quantity (size, latency, memory, energy, error)."""
     return {"size": "size_bytes", "latency": "latency_s", "memory": "memory_bytes",
             "energy": "energy_j", "error": "error"}[name]
+
+
+class Sweep(_Frozen):
+    """Plans along a Pareto frontier (``planner sweep -o sweep.json``)."""
+
+    version: int = PLAN_VERSION
+    model: str
+    profile: str
+    over: str
+    objective: str
+    plans: list[Plan]
+
+    def save(self, path: str | Path) -> None:
+        """Write the sweep as JSON."""
+        Path(path).write_text(self.model_dump_json(indent=1))
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read a sweep file; errors name the file and the field."""
+    return _load(Sweep, path, "sweep")

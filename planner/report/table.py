@@ -40,6 +40,19 @@ class Column:
     header: str
     kind: Kind = "text"
     unit: str = ""
+    shown: Literal["both", "human", "machine"] = "both"
+    """Formats that carry the column: human (terminal, Markdown, HTML), machine (CSV,
+    JSON) or both."""
+
+
+def human_columns(table: Table) -> list[Column]:
+    """The columns terminal, Markdown and HTML show."""
+    return [c for c in table.columns if c.shown != "machine"]
+
+
+def machine_columns(table: Table) -> list[Column]:
+    """The columns CSV and JSON carry."""
+    return [c for c in table.columns if c.shown != "human"]
 
 
 @dataclass
@@ -58,10 +71,11 @@ class Table:
         return {
             "title": self.title,
             "columns": [{"key": c.key, "header": c.header, "kind": c.kind, "unit": c.unit}
-                        for c in self.columns],
-            "rows": [{c.key: _raw(row.get(c.key)) for c in self.columns} for row in self.rows],
+                        for c in machine_columns(self)],
+            "rows": [{c.key: _raw(row.get(c.key)) for c in machine_columns(self)}
+                     for row in self.rows],
             "totals": None if self.totals is None else {
-                c.key: _raw(self.totals.get(c.key)) for c in self.columns
+                c.key: _raw(self.totals.get(c.key)) for c in machine_columns(self)
                 if self.totals.get(c.key) is not None},
             "notes": list(self.notes),
         }
@@ -103,10 +117,12 @@ def cell(value: Any, column: Column) -> str:
     return str(value)
 
 
-def _human_rows(table: Table) -> list[list[str]]:
-    rows = [[cell(row.get(c.key), c) for c in table.columns] for row in table.rows]
+def human_rows(table: Table) -> list[list[str]]:
+    """Every row (and the totals last) as text cells of the human columns."""
+    columns = human_columns(table)
+    rows = [[cell(row.get(c.key), c) for c in columns] for row in table.rows]
     if table.totals is not None:
-        rows.append([cell(table.totals.get(c.key), c) for c in table.columns])
+        rows.append([cell(table.totals.get(c.key), c) for c in columns])
     return rows
 
 
@@ -126,9 +142,10 @@ def render(table: Table, fmt: str, width: int | None = None) -> str:
 def _csv(table: Table) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([c.key for c in table.columns])
+    columns = machine_columns(table)
+    writer.writerow([c.key for c in columns])
     for row in table.rows:
-        writer.writerow([_csv_value(row.get(c.key)) for c in table.columns])
+        writer.writerow([_csv_value(row.get(c.key)) for c in columns])
     return out.getvalue()
 
 
@@ -140,11 +157,11 @@ def _csv_value(value: Any) -> Any:
 
 def _markdown(table: Table) -> str:
     lines = [f"**{table.title}**", ""] if table.title else []
-    headers = [c.header for c in table.columns]
-    lines.append("| " + " | ".join(headers) + " |")
+    columns = human_columns(table)
+    lines.append("| " + " | ".join(c.header for c in columns) + " |")
     lines.append("|" + "|".join(" --- " if c.kind in ("text", "shape") else " ---: "
-                                for c in table.columns) + "|")
-    body = _human_rows(table)
+                                for c in columns) + "|")
+    body = human_rows(table)
     if table.totals is not None:
         body[-1] = [f"**{v}**" if v else "" for v in body[-1]]
     lines += ["| " + " | ".join(r) + " |" for r in body]
@@ -157,12 +174,12 @@ def _terminal(table: Table, width: int | None) -> str:
     from rich.table import Table as RichTable
 
     rich_table = RichTable(title=table.title or None, show_footer=table.totals is not None)
-    totals = _human_rows(table)[-1] if table.totals is not None else None
-    for i, column in enumerate(table.columns):
+    totals = human_rows(table)[-1] if table.totals is not None else None
+    for i, column in enumerate(human_columns(table)):
         numeric = column.kind not in ("text", "shape")
         rich_table.add_column(column.header, justify="right" if numeric else "left",
                               footer=totals[i] if totals else "", no_wrap=numeric)
-    rows = _human_rows(table)
+    rows = human_rows(table)
     for row in rows[:-1] if totals else rows:
         rich_table.add_row(*row)
     if width is None:  # a terminal gets its width; a pipe or file gets every character
