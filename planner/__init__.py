@@ -17,19 +17,37 @@ from planner.plan import (
 )
 from planner.problem import Budgets
 from planner.simulate import SimulationError, SimulationResult, simulate
+from planner.whatif import (
+    DepthwiseSeparable,
+    GlobalPoolingHead,
+    MoveDownsampling,
+    Override,
+    Resolution,
+    WhatIf,
+    WidthMultiplier,
+    whatif,
+)
 
 __all__ = [
     "Budgets",
+    "DepthwiseSeparable",
+    "GlobalPoolingHead",
     "InfeasibleBudgetError",
+    "MoveDownsampling",
     "OptionSpace",
+    "Override",
     "Plan",
     "PlanError",
     "Planner",
+    "Resolution",
     "SimulationError",
     "SimulationResult",
+    "WhatIf",
+    "WidthMultiplier",
     "load_model",
     "load_plan",
     "pareto",
     "plan",
     "simulate",
+    "whatif",
 ]

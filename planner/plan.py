@@ -98,7 +98,8 @@ class Planner:
                  dims: tuple[Dimension, ...] = ALL_DIMENSIONS, seed: int = 0,
                  progress: Progress | None = None, front: bool = True) -> None:
         self.notes: list[str] = []
-        if not graph.has_weights:
+        self.seed = seed
+        if not graph.has_weights and proxy != "uniform":
             graph = seeded_weights(graph, seed)
             self.notes.append("the model has no weights: proxies use seeded random weights")
         self.graph, self.profile = graph, profile
@@ -181,6 +182,8 @@ class Planner:
         if not inexact:
             return 0
         draft = self._plan(solution, Budgets(), "accuracy", "draft")
+        if not self.graph.has_weights:  # sizes of k-means and sparse codes need values
+            self.graph = seeded_weights(self.graph, self.seed)
         units = compress(self.graph, draft).units
         for name, option in inexact.items():
             exact = replace(option, size_bits=units[name].stored_bits, exact_size=True)

@@ -198,11 +198,13 @@ def whatif(graph: Graph, profile: HardwareProfile, changes: Sequence[Change], *,
     for transform in transforms:
         after_graph = transform.apply(after_graph)
     notes: list[str] = []
-    if transforms:
-        notes.append("transformed layers have seeded weights: their proxy error is a "
-                     "placeholder until the network is retrained")
-    before = fixed_plan(graph, profile, [], proxy=proxy, seed=seed)
-    after = fixed_plan(after_graph, profile, overrides, proxy=proxy, seed=seed, notes=notes)
+    if transforms and overrides:
+        notes.append("a transformed network has seeded weights: the proxy error of its "
+                     "overrides is a placeholder until the network is retrained")
+    # an unchanged layer adds no error: only overridden layers need the proxy measured
+    before = fixed_plan(graph, profile, [], proxy="uniform", seed=seed)
+    after = fixed_plan(after_graph, profile, overrides, proxy=proxy if overrides else "uniform",
+                       seed=seed, notes=notes)
     return WhatIf(list(changes), graph, after_graph, before, after, notes)
 
 

@@ -147,3 +147,41 @@ def test_simulate_rejects_a_plan_of_another_model(tmp_path: Path) -> None:
     result = run("simulate", "digits_cnn", str(plan))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: the plan is for 'lenet5'")
+
+
+def test_sweep_then_report_in_every_format(tmp_path: Path) -> None:
+    plan, sweep = tmp_path / "plan.json", tmp_path / "sweep.json"
+    assert run("plan", "digits_cnn", "-H", "raspberry_pi_5", "--max-size", "20kB",
+               "--proxy", "weights", "-o", str(plan)).returncode == 0
+    swept = run("sweep", "digits_cnn", "-H", "raspberry_pi_5", "--points", "3", "--proxy",
+                "weights", "-o", str(sweep), "-f", "csv")
+    assert swept.returncode == 0, swept.stderr
+    points = list(csv.DictReader(io.StringIO(swept.stdout)))
+    sizes = [float(p["size_bytes"]) for p in points]
+    errors = [float(p["error"]) for p in points]
+    assert len(points) == 3 and sizes == sorted(sizes) and errors == sorted(errors)[::-1]
+    html = tmp_path / "report.html"
+    made = run("report", "digits_cnn", "-H", "raspberry_pi_5", "--plan", str(plan), "--sweep",
+               str(sweep), "--simulate", "--batch", "4", "-f", "html", "-o", str(html))
+    assert made.returncode == 0, made.stderr
+    assert html.read_text().count("<svg") == 4
+    doc = json.loads(run("report", "digits_cnn", "-H", "raspberry_pi_5", "--plan", str(plan),
+                         "-f", "json").stdout)
+    assert doc["planned"] and doc["tables"]["summary"]["rows"][0]["budget"] == 20_000
+    md = run("report", "digits_cnn", "-H", "raspberry_pi_5", "-f", "md").stdout
+    assert "**summary: digits_cnn on raspberry_pi_5**" in md and "fp32 on cpu" in md
+
+
+def test_report_errors_exit_with_a_code() -> None:
+    bad = run("report", "digits_cnn", "-f", "pdf")
+    assert bad.returncode == 2 and "pdf" in bad.stderr
+    missing = run("report", "digits_cnn", "--plan", "no-such-plan.json")
+    assert missing.returncode == 1 and "no-such-plan.json" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize("command", ["inspect", "plan", "simulate", "report", "sweep",
+                                     "profiles", "calibrate"])
+def test_every_command_help_shows_an_example(command: str) -> None:
+    helped = run(command, "--help")
+    assert helped.returncode == 0 and f"Example: planner {command}" in helped.stdout

@@ -17,14 +17,13 @@ self-contained HTML page with SVG charts (:mod:`planner.report.html`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from graphs import Graph
 from hardware_profiles import HardwareProfile
-from planner.costs import Infeasible, LayerCost, per_processor_costs
+from planner.costs import LayerCost, fused_layers, layer_cost
 from planner.plan_file import Plan, format_quantity, total_field
 from planner.report.table import Column, Table, render
 from planner.simulate import SimulationResult
@@ -64,14 +63,11 @@ def build_report(graph: Graph, profile: HardwareProfile, plan: Plan | None = Non
     for item, what in ((plan, "plan"), (simulation, "simulation")):
         if item is not None and item.model != graph.name:
             raise ValueError(f"the {what} is for {item.model!r}, the model is {graph.name!r}")
-    pairs = {(e.processor, e.dtype) for e in shown.layers}
-    costs: dict[tuple[str, str], Mapping[str, LayerCost | Infeasible]] = {}
-    for processor, dtype in pairs:
-        costs[(processor, dtype)] = per_processor_costs(graph, profile,
-                                                        {processor: dtype})[processor]
+    fused = fused_layers(graph)
     bounds: dict[str, str] = {}
     for entry in shown.layers:
-        cost = costs[(entry.processor, entry.dtype)].get(entry.name)
+        cost = layer_cost(graph[entry.name], profile, entry.processor, entry.dtype,
+                          fused=entry.name in fused)
         bounds[entry.name] = cost.bound if isinstance(cost, LayerCost) else "cannot run"
     return Report(graph, profile, shown, baseline, simulation, list(frontier or []), bounds)
 
