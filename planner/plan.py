@@ -184,6 +184,8 @@ class Planner:
         draft = self._plan(solution, Budgets(), "accuracy", "draft")
         if not self.graph.has_weights:  # sizes of k-means and sparse codes need values
             self.graph = seeded_weights(self.graph, self.seed)
+            self.notes.append("the model has no weights: k-means and sparse sizes are "
+                              "measured on seeded random weights")
         units = compress(self.graph, draft).units
         for name, option in inexact.items():
             exact = replace(option, size_bits=units[name].stored_bits, exact_size=True)
