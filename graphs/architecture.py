@@ -24,7 +24,8 @@ naming the transform and the layer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,12 +60,19 @@ def _nodes(graph: Graph) -> list[_Node]:
     return [_Node(layer.name, layer.op, layer.inputs, dict(layer.attrs)) for layer in graph]
 
 
-def _assemble(transform: str, nodes: Iterable[_Node], graph: Graph,
-              outputs: Sequence[str] | None = None, suffix: str = "") -> Graph:
-    """A graph of ``nodes`` (in execution order) with shapes inferred again, no weights."""
+Edit = Callable[[_Node, Mapping[str, tuple[int, ...]]], None]
+"""Changes a node's attributes, given the new output shapes of the layers before it."""
+
+
+def _assemble(transform: str, nodes: Iterable[_Node], graph: Graph, suffix: str,
+              edit: Edit | None = None) -> Graph:
+    """A graph of ``nodes`` (in execution order) with shapes inferred again, no weights;
+    ``edit`` sees each node just before its layer is built."""
     shapes: dict[str, tuple[int, ...]] = {}
     layers: list[Layer] = []
     for node in nodes:
+        if edit is not None:
+            edit(node, shapes)
         try:
             layer = Layer.create(node.name, node.op, node.inputs,
                                  [shapes[i] for i in node.inputs], node.attrs)
@@ -77,7 +85,7 @@ def _assemble(transform: str, nodes: Iterable[_Node], graph: Graph,
         layers.append(layer)
     metadata = {k: v for k, v in graph.metadata.items() if k != "unused_parameters"}
     try:
-        return Graph(layers, list(outputs or graph.outputs), graph.name + suffix, metadata)
+        return Graph(layers, graph.outputs, graph.name + suffix, metadata)
     except GraphError as exc:
         raise TransformError(transform, str(exc)) from None
 
@@ -111,41 +119,23 @@ def scale_width(graph: Graph, alpha: float, divisor: int = 1) -> Graph:
     if alpha <= 0:
         raise TransformError("width multiplier", f"α must be positive, got {alpha}")
     keep = _classifiers(graph)
-    nodes = _nodes(graph)
-    shapes: dict[str, tuple[int, ...]] = {}
-    for node in nodes:
-        old = graph[node.name]
+
+    def resize(node: _Node, shapes: Mapping[str, tuple[int, ...]]) -> None:
         if node.op == "conv2d":
-            in_old = old.input_shapes[0][1]
+            in_old = graph[node.name].input_shapes[0][1]
             in_new = shapes[node.inputs[0]][1]
             groups = node.attrs["groups"]
             if groups > 1 and groups == in_old:  # depthwise: one filter set per channel
                 node.attrs["groups"] = in_new
                 node.attrs["out_channels"] = in_new * (node.attrs["out_channels"] // in_old)
             elif node.name not in keep:
-                step = divisor * groups // _gcd(divisor, groups)
                 node.attrs["out_channels"] = make_divisible(
-                    node.attrs["out_channels"] * alpha, step)
+                    node.attrs["out_channels"] * alpha, math.lcm(divisor, groups))
         elif node.op == "linear" and node.name not in keep:
             node.attrs["out_features"] = make_divisible(node.attrs["out_features"] * alpha,
                                                         divisor)
-        layer = _assemble_one("width multiplier", node, shapes)
-        shapes[node.name] = layer.output_shape
-    return _assemble("width multiplier", nodes, graph, suffix=f"_x{alpha:g}")
 
-
-def _gcd(a: int, b: int) -> int:
-    while b:
-        a, b = b, a % b
-    return a
-
-
-def _assemble_one(transform: str, node: _Node, shapes: dict[str, tuple[int, ...]]) -> Layer:
-    try:
-        return Layer.create(node.name, node.op, node.inputs, [shapes[i] for i in node.inputs],
-                            node.attrs)
-    except GraphError as exc:
-        raise TransformError(transform, f"{exc} (after the change)") from None
+    return _assemble("width multiplier", _nodes(graph), graph, f"_x{alpha:g}", resize)
 
 
 def set_resolution(graph: Graph, height: int, width: int | None = None) -> Graph:
@@ -166,7 +156,7 @@ def set_resolution(graph: Graph, height: int, width: int | None = None) -> Graph
     for node in images:
         n, c = node.attrs["shape"][:2]
         node.attrs["shape"] = (n, c, height, width)
-    return _assemble("resolution", nodes, graph, suffix=f"_{height}x{width}")
+    return _assemble("resolution", nodes, graph, f"_{height}x{width}")
 
 
 def depthwise_separable(graph: Graph, layers: Sequence[str] | None = None) -> Graph:
@@ -206,7 +196,7 @@ def depthwise_separable(graph: Graph, layers: Sequence[str] | None = None) -> Gr
                    {**node.attrs, "kernel_size": (1, 1), "stride": (1, 1),
                     "padding": (0, 0, 0, 0), "dilation": (1, 1)})
         nodes += [dw, bn, act, pw]
-    return _assemble("depthwise separable", nodes, graph, suffix="_dws")
+    return _assemble("depthwise separable", nodes, graph, "_dws")
 
 
 def global_pooling_head(graph: Graph) -> Graph:
@@ -249,7 +239,7 @@ def global_pooling_head(graph: Graph) -> Graph:
                  {"output_size": (1, 1)})
     flat = _Node(f"{last.name}.flatten", "flatten", (pool.name,), {"start_dim": 1})
     fc = _Node(last.name, "linear", (flat.name,), dict(last.attrs))
-    return _assemble("global pooling head", [*nodes, pool, flat, fc], graph, suffix="_gap")
+    return _assemble("global pooling head", [*nodes, pool, flat, fc], graph, "_gap")
 
 
 def move_downsampling(graph: Graph, source: str, target: str) -> Graph:
@@ -279,7 +269,7 @@ def move_downsampling(graph: Graph, source: str, target: str) -> Graph:
             node.attrs["stride"] = (1,) * len(stride)
         elif node.name == target:
             node.attrs["stride"] = stride
-    return _assemble("move downsampling", nodes, graph, suffix="_moved")
+    return _assemble("move downsampling", nodes, graph, "_moved")
 
 
 __all__ = [

@@ -45,6 +45,15 @@ HardwareOpt = Annotated[str | None, typer.Option(
     "--hardware", "-H", help="A bundled profile (see `planner profiles`) or a profile YAML.")]
 ShapeOpt = Annotated[str | None, typer.Option(
     "--input-shape", help="Input shape, e.g. 1,3,160,160 (zoo and ONNX models).")]
+ProfileOpt = Annotated[str, typer.Option(
+    "--hardware", "-H", help="A bundled profile (see `planner profiles`) or a YAML.")]
+MaxSizeOpt = Annotated[str | None, typer.Option(help="Stored weights, e.g. 2MB.")]
+MaxLatencyOpt = Annotated[str | None, typer.Option(help="End-to-end, e.g. 15ms.")]
+MaxMemoryOpt = Annotated[str | None, typer.Option(help="Peak live activations, e.g. 4MB.")]
+MaxEnergyOpt = Annotated[str | None, typer.Option(help="Per inference, e.g. 5mJ.")]
+ObjectiveOpt = Annotated[str, typer.Option(help="accuracy | latency | size | energy | memory")]
+ProxyOpt = Annotated[str, typer.Option(
+    help="measured (sensitivities by perturbation) | weights | uniform")]
 
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
@@ -220,20 +229,15 @@ def calibrate(
 @app.command()
 def plan(
     model: ModelArg = "mobilenet_v2",
-    hardware: Annotated[str, typer.Option(
-        "--hardware", "-H", help="A bundled profile (see `planner profiles`) or a YAML.")
-    ] = "snapdragon_855",
-    max_size: Annotated[str | None, typer.Option(help="Stored weights, e.g. 2MB.")] = None,
-    max_latency: Annotated[str | None, typer.Option(help="End-to-end, e.g. 15ms.")] = None,
-    max_memory: Annotated[str | None, typer.Option(
-        help="Peak live activations, e.g. 4MB.")] = None,
-    max_energy: Annotated[str | None, typer.Option(help="Per inference, e.g. 5mJ.")] = None,
+    hardware: ProfileOpt = "snapdragon_855",
+    max_size: MaxSizeOpt = None,
+    max_latency: MaxLatencyOpt = None,
+    max_memory: MaxMemoryOpt = None,
+    max_energy: MaxEnergyOpt = None,
     max_error: Annotated[float | None, typer.Option(
         help="Bound on the accuracy proxy (predicted relative output error energy).")] = None,
-    objective: Annotated[str, typer.Option(
-        help="accuracy | latency | size | energy | memory")] = "accuracy",
-    proxy: Annotated[str, typer.Option(
-        help="measured (sensitivities by perturbation) | weights | uniform")] = "measured",
+    objective: ObjectiveOpt = "accuracy",
+    proxy: ProxyOpt = "measured",
     solver: Annotated[str, typer.Option(help="cbc | highs")] = "cbc",
     time_limit: Annotated[str | None, typer.Option(
         help="Stop the solver after this long (e.g. 60s) and keep the best plan found.")
@@ -319,24 +323,16 @@ def simulate(
 @app.command()
 def sweep(
     model: ModelArg = "mobilenet_v2",
-    hardware: Annotated[str, typer.Option(
-        "--hardware", "-H", help="A bundled profile (see `planner profiles`) or a YAML.")
-    ] = "snapdragon_855",
+    hardware: ProfileOpt = "snapdragon_855",
     over: Annotated[str, typer.Option(
         help="The budget swept: size | latency | memory | energy.")] = "size",
     points: Annotated[int, typer.Option(min=1, help="Budgets along the sweep.")] = 8,
-    objective: Annotated[str, typer.Option(
-        help="accuracy | latency | size | energy | memory")] = "accuracy",
-    proxy: Annotated[str, typer.Option(
-        help="measured (sensitivities by perturbation) | weights | uniform")] = "measured",
-    max_size: Annotated[str | None, typer.Option(help="Held at every point, e.g. 2MB.")
-                        ] = None,
-    max_latency: Annotated[str | None, typer.Option(help="Held at every point, e.g. 15ms.")
-                           ] = None,
-    max_memory: Annotated[str | None, typer.Option(help="Held at every point, e.g. 4MB.")
-                          ] = None,
-    max_energy: Annotated[str | None, typer.Option(help="Held at every point, e.g. 5mJ.")
-                          ] = None,
+    objective: ObjectiveOpt = "accuracy",
+    proxy: ProxyOpt = "measured",
+    max_size: MaxSizeOpt = None,
+    max_latency: MaxLatencyOpt = None,
+    max_memory: MaxMemoryOpt = None,
+    max_energy: MaxEnergyOpt = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write every plan of the sweep as JSON (for `report`).")
     ] = None,
@@ -344,14 +340,15 @@ def sweep(
     input_shape: ShapeOpt = None,
 ) -> None:
     """The Pareto frontier: optimal plans at budgets spaced geometrically from the
-    smallest achievable value of --over to what the unconstrained optimum uses.
+    smallest achievable value of --over to what the unconstrained optimum uses; the other
+    --max-* budgets hold at every point.
 
     Example: planner sweep mobilenet_v2 --hardware snapdragon_855 --points 8 -o sweep.json
     """
     from planner.plan import pareto
     from planner.plan_file import Sweep
     from planner.problem import OBJECTIVES
-    from planner.report.document import build_report, frontier_table
+    from planner.report.document import frontier_table
 
     _check_format(fmt)
     _check_choices(over=(over, ("size", "latency", "memory", "energy")),
@@ -369,16 +366,13 @@ def sweep(
         Sweep(model=graph.name, profile=profile.name, over=over, objective=objective,
               plans=plans).save(output)
         typer.echo(f"wrote {output}", err=True)
-    report = build_report(graph, profile, frontier=plans)
-    typer.echo(render(frontier_table(report), fmt).rstrip("\n"))
+    typer.echo(render(frontier_table(plans), fmt).rstrip("\n"))
 
 
 @app.command()
 def report(
     model: ModelArg = "mobilenet_v2",
-    hardware: Annotated[str, typer.Option(
-        "--hardware", "-H", help="A bundled profile (see `planner profiles`) or a YAML.")
-    ] = "snapdragon_855",
+    hardware: ProfileOpt = "snapdragon_855",
     plan_file: Annotated[Path | None, typer.Option(
         "--plan", help="A plan from `planner plan -o`; without it, the fp32 baseline.")
     ] = None,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graphs import Graph
+from graphs import Graph, Work
 from hardware_profiles import HardwareProfile
 from planner.costs import LayerCost, fused_layers, layer_cost
 from planner.plan_file import Plan, format_quantity, total_field
@@ -79,12 +79,12 @@ def summary_table(report: Report) -> Table:
     """Per quantity: the baseline, the plan, its budget, the budget's use and whether it
     binds; then the simulation's measured totals when there is one."""
     plan, base = report.plan, report.baseline
+    planned, baseline = plan.totals.model_dump(), base.totals.model_dump()
     rows = []
     for name in ("size", "latency", "memory", "energy", "error"):
         key = total_field(name)
-        value = plan.totals.model_dump()[key]
+        value, before = planned[key], baseline[key]
         bound = plan.budgets.get(name)
-        before = base.totals.model_dump()[key]
         rows.append({
             "quantity": name, "baseline_text": format_quantity(name, before),
             "plan_text": format_quantity(name, value),
@@ -152,16 +152,13 @@ def layer_table(report: Report) -> Table:
     for entry in report.plan.layers:
         if not (entry.macs or entry.size_bytes):
             continue
-        works = [report.graph.work(m) for m in entry.members]
-        root = report.graph[entry.name]
-        flops = sum(w.flops for w in works)
-        traffic = sum(w.traffic_bytes for w in works)
+        work: Work = sum(report.graph.work(m) for m in entry.members)  # type: ignore[assignment]
         before = base.get(entry.name)
         rows.append({
-            "name": entry.name, "op": entry.op, "output_shape": root.output_shape,
-            "macs": sum(w.macs for w in works), "params": sum(w.params for w in works),
-            "weight_bytes": sum(w.weight_bytes for w in works),
-            "intensity_flop_per_byte": round(flops / traffic, 3) if traffic else 0.0,
+            "name": entry.name, "op": entry.op,
+            "output_shape": report.graph[entry.name].output_shape,
+            "macs": work.macs, "params": work.params, "weight_bytes": work.weight_bytes,
+            "intensity_flop_per_byte": round(work.intensity, 3),
             "bound": report.bounds.get(entry.name, ""), "processor": entry.processor,
             "dtype": entry.dtype, "keep_out": entry.keep_out, "sparsity": entry.sparsity,
             "weight_format": entry.weight_format, "rank": entry.rank,
@@ -171,9 +168,9 @@ def layer_table(report: Report) -> Table:
             "latency_after_s": entry.latency_s,
             "predicted_error": entry.error / entry.sensitivity if entry.sensitivity else 0.0,
             "measured_error": measured.get(entry.name)})
-    totals = {"name": "total", "macs": report.graph.total_work().macs,
-              "params": report.graph.total_work().params,
-              "weight_bytes": report.graph.total_work().weight_bytes,
+    total = report.graph.total_work()
+    totals = {"name": "total", "macs": total.macs, "params": total.params,
+              "weight_bytes": total.weight_bytes,
               "size_before_bytes": report.baseline.totals.size_bytes,
               "size_after_bytes": report.plan.totals.size_bytes,
               "latency_before_s": report.baseline.totals.latency_s,
@@ -185,11 +182,12 @@ def layer_table(report: Report) -> Table:
                         "sensitivity"])
 
 
-def frontier_table(report: Report) -> Table:
-    """One row per plan of the sweep: its totals and which budgets bind."""
+def frontier_table(plans: list[Plan], chosen: Plan | None = None) -> Table:
+    """One row per plan of a sweep: its totals, which budgets bind, and whether it is
+    ``chosen``."""
     rows = [{"point": i, **p.totals.model_dump(), "binding": ", ".join(p.binding),
-             "chosen": "chosen" if _same(p, report.plan) else ""}
-            for i, p in enumerate(report.frontier)]
+             "chosen": "chosen" if chosen is not None and _same(p, chosen) else ""}
+            for i, p in enumerate(plans)]
     return Table(f"frontier: {len(rows)} plans", [
         Column("point", "point", "int"), Column("size_bytes", "size", "bytes"),
         Column("latency_s", "latency", "seconds"), Column("energy_j", "energy", "joules"),
@@ -206,7 +204,7 @@ def report_tables(report: Report) -> list[Table]:
     """The tables of the report, in reading order."""
     tables = [summary_table(report), layer_table(report)]
     if report.frontier:
-        tables.append(frontier_table(report))
+        tables.append(frontier_table(report.frontier, report.plan))
     return tables
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 
 from planner.costs import display_dtype, per_processor_costs
+from planner.plan_file import total_field
+from planner.problem import QUANTITY_OF
 from planner.report.document import Report, report_tables
 from planner.report.plots import (
     frontier_figure,
@@ -81,10 +83,8 @@ def report_figures(report: Report) -> dict[str, str]:
     if report.frontier:
         over = next((q for q in ("size", "latency", "energy", "memory")
                      if len({p.budgets.get(q) for p in report.frontier}) > 1), "size")
-        key = {"size": "size_bytes", "latency": "latency_s", "energy": "energy_j",
-               "memory": "memory_bytes"}[over]
-        objective = {"accuracy": "error", "latency": "latency_s", "size": "size_bytes",
-                     "energy": "energy_j", "memory": "memory_bytes"}[plan.objective]
+        key = total_field(over)
+        objective = total_field(QUANTITY_OF[plan.objective])  # type: ignore[index]
         points = [(getattr(p.totals, key), getattr(p.totals, objective))
                   for p in report.frontier]
         chosen = ((getattr(plan.totals, key), getattr(plan.totals, objective))
