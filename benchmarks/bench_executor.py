@@ -32,7 +32,7 @@ def one(framework: str, name: str, batch: int, repeat: int) -> dict[str, float]:
     import torchvision
 
     from graphs import from_torch
-    from planner.executor import execute
+    from planner.execution.executor import execute
 
     torch.manual_seed(0)
     model = torchvision.models.get_model(name).eval()

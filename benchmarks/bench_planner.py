@@ -19,9 +19,9 @@ import time
 
 from graphs import build_zoo_model
 from hardware_profiles import load
-from planner.baselines import greedy, uniform
-from planner.plan import Planner, pareto, relevant_dims
-from planner.problem import Budgets, evaluate
+from planner.planning.plan import Planner, pareto, relevant_dims
+from planner.search.baselines import greedy, uniform
+from planner.search.problem import Budgets, evaluate
 
 
 def bench(name: str, profile_name: str, points: int, fraction: float) -> None:

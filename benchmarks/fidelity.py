@@ -17,7 +17,7 @@ import yaml
 
 from graphs import build_zoo_model
 from hardware_profiles import load
-from planner.costs import placement_cost, single_processor_placement
+from planner.cost import placement_cost, single_processor_placement
 
 DATA = Path(__file__).resolve().parents[1] / "docs" / "published_latencies.yaml"
 PREDICT_ONLY = [("jetson_orin_nano", "gpu", "fp16"), ("jetson_orin_nano", "gpu", "int8"),

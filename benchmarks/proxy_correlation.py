@@ -8,7 +8,7 @@ sensitivity 1), plans at several size budgets (``--fractions`` of the fp32 weigh
 solved in five option spaces that compress in different ways (channel pruning only,
 unstructured sparsity only, weight formats only, low rank only, everything), so plans of
 one budget differ in kind, not only in size. Every plan is executed by
-``planner.simulate``; the measured error is the relative energy of the output change,
+``planner.validate.simulate``; the measured error is the relative energy of the output change,
 ‖y − ŷ‖² / ‖y‖², the quantity the proxy predicts. Prints each plan, then per model and
 proxy the Spearman rank correlation over all plans, its mean within one budget (does the
 proxy rank the plans that fit the same budget?), and the median ratio measured /
@@ -25,10 +25,10 @@ import numpy as np
 
 from graphs import build_zoo_model
 from hardware_profiles import load
-from planner.options import OptionSpace
-from planner.plan import InfeasibleBudgetError, Planner
-from planner.problem import Budgets
-from planner.simulate import simulate
+from planner.planning.plan import InfeasibleBudgetError, Planner
+from planner.search.options import OptionSpace
+from planner.search.problem import Budgets
+from planner.validate.simulate import simulate
 
 
 def ranks(values: list[float]) -> np.ndarray:

@@ -15,9 +15,10 @@ from pathlib import Path
 from graphs.zoo.digits import digits_split
 from hardware_profiles import load
 from planner import Planner, load_model, simulate
-from planner.plan_file import Sweep
-from planner.problem import Budgets
-from planner.report.document import build_report, render_report
+from planner.contracts.plan_file import Sweep
+from planner.report.document import build_report
+from planner.report.output import render_report
+from planner.search.problem import Budgets
 
 
 def main(out: Path) -> None:

@@ -13,6 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from graphs.architecture import (
+    depthwise_separable,
+    global_pooling_head,
+    move_downsampling,
+    scale_width,
+    set_resolution,
+)
 from graphs.builder import GraphBuilder
 from graphs.errors import (
     CycleError,
@@ -24,12 +31,17 @@ from graphs.errors import (
     UnknownOpError,
     UnsupportedOpsError,
 )
-from graphs.io_json import load_graph, save_graph
+from graphs.importers.io_json import load_graph, save_graph
 from graphs.ir import Graph, Layer
 from graphs.ops import OPS, known_ops, op_spec
+from graphs.ops.base import ChannelRule
+from graphs.ops.conv import adaptive_windows, is_depthwise
+from graphs.ops.dense import parse_einsum
+from graphs.ops.movement import slice_entries
 from graphs.transforms import fold_batchnorm, folds_into
-from graphs.work import Work
-from graphs.zoo import build_zoo_model, seeded_weights, zoo_names
+from graphs.work import Summable, Work, bits_to_bytes, op_work
+from graphs.zoo import ZOO, build_zoo_model, seeded_weights, zoo_names
+from graphs.zoo.digits import digits_split
 
 if TYPE_CHECKING:
     import torch
@@ -42,24 +54,26 @@ def _require(package: str, extra: str) -> None:
 
 def from_torch(module: torch.nn.Module, example_input: Any = None,
                input_shape: Sequence[int] | None = None, **options: Any) -> Graph:
-    """Import a PyTorch module (see :func:`graphs.torch_import.from_torch`)."""
+    """Import a PyTorch module (see :func:`graphs.importers.torch_import.from_torch`)."""
     _require("torch", "torch")
-    from graphs.torch_import import from_torch as _from_torch
+    from graphs.importers.torch_import import from_torch as _from_torch
 
     return _from_torch(module, example_input, input_shape, **options)
 
 
 def from_onnx(path: str | Path, input_shape: Sequence[int] | None = None,
               **options: Any) -> Graph:
-    """Import an ONNX file (see :func:`graphs.onnx_import.from_onnx`)."""
+    """Import an ONNX file (see :func:`graphs.importers.onnx_import.from_onnx`)."""
     _require("onnx", "onnx")
-    from graphs.onnx_import import from_onnx as _from_onnx
+    from graphs.importers.onnx_import import from_onnx as _from_onnx
 
     return _from_onnx(path, input_shape, **options)
 
 
 __all__ = [
     "OPS",
+    "ZOO",
+    "ChannelRule",
     "CycleError",
     "Graph",
     "GraphBuilder",
@@ -68,19 +82,32 @@ __all__ = [
     "Layer",
     "MissingExtraError",
     "ShapeError",
+    "Summable",
     "UnknownModelError",
     "UnknownOpError",
     "UnsupportedOpsError",
     "Work",
+    "adaptive_windows",
+    "bits_to_bytes",
     "build_zoo_model",
+    "depthwise_separable",
+    "digits_split",
     "fold_batchnorm",
     "folds_into",
     "from_onnx",
     "from_torch",
+    "global_pooling_head",
+    "is_depthwise",
     "known_ops",
     "load_graph",
+    "move_downsampling",
     "op_spec",
+    "op_work",
+    "parse_einsum",
     "save_graph",
+    "scale_width",
     "seeded_weights",
+    "set_resolution",
+    "slice_entries",
     "zoo_names",
 ]

@@ -12,12 +12,28 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Any, Self
 
 from graphs.ops import Attrs, Shape, numel, op_spec
 
 
+class Summable:
+    """A frozen dataclass of numbers that adds field by field, so that ``sum(values)`` of
+    layer records is the model's record (tinygrad's ``Estimates``)."""
+
+    def __add__(self, other: Self) -> Self:
+        cls: Any = type(self)
+        return cls(*(getattr(self, f.name) + getattr(other, f.name)
+                     for f in fields(cls)))
+
+    def __radd__(self, other: object) -> Self:
+        if other == 0:  # so that sum() works without a start value
+            return self
+        return NotImplemented
+
+
 @dataclass(frozen=True)
-class Work:
+class Work(Summable):
     """Arithmetic and memory traffic of one execution (one batch) of a layer or model.
 
     macs: multiply-accumulates of conv/linear/matmul, bias excluded.
@@ -35,14 +51,6 @@ class Work:
     weight_read_bytes: int = 0
     input_bytes: int = 0
     output_bytes: int = 0
-
-    def __add__(self, other: Work) -> Work:
-        return Work(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
-
-    def __radd__(self, other: object) -> Work:
-        if other == 0:  # so that sum() works without a start value
-            return self
-        return NotImplemented
 
     @property
     def activation_bytes(self) -> int:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from hardware_profiles.schema import (
     DTYPE_BITS,
     DTYPES,
+    Dtype,
     HardwareProfile,
     Processor,
     Sourced,
@@ -101,6 +102,7 @@ def save(profile: HardwareProfile, path: str | Path) -> None:
 __all__ = [
     "DTYPES",
     "DTYPE_BITS",
+    "Dtype",
     "HardwareProfile",
     "Processor",
     "ProfileError",

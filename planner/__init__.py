@@ -5,8 +5,7 @@ hardware profile, plan compression under budgets, and validate the plan by execu
 """
 
 from planner.api import load_model
-from planner.options import OptionSpace
-from planner.plan import (
+from planner.planning.plan import (
     InfeasibleBudgetError,
     Plan,
     PlanError,
@@ -15,9 +14,7 @@ from planner.plan import (
     pareto,
     plan,
 )
-from planner.problem import Budgets
-from planner.simulate import SimulationError, SimulationResult, simulate
-from planner.whatif import (
+from planner.planning.whatif import (
     DepthwiseSeparable,
     GlobalPoolingHead,
     MoveDownsampling,
@@ -27,6 +24,9 @@ from planner.whatif import (
     WidthMultiplier,
     whatif,
 )
+from planner.search.options import OptionSpace
+from planner.search.problem import Budgets
+from planner.validate import SimulationError, SimulationResult, simulate
 
 __all__ = [
     "Budgets",

@@ -17,12 +17,12 @@ import typer
 from graphs import Graph, GraphError, MissingExtraError
 from hardware_profiles import HardwareProfile, ProfileError
 from planner.api import load_model
-from planner.plan_file import Plan, PlanError
-from planner.problem import Budgets
+from planner.contracts.plan_file import Plan, PlanError
+from planner.contracts.units import UnitError
 from planner.report import FORMATS, render
 from planner.report.layers import graph_table
-from planner.simulate import SimulationError, SimulationResult
-from planner.units import UnitError
+from planner.search.problem import Budgets
+from planner.validate import SimulationError, SimulationResult
 
 EXIT_INPUT = 1
 EXIT_INFEASIBLE = 3
@@ -107,12 +107,12 @@ def _check_choices(**given: tuple[str, Sequence[str]]) -> None:
 def parse_budgets(max_size: str | None, max_latency: str | None, max_memory: str | None,
                   max_energy: str | None, max_error: float | None = None) -> Budgets:
     """Human budgets (``2MB``, ``15ms``, ``4MB``, ``5mJ``) in base units."""
-    from planner.units import parse_bytes, parse_joules, parse_seconds
+    from planner.contracts.quantities import QUANTITIES
 
-    return Budgets(parse_bytes(max_size) if max_size else None,
-                   parse_seconds(max_latency) if max_latency else None,
-                   parse_bytes(max_memory) if max_memory else None,
-                   parse_joules(max_energy) if max_energy else None, max_error)
+    given = {"size": max_size, "latency": max_latency, "memory": max_memory,
+             "energy": max_energy, "error": max_error}
+    return Budgets.of(**{name: QUANTITIES[name].parse(text) if text is not None else None
+                         for name, text in given.items()})
 
 
 def _check_format(fmt: str) -> None:
@@ -144,7 +144,7 @@ def inspect(
     """
     _check_format(fmt)
     if list_models:
-        from graphs.zoo import ZOO
+        from graphs import ZOO
 
         for name, entry in ZOO.items():
             typer.echo(f"{name:22s} {entry.summary}")
@@ -160,7 +160,7 @@ def inspect(
     profile = load_profile(hardware)
     emit(render(hardware_table(graph, profile, dtype), fmt), output)
     if plot is not None:
-        from planner.costs import display_dtype, per_processor_costs
+        from planner.cost import display_dtype, per_processor_costs
         from planner.report.plots import roofline_figure, save_figure
 
         dtypes = {n: display_dtype(p, dtype) for n, p in profile.processors.items()}
@@ -254,13 +254,13 @@ def plan(
     Example: planner plan mobilenet_v2 --hardware snapdragon_855 --max-size 2MB
     --max-latency 15ms -o plan.json
     """
-    from planner.ilp import SOLVERS
-    from planner.options import OptionSpace
-    from planner.plan import InfeasibleBudgetError
-    from planner.plan import plan as make_plan
-    from planner.problem import OBJECTIVES
+    from planner.contracts.units import parse_seconds
+    from planner.planning.plan import InfeasibleBudgetError
+    from planner.planning.plan import plan as make_plan
     from planner.report.plan_table import plan_table
-    from planner.units import parse_seconds
+    from planner.search.ilp import SOLVERS
+    from planner.search.options import OptionSpace
+    from planner.search.problem import OBJECTIVES
 
     _check_format(fmt)
     _check_choices(objective=(objective, OBJECTIVES), proxy=(proxy, PROXIES),
@@ -308,7 +308,7 @@ def simulate(
 
     Example: planner simulate mobilenet_v2 plan.json --batch 4
     """
-    from planner.plan_file import load_plan
+    from planner.contracts.plan_file import load_plan
     from planner.report.simulation_table import simulation_table
 
     _check_format(fmt)
@@ -345,10 +345,10 @@ def sweep(
 
     Example: planner sweep mobilenet_v2 --hardware snapdragon_855 --points 8 -o sweep.json
     """
-    from planner.plan import pareto
-    from planner.plan_file import Sweep
-    from planner.problem import OBJECTIVES
+    from planner.contracts.plan_file import Sweep
+    from planner.planning.plan import pareto
     from planner.report.document import frontier_table
+    from planner.search.problem import OBJECTIVES
 
     _check_format(fmt)
     _check_choices(over=(over, ("size", "latency", "memory", "energy")),
@@ -397,8 +397,9 @@ def report(
     Example: planner report mobilenet_v2 -H snapdragon_855 --plan plan.json --sweep
     sweep.json --simulate -f html -o report.html
     """
-    from planner.plan_file import load_plan, load_sweep
-    from planner.report.document import REPORT_FORMATS, build_report, render_report
+    from planner.contracts.plan_file import load_plan, load_sweep
+    from planner.report.document import build_report
+    from planner.report.output import REPORT_FORMATS, render_report
 
     if fmt not in REPORT_FORMATS:
         raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(REPORT_FORMATS)}",
@@ -432,7 +433,7 @@ def run_simulation(graph: Graph, plan: Plan, model: str, input_shape: str | None
     own shape) or ``batch`` seeded inputs, with a progress bar."""
     import numpy as np
 
-    from planner.simulate import simulate as run_plan
+    from planner.validate import simulate as run_plan
 
     arrays, labels = None, None
     if inputs is not None:
@@ -444,7 +445,7 @@ def run_simulation(graph: Graph, plan: Plan, model: str, input_shape: str | None
                             ) from None
         labels = stored.get("labels")
     elif model == "digits_cnn" and input_shape is None:
-        from graphs.zoo.digits import digits_split
+        from graphs import digits_split
 
         _, _, arrays, labels = digits_split()
     with progress_bar("simulating") as progress:

@@ -9,7 +9,7 @@ import pytest
 
 from graphs import GraphBuilder, Work, build_zoo_model
 from hardware_profiles import HardwareProfile, load, validate
-from planner.costs import (
+from planner.cost import (
     Cost,
     Infeasible,
     LayerCost,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from graphs import build_zoo_model, from_torch
-from planner.executor import execute
+from planner.execution.executor import execute
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -114,3 +114,15 @@ def test_bert_encoder_matches_torch() -> None:
     with torch.no_grad():
         expected = _torch_bert(graph, torch.from_numpy(ids), layers=2, heads=12).numpy()
     assert relative(got, expected) < TOLERANCE
+
+
+def test_the_op_table_and_the_kernels_agree() -> None:
+    """Every op the table calls executable has a kernel (inputs and constants are fed by the
+    executor itself), and no kernel exists for an op the table does not run."""
+    from graphs import OPS
+    from planner.compression.coupling import RULES
+    from planner.execution import KERNELS
+
+    executable = {k for k, s in OPS.items() if s.executable}
+    assert executable - {"input", "constant"} == set(KERNELS)
+    assert {s.channels for s in OPS.values()} <= set(RULES)

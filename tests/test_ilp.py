@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from planner.compress import Choice
-from planner.ilp import NoPlanError, solve
-from planner.options import Option
-from planner.problem import (
+from planner.compression.transforms import Choice
+from planner.search.ilp import NoPlanError, solve
+from planner.search.options import Option
+from planner.search.problem import (
     Budgets,
     Decision,
     Link,

@@ -284,3 +284,19 @@ def test_missing_attribute_and_unknown_op() -> None:
         layer("conv2d", [(1, 3, 8, 8)], kernel_size=3)
     with pytest.raises(UnknownOpError, match=r"'frobnicate'.*Known ops"):
         layer("frobnicate", [(1, 3)])
+
+
+def test_every_op_kind_decides_what_later_stages_need() -> None:
+    """Coupling rule, compressibility, fusion and execution are declared in the op table, so
+    a new op kind cannot be silently treated as a barrier, unfused or unexecutable."""
+    from graphs.ops import OPS
+
+    for kind, spec in OPS.items():
+        undecided = [name for name in ("channels", "compressible", "fuses", "executable")
+                     if getattr(spec, name) is None]
+        assert not undecided, f"{kind}: {undecided} undecided"
+    # only activations fuse, and what compresses holds weights
+    assert {k for k, s in OPS.items() if s.fuses} == {
+        "relu", "relu6", "clamp", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu", "tanh"}
+    assert {k for k, s in OPS.items() if s.compressible} == {
+        "conv2d", "linear", "embedding", "multihead_attention"}

@@ -9,9 +9,8 @@ import pytest
 
 from graphs import build_zoo_model
 from hardware_profiles import load
-from planner.coupling import couple
-from planner.options import OptionSpace
-from planner.plan import (
+from planner.compression.coupling import couple
+from planner.planning.plan import (
     InfeasibleBudgetError,
     PlanError,
     Planner,
@@ -20,7 +19,8 @@ from planner.plan import (
     plan,
     relevant_dims,
 )
-from planner.problem import Budgets, evaluate
+from planner.search.options import OptionSpace
+from planner.search.problem import Budgets, evaluate
 
 SMALL = OptionSpace(keep_ratios=(1.0, 0.5), sparsities=(0.0, 0.75),
                     formats=("fp32", "int8", "kmeans4"), ranks=(1.0, 0.5))

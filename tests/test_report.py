@@ -17,15 +17,15 @@ import pytest
 from graphs.zoo.digits import digits_split
 from hardware_profiles import load
 from planner import Planner, load_model, pareto, simulate
-from planner.problem import Budgets
 from planner.report.document import (
     SCHEMA,
     Report,
     build_report,
     layer_table,
-    render_report,
     report_json,
 )
+from planner.report.output import render_report
+from planner.search.problem import Budgets
 
 BOARD = load("raspberry_pi_5")
 

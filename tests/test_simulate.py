@@ -9,13 +9,14 @@ import pytest
 
 from graphs import Graph, GraphBuilder, build_zoo_model, seeded_weights
 from hardware_profiles import load
-from planner.compress import factorize, reconstruct
-from planner.executor import execute
-from planner.options import OptionSpace
-from planner.plan import Plan, Planner
-from planner.problem import Budgets
-from planner.simulate import SimulationError, compress, simulate
-from planner.storage import encode, quantize_int
+from planner.compression import compress
+from planner.compression.storage import encode, quantize_int
+from planner.compression.transforms import factorize, reconstruct
+from planner.execution.executor import execute
+from planner.planning.plan import Plan, Planner
+from planner.search.options import OptionSpace
+from planner.search.problem import Budgets
+from planner.validate.simulate import SimulationError, simulate
 
 PROFILE = load("raspberry_pi_5")
 

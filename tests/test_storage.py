@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planner.storage import (
+from planner.compression.storage import (
     encode,
     expected_escapes,
     huffman_bits,

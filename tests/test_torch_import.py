@@ -15,7 +15,7 @@ torchvision = pytest.importorskip("torchvision")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from graphs import UnsupportedOpsError, build_zoo_model, from_torch  # noqa: E402
-from graphs.torch_import import TorchImportError  # noqa: E402
+from graphs.importers.torch_import import TorchImportError  # noqa: E402
 from planner.report import graph_table  # noqa: E402
 
 warnings.filterwarnings("ignore", category=UserWarning)

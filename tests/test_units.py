@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from planner.units import (
+from planner.contracts.units import (
     UnitError,
     format_bytes,
     format_count,

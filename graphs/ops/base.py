@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 Shape = tuple[int, ...]
 Attrs = Mapping[str, Any]
@@ -67,6 +67,13 @@ WeightsFn = Callable[[Sequence[Shape], Attrs], dict[str, WeightSpec]]
 CountFn = Callable[[Sequence[Shape], Shape, Attrs], int]
 ClassFn = Callable[[Sequence[Shape], Attrs], str]
 NormalizeFn = Callable[[dict[str, Any]], dict[str, Any]]
+ChannelRule = Literal["source", "conv", "linear", "embedding", "channel_first", "layer_norm",
+                      "arithmetic", "concat", "reduce", "softmax", "permute", "reshape", "slice",
+                      "expand", "passthrough", "barrier"]
+"""How an op ties the channels of its inputs to those of its output, for structured pruning:
+``source`` starts a tensor, ``conv``/``linear``/``embedding`` start a new output channel
+space, ``passthrough`` and ``channel_first`` keep the input's, ``arithmetic`` and ``concat``
+unify or join their inputs', ``barrier`` locks them (every op not known to be safe)."""
 
 
 def no_weights(shapes: Sequence[Shape], attrs: Attrs) -> dict[str, WeightSpec]:
@@ -92,6 +99,13 @@ class OpSpec:
     ``weight_reads`` counts weight elements read per execution when that is not all of them
     (an embedding reads only the gathered rows). ``moves_data`` is False for views such as
     reshape or eval-mode dropout, which cost no activation traffic.
+
+    What the later stages must know about the op kind is declared here too, so adding an op
+    is one edit (``tests/test_ops.py`` checks that every kind has each of them decided):
+    ``channels``, how it couples channels (:data:`ChannelRule`); ``compressible``, whether it
+    holds weights the planner compresses (prunes, quantizes, factorises); ``fuses``, an
+    activation that runtimes fuse into the conv or linear before it; ``executable``, whether
+    the numpy executor runs it.
     """
 
     kind: str
@@ -107,6 +121,10 @@ class OpSpec:
     required: tuple[str, ...] = ()
     defaults: Mapping[str, Any] = field(default_factory=dict)
     normalize: NormalizeFn = keep_attrs
+    channels: ChannelRule | None = None
+    compressible: bool | None = None
+    fuses: bool | None = None
+    executable: bool | None = None
 
     def class_of(self, shapes: Sequence[Shape], attrs: Attrs) -> str:
         """The op class of this op with these shapes (a conv may be depthwise)."""

@@ -121,6 +121,10 @@ def _conv_class(shapes: Sequence[Shape], attrs: Attrs) -> str:
 
 CONV2D = OpSpec(
     kind="conv2d",
+    channels="conv",
+    compressible=True,
+    fuses=False,
+    executable=True,
     op_class=_conv_class,
     infer=_conv_infer,
     summary="2-D convolution; MACs = N·Cout·Hout·Wout·(Cin/groups)·kh·kw; +1 FLOP/output for bias",
@@ -154,6 +158,10 @@ def _window_flops(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
 
 MAX_POOL2D = OpSpec(
     kind="max_pool2d",
+    channels="channel_first",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="pooling",
     infer=_pool_infer,
     summary="max pooling; kh·kw comparisons per output element",
@@ -165,6 +173,10 @@ MAX_POOL2D = OpSpec(
 
 AVG_POOL2D = OpSpec(
     kind="avg_pool2d",
+    channels="channel_first",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="pooling",
     infer=_pool_infer,
     summary="average pooling; kh·kw adds per output element",
@@ -210,6 +222,10 @@ def _adaptive_flops(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
 
 ADAPTIVE_AVG_POOL2D = OpSpec(
     kind="adaptive_avg_pool2d",
+    channels="channel_first",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="pooling",
     infer=_adaptive_infer,
     summary="adaptive (global when 1×1) average pooling; one add per window element",
@@ -220,6 +236,10 @@ ADAPTIVE_AVG_POOL2D = OpSpec(
 
 ADAPTIVE_MAX_POOL2D = OpSpec(
     kind="adaptive_max_pool2d",
+    channels="channel_first",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="pooling",
     infer=_adaptive_infer,
     summary="adaptive max pooling; one comparison per window element",

@@ -48,6 +48,10 @@ def _bias_flops(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
 
 LINEAR = OpSpec(
     kind="linear",
+    channels="linear",
+    compressible=True,
+    fuses=False,
+    executable=True,
     op_class="gemm",
     infer=_linear_infer,
     summary="fully connected / GEMM on the last axis; MACs = rows·in·out; +1 FLOP/output bias",
@@ -78,6 +82,10 @@ def _matmul_macs(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
 
 MATMUL = OpSpec(
     kind="matmul",
+    channels="barrier",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="matmul",
     infer=_matmul_infer,
     summary="batched matrix product of two activations; MACs = batch·n·k·m",
@@ -113,6 +121,10 @@ def _sdpa_flops(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
 
 SCALED_DOT_PRODUCT_ATTENTION = OpSpec(
     kind="scaled_dot_product_attention",
+    channels="barrier",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="attention",
     infer=_sdpa_infer,
     summary="softmax(q·kᵀ·scale)·v over heads; MACs = batch·L·S·(d + dv)",
@@ -182,6 +194,10 @@ def _mha_flops(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
 
 MULTIHEAD_ATTENTION = OpSpec(
     kind="multihead_attention",
+    channels="barrier",
+    compressible=True,
+    fuses=False,
+    executable=True,
     op_class="attention",
     infer=_mha_infer,
     summary="nn.MultiheadAttention (q, k, v projections, attention, output projection)",
@@ -212,6 +228,10 @@ def _embedding_reads(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
 
 EMBEDDING = OpSpec(
     kind="embedding",
+    channels="embedding",
+    compressible=True,
+    fuses=False,
+    executable=True,
     op_class="gather",
     infer=_embedding_infer,
     summary="table lookup; no arithmetic, reads one row per index",
@@ -264,6 +284,10 @@ def _einsum_macs(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
 
 EINSUM = OpSpec(
     kind="einsum",
+    channels="barrier",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="matmul",
     infer=_einsum_infer,
     summary="einsum of two operands (a contraction); MACs = product of every index size",

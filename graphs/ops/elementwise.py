@@ -36,10 +36,15 @@ def _per_element(flops: int) -> Any:
 
 
 def unary(kind: str, flops_per_element: int, summary: str,
-          defaults: dict[str, Any] | None = None) -> OpSpec:
-    """Factory for an elementwise activation of one tensor."""
+          defaults: dict[str, Any] | None = None, *, fuses: bool = True) -> OpSpec:
+    """Factory for an elementwise function of one tensor; ``fuses``: an activation that
+    runtimes fuse into the conv or linear before it."""
     return OpSpec(
         kind=kind,
+        channels="passthrough",
+        compressible=False,
+        fuses=fuses,
+        executable=True,
         op_class="elementwise",
         infer=same_shape,
         summary=f"{summary}; {flops_per_element} FLOP(s) per element",
@@ -59,8 +64,8 @@ UNARY = (
     unary("gelu", 8, "x·Φ(x) (erf form; tanh form when approximate='tanh')",
           {"approximate": "none"}),
     unary("tanh", 5, "tanh(x)"),
-    unary("erf", 8, "the error function (ONNX exports of GELU use it)"),
-    unary("sqrt", 1, "√x"),
+    unary("erf", 8, "the error function (ONNX exports of GELU use it)", fuses=False),
+    unary("sqrt", 1, "√x", fuses=False),
 )
 
 
@@ -82,6 +87,10 @@ def binary(kind: str, symbol: str) -> OpSpec:
     """
     return OpSpec(
         kind=kind,
+        channels="arithmetic",
+        compressible=False,
+        fuses=False,
+        executable=True,
         op_class="elementwise",
         infer=_binary_infer,
         summary=f"a {symbol} b with numpy broadcasting; 1 FLOP per output element",
@@ -118,6 +127,10 @@ def _batch_norm_weights(shapes: Sequence[Shape], attrs: Attrs) -> dict[str, Weig
 
 BATCH_NORM = OpSpec(
     kind="batch_norm",
+    channels="channel_first",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="normalization",
     infer=_batch_norm_infer,
     summary="inference batch norm as a per-channel scale and shift; 2 FLOPs per element "
@@ -155,6 +168,10 @@ def _layer_norm_weights(shapes: Sequence[Shape], attrs: Attrs) -> dict[str, Weig
 
 LAYER_NORM = OpSpec(
     kind="layer_norm",
+    channels="layer_norm",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="normalization",
     infer=_layer_norm_infer,
     summary="layer norm over the trailing axes; 8 FLOPs per element "
@@ -177,6 +194,10 @@ def _axis_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
 
 SOFTMAX = OpSpec(
     kind="softmax",
+    channels="softmax",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="softmax",
     infer=_axis_infer,
     summary=f"softmax along one axis; {SOFTMAX_FLOPS_PER_ELEMENT} FLOPs per element",
@@ -207,6 +228,10 @@ def _mean_flops(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
 
 MEAN = OpSpec(
     kind="mean",
+    channels="reduce",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="pooling",
     infer=_mean_infer,
     summary="mean over axes (x.mean([2, 3]) is global average pooling); 1 add per input element",

@@ -41,6 +41,10 @@ def _declared_shape(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
 
 INPUT = OpSpec(
     kind="input",
+    channels="source",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="none",
     infer=_declared_shape,
     summary="a graph input (dtype float32, or int64 for token ids)",
@@ -58,6 +62,10 @@ def _constant_weights(shapes: Sequence[Shape], attrs: Attrs) -> dict[str, Weight
 
 CONSTANT = OpSpec(
     kind="constant",
+    channels="source",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="none",
     infer=_declared_shape,
     summary="a stored tensor (a parameter when trainable, else a buffer) used as an input",
@@ -90,6 +98,10 @@ def _opaque_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
 
 OPAQUE = OpSpec(
     kind="opaque",
+    channels="barrier",
+    compressible=False,
+    fuses=False,
+    executable=False,
     op_class="unknown",
     infer=_opaque_infer,
     summary="an op the importer could not map (attribute 'target' names it); its parameters "
@@ -120,6 +132,10 @@ def _reshape_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
 
 RESHAPE = OpSpec(
     kind="reshape",
+    channels="reshape",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="data_movement",
     infer=_reshape_infer,
     summary="view with a new shape (one -1 allowed); no data movement",
@@ -140,6 +156,10 @@ def _flatten_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
 
 FLATTEN = OpSpec(
     kind="flatten",
+    channels="reshape",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="data_movement",
     infer=_flatten_infer,
     summary="merge axes start_dim..end_dim into one; no data movement",
@@ -162,6 +182,10 @@ def _expand_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
 
 EXPAND = OpSpec(
     kind="expand",
+    channels="expand",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="data_movement",
     infer=_expand_infer,
     summary="broadcast view to a larger shape; no data movement",
@@ -172,6 +196,10 @@ EXPAND = OpSpec(
 
 IDENTITY = OpSpec(
     kind="identity",
+    channels="passthrough",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="none",
     infer=same_shape,
     summary="returns its input (contiguous(), nn.Identity); free",
@@ -180,6 +208,10 @@ IDENTITY = OpSpec(
 
 DROPOUT = OpSpec(
     kind="dropout",
+    channels="passthrough",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="none",
     infer=same_shape,
     summary="dropout; the identity at inference, free",
@@ -201,6 +233,10 @@ def _transpose_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
 
 TRANSPOSE = OpSpec(
     kind="transpose",
+    channels="permute",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="data_movement",
     infer=_transpose_infer,
     summary="swap two axes; one read and one write of the tensor",
@@ -217,6 +253,10 @@ def _permute_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
 
 PERMUTE = OpSpec(
     kind="permute",
+    channels="permute",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="data_movement",
     infer=_permute_infer,
     summary="reorder axes; one read and one write of the tensor",
@@ -238,6 +278,10 @@ def _concat_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
 
 CONCAT = OpSpec(
     kind="concat",
+    channels="concat",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="data_movement",
     infer=_concat_infer,
     summary="join tensors along an axis; one read and one write",
@@ -283,6 +327,10 @@ def _slice_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
 
 SLICE = OpSpec(
     kind="slice",
+    channels="slice",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="data_movement",
     infer=_slice_infer,
     summary="basic indexing on leading axes: each entry an int (drops the axis) or "
@@ -302,6 +350,10 @@ def _shuffle_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
 
 CHANNEL_SHUFFLE = OpSpec(
     kind="channel_shuffle",
+    channels="barrier",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="data_movement",
     infer=_shuffle_infer,
     summary="ShuffleNet channel shuffle: (N, g, C/g, H, W) → transpose → (N, C, H, W)",
@@ -341,6 +393,10 @@ def _upsample_flops(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
 
 UPSAMPLE = OpSpec(
     kind="upsample",
+    channels="channel_first",
+    compressible=False,
+    fuses=False,
+    executable=True,
     op_class="data_movement",
     infer=_upsample_infer,
     summary="nearest or bilinear resize of H and W",

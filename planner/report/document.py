@@ -16,22 +16,21 @@ self-contained HTML page with SVG charts (:mod:`planner.report.html`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from graphs import Graph, Work
 from hardware_profiles import HardwareProfile
-from planner.costs import LayerCost, fused_layers, layer_cost
-from planner.plan_file import Plan, format_quantity, total_field
-from planner.report.table import Column, Table, render
-from planner.simulate import SimulationResult
-from planner.whatif import fixed_plan
+from planner.contracts.plan_file import Plan
+from planner.contracts.quantities import format_quantity, total_field
+from planner.cost import LayerCost, fused_layers, layer_cost
+from planner.planning.whatif import fixed_plan
+from planner.report.table import Column, Table
+from planner.validate import SimulationResult
 
 REPORT_VERSION = 1
 SCHEMA = Path(__file__).with_name("report.schema.json")
-REPORT_FORMATS = ("table", "md", "csv", "json", "html")
 
 
 @dataclass
@@ -213,18 +212,3 @@ def report_json(report: Report) -> dict[str, Any]:
     return {"version": REPORT_VERSION, "model": report.graph.name,
             "profile": report.profile.name, "planned": report.planned,
             "tables": {t.title.split(":")[0]: t.to_dict() for t in report_tables(report)}}
-
-
-def render_report(report: Report, fmt: str) -> str:
-    """The report in ``fmt``: table, md, json, csv (the per-layer table) or html."""
-    if fmt == "json":
-        return json.dumps(report_json(report), indent=1)
-    if fmt == "csv":
-        return render(layer_table(report), "csv")
-    if fmt == "html":
-        from planner.report.html import report_html
-
-        return report_html(report)
-    if fmt in ("table", "md"):
-        return "\n".join(render(t, fmt) for t in report_tables(report))
-    raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(REPORT_FORMATS)}")

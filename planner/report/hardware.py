@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from graphs import Graph
 from hardware_profiles import HardwareProfile, Sourced
-from planner.costs import (
+from planner.contracts.units import format_bytes, format_seconds
+from planner.cost import (
     Infeasible,
     LayerCost,
     best_processor,
@@ -14,7 +15,6 @@ from planner.costs import (
     single_processor_placement,
 )
 from planner.report.table import Column, Table, cell
-from planner.units import format_bytes, format_seconds
 
 
 def profiles_table(profiles: list[HardwareProfile]) -> Table:

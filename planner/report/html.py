@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import html
 
-from planner.costs import display_dtype, per_processor_costs
-from planner.plan_file import total_field
-from planner.problem import QUANTITY_OF
+from planner.contracts.quantities import total_field
+from planner.cost import display_dtype, per_processor_costs
 from planner.report.document import Report, report_tables
 from planner.report.plots import (
     frontier_figure,
@@ -22,6 +21,7 @@ from planner.report.plots import (
     svg_text,
 )
 from planner.report.table import Table, human_columns, human_rows
+from planner.search.problem import QUANTITY_OF
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px;
@@ -84,7 +84,7 @@ def report_figures(report: Report) -> dict[str, str]:
         over = next((q for q in ("size", "latency", "energy", "memory")
                      if len({p.budgets.get(q) for p in report.frontier}) > 1), "size")
         key = total_field(over)
-        objective = total_field(QUANTITY_OF[plan.objective])  # type: ignore[index]
+        objective = total_field(QUANTITY_OF[plan.objective])
         points = [(getattr(p.totals, key), getattr(p.totals, objective))
                   for p in report.frontier]
         chosen = ((getattr(plan.totals, key), getattr(plan.totals, objective))

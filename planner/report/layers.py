@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from graphs import Graph
+from planner.contracts.units import format_count
 from planner.report.table import Column, Table
-from planner.units import format_count
 
 GRAPH_COLUMNS = [
     Column("name", "layer"),

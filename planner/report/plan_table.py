@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from planner.plan_file import Plan, format_quantity, total_field
+from planner.contracts.plan_file import Plan
+from planner.contracts.quantities import format_quantity, total_field
 from planner.report.table import Column, Table
 
 PLAN_COLUMNS = [

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hardware_profiles import HardwareProfile
-from planner.costs import Infeasible, LayerCost
+from planner.cost import Infeasible, LayerCost
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from planner.plan_file import format_quantity
+from planner.contracts.quantities import format_quantity
 from planner.report.table import Column, Table
-from planner.simulate import SimulationResult
+from planner.validate import SimulationResult
 
 SIMULATION_COLUMNS = [
     Column("name", "layer"), Column("op", "op"),

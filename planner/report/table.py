@@ -24,7 +24,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from planner.units import format_bytes, format_count, format_joules, format_seconds
+from planner.contracts.units import format_bytes, format_count, format_joules, format_seconds
 
 Kind = Literal["text", "int", "count", "bytes", "seconds", "joules", "float", "error",
                "percent", "shape"]

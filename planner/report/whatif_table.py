@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from planner.planning.whatif import WhatIf, describe
 from planner.report.table import Column, Table, cell
-from planner.whatif import WhatIf, describe
 
 TOTAL_ROWS = (("macs", "MACs", "count", "MAC"), ("params", "parameters", "int", ""),
               ("size_bytes", "stored weights", "bytes", ""),

@@ -11,51 +11,46 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, replace
+from dataclasses import replace
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 
-from graphs import Graph
-from graphs.zoo import seeded_weights
+from graphs import Graph, fold_batchnorm, seeded_weights
 from hardware_profiles import HardwareProfile
-from planner.costs import placement_cost, single_processor_placement
-from planner.coupling import Coupling, couple
-from planner.ilp import NoPlanError, Solution, Solver, minimum, solve
-from planner.options import (
-    ALL_DIMENSIONS,
-    Dimension,
-    LayerFacts,
-    Option,
-    OptionSpace,
-    Unit,
-    build_units,
-    unit_options,
-)
-from planner.plan_file import (
+from planner.compression import Choice, Unit, build_units, stored_bits
+from planner.compression.coupling import Coupling, couple
+from planner.contracts.plan_file import (
     PLAN_VERSION,
     LayerPlan,
     Plan,
     PlanError,
     PlanTotals,
     SolverReport,
-    format_quantity,
     load_plan,
-    total_field,
 )
-from planner.problem import (
-    BUDGET_TOLERANCE,
+from planner.contracts.quantities import format_quantity, total_field
+from planner.cost import placement_cost, single_processor_placement
+from planner.search.ilp import NoPlanError, Solution, Solver, minimum, solve
+from planner.search.options import (
+    ALL_DIMENSIONS,
+    Dimension,
+    LayerFacts,
+    Option,
+    OptionSpace,
+    unit_options,
+)
+from planner.search.problem import (
     QUANTITY_OF,
     Budgets,
     Decision,
     Link,
     Objective,
     Problem,
-    Totals,
     evaluate,
 )
-from planner.proxies import measure_facts
-from planner.simulate import compress
+from planner.search.proxies import measure_facts
 
 Proxy = Literal["measured", "weights", "uniform"]
 Progress = Callable[[str, int, int], None]
@@ -114,6 +109,7 @@ class Planner:
                                        sensitivity="measured" if proxy == "measured"
                                        else "uniform", seed=seed, progress=progress)
         self.problem = self._problem(dims, front)
+        self._measured_bits: dict[tuple[str, Choice, tuple[float, ...]], int] = {}
 
     def _problem(self, dims: tuple[Dimension, ...], front: bool) -> Problem:
         outputs = set(self.graph.outputs)
@@ -143,25 +139,31 @@ class Planner:
 
         Some option sizes are extrapolated (k-means and sparse-index rates measured on the
         unpruned weights, see ``Option.exact_size``). The chosen ones are measured exactly
-        by compressing the weights (:func:`planner.simulate.compress`) and written back
-        into the problem; while the measured plan breaks the size budget, it is solved
-        again with what it learnt, at most ``REMEASURE_ROUNDS`` times.
+        by compressing their weights (:func:`planner.compression.stored_bits`); while the
+        measured plan breaks a budget, it is solved again on a copy of the problem with
+        what it learnt, at most ``REMEASURE_ROUNDS`` times. The planner itself is not
+        changed: every solve starts from the same problem.
         """
+        problem = self.problem
         for _ in range(REMEASURE_ROUNDS):
-            try:
-                solution = solve(self.problem, budgets, objective, solver=solver,
-                                 time_limit_s=time_limit_s, gap=gap)
-            except NoPlanError as exc:
-                if not exc.proven:
-                    raise PlanError(f"{exc}; raise --time-limit or loosen the budgets"
-                                    ) from None
-                raise self.explain(budgets, solver=solver) from None
-            if not self._measure_chosen(solution) or not self._over_size(solution, budgets):
-                return self._plan(solution, budgets, objective, solver)
-        plan = self._plan(solution, budgets, objective, solver)
+            solution = self._solve(problem, budgets, objective, solver, time_limit_s, gap)
+            problem, solution = self._measured(problem, solution)
+            if not evaluate(problem, solution.chosen).violations(budgets):
+                return self._plan(problem, solution, budgets, objective, solver)
+        plan = self._plan(problem, solution, budgets, objective, solver)
         note = (f"the measured size exceeds the size budget after {REMEASURE_ROUNDS} "
                 "rounds of re-measuring extrapolated option sizes")
         return plan.model_copy(update={"notes": [*plan.notes, note]})
+
+    def _solve(self, problem: Problem, budgets: Budgets, objective: Objective,
+               solver: Solver, time_limit_s: float | None, gap: float | None) -> Solution:
+        try:
+            return solve(problem, budgets, objective, solver=solver,
+                         time_limit_s=time_limit_s, gap=gap)
+        except NoPlanError as exc:
+            if not exc.proven:
+                raise PlanError(f"{exc}; raise --time-limit or loosen the budgets") from None
+            raise self.explain(budgets, solver=solver) from None
 
     def assign(self, chosen: Mapping[str, Option], note: str = "") -> Plan:
         """The plan of a hand-made choice of one option per unit (what-if analysis): its
@@ -170,34 +172,43 @@ class Planner:
         if missing:
             raise PlanError(f"no option chosen for {len(missing)} unit(s): "
                             f"{', '.join(missing[:5])}")
-        solution = Solution(dict(chosen), 0.0, 0.0, True, 0.0, 0, 0)
-        self._measure_chosen(solution)
-        plan = self._plan(solution, Budgets(), "accuracy", "none (what-if)")
+        problem, solution = self._measured(
+            self.problem, Solution(dict(chosen), 0.0, 0.0, True, 0.0, 0, 0))
+        plan = self._plan(problem, solution, Budgets(), "accuracy", "none (what-if)")
         return plan.model_copy(update={"notes": [*plan.notes, note]}) if note else plan
 
-    def _measure_chosen(self, solution: Solution) -> int:
-        """Measure the chosen options whose size was extrapolated, replace them (in the
-        problem and in ``solution``) by exact ones; returns how many were measured."""
-        inexact = {name: o for name, o in solution.chosen.items() if not o.exact_size}
-        if not inexact:
-            return 0
-        draft = self._plan(solution, Budgets(), "accuracy", "draft")
-        if not self.graph.has_weights:  # sizes of k-means and sparse codes need values
-            self.graph = seeded_weights(self.graph, self.seed)
-            self.notes.append("the model has no weights: k-means and sparse sizes are "
-                              "measured on seeded random weights")
-        units = compress(self.graph, draft).units
-        for name, option in inexact.items():
-            exact = replace(option, size_bits=units[name].stored_bits, exact_size=True)
-            options = self.problem.decision(name).options
-            options[next(k for k, o in enumerate(options) if o is option)] = exact
-            solution.chosen[name] = exact
-        return len(inexact)
+    def _measured(self, problem: Problem, solution: Solution) -> tuple[Problem, Solution]:
+        """The problem and solution with every chosen option whose size was extrapolated
+        replaced by its exact twin (sizes measured by compressing that unit's weights)."""
+        groups = {gid: ratio for d in problem.decisions
+                  for gid, ratio in zip(d.groups, solution.chosen[d.name].ratios, strict=True)}
+        exact = {}
+        for name, option in solution.chosen.items():
+            if not option.exact_size:
+                bits = self._stored_bits(self._unit(name), option.choice,
+                                         tuple(groups[g] for g in self._unit(name).groups))
+                exact[name] = replace(option, size_bits=bits, exact_size=True)
+        if not exact:
+            return problem, solution
+        swapped = problem.replacing({name: {id(solution.chosen[name]): o}
+                                     for name, o in exact.items()})
+        return swapped, replace(solution, chosen={**solution.chosen, **exact})
 
-    def _over_size(self, solution: Solution, budgets: Budgets) -> bool:
-        bound = budgets.size_bytes
-        size = evaluate(self.problem, solution.chosen).size_bytes
-        return bound is not None and size > bound * (1 + BUDGET_TOLERANCE)
+    def _stored_bits(self, unit: Unit, choice: Choice, ratios: tuple[float, ...]) -> int:
+        """Exact stored bits of ``unit`` under ``choice`` (memoised: a pure function of its
+        arguments, so solves stay independent of one another)."""
+        key = (unit.name, choice, ratios)
+        if key not in self._measured_bits:
+            self._measured_bits[key] = stored_bits(
+                self._reference, self.coupling, unit, choice,
+                dict(zip(unit.groups, ratios, strict=True)))
+        return self._measured_bits[key]
+
+    @cached_property
+    def _reference(self) -> Graph:
+        """The graph with weights (seeded when it has none) and batch norms folded."""
+        graph = self.graph if self.graph.has_weights else seeded_weights(self.graph, self.seed)
+        return fold_batchnorm(graph)
 
     def explain(self, budgets: Budgets, *, solver: Solver = "cbc") -> InfeasibleBudgetError:
         """Why ``budgets`` admit no plan: each budget's minimum alone, conflicting pairs."""
@@ -207,33 +218,39 @@ class Planner:
         names = [n for n in given if minimums[n] <= given[n] * (1 + 1e-6)]
         for i, a in enumerate(names):
             for b in names[i + 1:]:
-                pair = Budgets(**{total_field(a): given[a], total_field(b): given[b]})
+                pair = Budgets.of(**{a: given[a], b: given[b]})
                 try:
                     solve(self.problem, pair, solver=solver, tie_break=False)
                 except NoPlanError:
                     conflicts.append((a, b))
         return InfeasibleBudgetError(budgets, minimums, conflicts)
 
-    def _plan(self, solution: Solution, budgets: Budgets, objective: Objective,
-              solver: str) -> Plan:
-        totals = evaluate(self.problem, solution.chosen)
-        layers = [self._layer_plan(d, solution.chosen[d.name]) for d in self.problem.decisions]
+    def _plan(self, problem: Problem, solution: Solution, budgets: Budgets,
+              objective: Objective, solver: str) -> Plan:
+        totals = evaluate(problem, solution.chosen)
+        layers = [self._layer_plan(d, solution.chosen[d.name]) for d in problem.decisions]
         groups = {}
-        for d in self.problem.decisions:
+        for d in problem.decisions:
             for gid, ratio in zip(d.groups, solution.chosen[d.name].ratios, strict=True):
                 groups[str(gid)] = ratio
         binding = [name for name, bound in budgets.given().items()
                    if totals.quantity(name) >= BINDING * bound]
         return Plan(model=self.graph.name, profile=self.profile.name, objective=objective,
                     budgets=budgets.as_dict(), binding=binding, proxy=self.proxy,
-                    totals=_totals(totals), baseline=self.baseline(), layers=layers,
+                    totals=totals, baseline=self.baseline(), layers=layers,
                     groups=groups,
                     solver=SolverReport(solver=solver, optimal=solution.optimal,
                                         gap=solution.gap, seconds=solution.seconds,
                                         variables=solution.variables,
                                         constraints=solution.constraints,
-                                        options=self.problem.option_count()),
-                    notes=self.notes)
+                                        options=problem.option_count()),
+                    notes=self._notes(solution))
+
+    def _notes(self, solution: Solution) -> list[str]:
+        seeded = (not self.graph.has_weights
+                  and any(not o.exact_size for o in solution.chosen.values()))
+        return [*self.notes, *(["the model has no weights: k-means and sparse sizes are "
+                                "measured on seeded random weights"] if seeded else [])]
 
     def _layer_plan(self, decision: Decision, option: Option) -> LayerPlan:
         unit = self._unit(decision.name)
@@ -271,10 +288,6 @@ def _peak_fp32(problem: Problem, units: list[Unit]) -> float:
                      default=0))
 
 
-def _totals(totals: Totals) -> PlanTotals:
-    return PlanTotals(**asdict(totals))
-
-
 def _nowhere(unit: Unit, profile: HardwareProfile, space: OptionSpace) -> str:
     ops = sorted({unit.layer.op})
     allowed = space.processors or tuple(profile.processors)
@@ -305,8 +318,7 @@ def plan(graph: Graph, profile: HardwareProfile, *, max_size_bytes: float | None
     "weights" (weight errors, every sensitivity 1) or "uniform" (no measurements).
     Raises :class:`InfeasibleBudgetError` naming each budget's smallest achievable value.
     """
-    budgets = Budgets(max_size_bytes, max_latency_s, max_memory_bytes, max_energy_j,
-                      max_error)
+    budgets = Budgets(max_size_bytes, max_latency_s, max_memory_bytes, max_energy_j, max_error)
     planner = Planner(graph, profile, space=space, proxy=proxy, inputs=inputs,
                       dims=relevant_dims(budgets, objective), seed=seed, progress=progress)
     return planner.solve(budgets, objective, solver=solver, time_limit_s=time_limit_s,
@@ -341,9 +353,7 @@ def pareto(graph: Graph, profile: HardwareProfile, over: str = "size", points: i
     for i, value in enumerate(values, start=1):
         if progress is not None:
             progress(f"solving point {i}/{len(values)}", i, len(values))
-        point = fixed.as_dict() | {over: float(value)}
-        b = Budgets(point["size"], point["latency"], point["memory"], point["energy"],
-                    point["error"])
+        b = fixed.replace(**{over: float(value)})
         try:
             plans.append(planner.solve(b, objective, solver=solver))
         except InfeasibleBudgetError:

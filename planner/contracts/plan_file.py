@@ -14,7 +14,12 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from planner.units import format_bytes, format_joules, format_seconds
+from planner.contracts.quantities import (
+    QUANTITIES,
+    Budgets,
+    total_field,
+    violations,
+)
 
 PLAN_VERSION = 1
 _T = TypeVar("_T", bound=BaseModel)
@@ -22,17 +27,6 @@ _T = TypeVar("_T", bound=BaseModel)
 
 class PlanError(ValueError):
     """A plan cannot be built for this model and device (the message says why)."""
-
-
-def format_quantity(name: str, value: float) -> str:
-    """A quantity (size, memory, latency, energy, error) in human units."""
-    if name in ("size", "memory"):
-        return format_bytes(value)
-    if name == "latency":
-        return format_seconds(value)
-    if name == "energy":
-        return format_joules(value)
-    return f"{value:.4g}"
 
 
 class _Frozen(BaseModel):
@@ -72,6 +66,14 @@ class PlanTotals(_Frozen):
     error: float
     transfer_s: float
     macs: int
+
+    def quantity(self, name: str) -> float:
+        """A total by quantity name (size, latency, memory, energy, error)."""
+        return float(getattr(self, total_field(name)))
+
+    def violations(self, budgets: Budgets) -> list[str]:
+        """The budgets these totals exceed (beyond solver tolerance)."""
+        return violations({name: self.quantity(name) for name in QUANTITIES}, budgets)
 
 
 class SolverReport(_Frozen):
@@ -135,13 +137,6 @@ def _load(kind: type[_T], path: str | Path, what: str) -> _T:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise PlanError(f"{path}: field {field!r}: {first['msg']}") from None
-
-
-def total_field(name: str) -> str:
-    """The field of :class:`PlanTotals` (and the keyword of :func:`plan`, less ``max_``)
-    that holds a quantity (size, latency, memory, energy, error)."""
-    return {"size": "size_bytes", "latency": "latency_s", "memory": "memory_bytes",
-            "energy": "energy_j", "error": "error"}[name]
 
 
 class Sweep(_Frozen):

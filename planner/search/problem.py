@@ -16,7 +16,7 @@ Totals of an assignment:
   unit's output lives from its step to the step of its last consumer; graph outputs to
   the end);
 - energy: Σ option energies (joules);
-- error: Σ sensitivity × option error (the accuracy proxy, see planner.proxies).
+- error: Σ sensitivity × option error (the accuracy proxy, see planner.search.proxies).
 """
 
 from __future__ import annotations
@@ -24,40 +24,18 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from planner.options import Option
+from planner.contracts.plan_file import PlanTotals
+from planner.contracts.quantities import BUDGET_TOLERANCE, QUANTITY_OF, Budgets
+from planner.search.options import Option
+
+Totals = PlanTotals
+"""Predicted totals of one assignment (the plan file's record)."""
 
 Objective = Literal["accuracy", "latency", "size", "energy", "memory"]
 OBJECTIVES: tuple[Objective, ...] = ("accuracy", "latency", "size", "energy", "memory")
-BUDGET_TOLERANCE = 1e-6
-"""Relative slack allowed when checking a budget (solver tolerances are of this order)."""
-
-
-@dataclass(frozen=True)
-class Budgets:
-    """Upper bounds a plan must meet; None: unconstrained. ``error`` bounds the accuracy
-    proxy (the predicted relative output error energy)."""
-
-    size_bytes: float | None = None
-    latency_s: float | None = None
-    memory_bytes: float | None = None
-    energy_j: float | None = None
-    error: float | None = None
-
-    def given(self) -> dict[str, float]:
-        """The budgets that are set, by quantity name."""
-        return {k: v for k, v in self.as_dict().items() if v is not None}
-
-    def as_dict(self) -> dict[str, float | None]:
-        """quantity → bound, for every quantity."""
-        return {"size": self.size_bytes, "latency": self.latency_s,
-                "memory": self.memory_bytes, "energy": self.energy_j, "error": self.error}
-
-
-QUANTITY_OF: dict[Objective, str] = {"accuracy": "error", "latency": "latency", "size": "size",
-                                     "energy": "energy", "memory": "memory"}
 
 
 @dataclass
@@ -114,32 +92,16 @@ class Problem:
         last = self.last_use()
         return [[j for j in range(k + 1) if last[j] >= k] for k in range(len(self.decisions))]
 
+    def replacing(self, swap: Mapping[str, Mapping[int, Option]]) -> Problem:
+        """A copy with some options replaced: decision name → {``id`` of an option of it →
+        its replacement}. The original is unchanged."""
+        decisions = [replace(d, options=[swap[d.name].get(id(o), o) for o in d.options])
+                     if d.name in swap else d for d in self.decisions]
+        return Problem(decisions, self.host, self.links, self.fixed_bits)
+
     def option_count(self) -> int:
         """Options over all decisions."""
         return sum(len(d.options) for d in self.decisions)
-
-
-@dataclass(frozen=True)
-class Totals:
-    """Predicted totals of one assignment (bytes, seconds, joules, MACs, proxy error)."""
-
-    size_bytes: float
-    latency_s: float
-    memory_bytes: float
-    energy_j: float
-    error: float
-    transfer_s: float
-    macs: int
-
-    def quantity(self, name: str) -> float:
-        """A total by quantity name (size, latency, memory, energy, error)."""
-        return {"size": self.size_bytes, "latency": self.latency_s,
-                "memory": self.memory_bytes, "energy": self.energy_j, "error": self.error}[name]
-
-    def violations(self, budgets: Budgets) -> list[str]:
-        """The budgets this assignment exceeds (beyond solver tolerance)."""
-        return [name for name, bound in budgets.given().items()
-                if self.quantity(name) > bound * (1 + BUDGET_TOLERANCE) + 1e-12]
 
 
 def consistent(problem: Problem, chosen: Sequence[Option]) -> bool:
@@ -166,14 +128,14 @@ def transfer_seconds(problem: Problem, chosen: Sequence[Option]) -> float:
     return total
 
 
-def evaluate(problem: Problem, chosen: Sequence[Option] | Mapping[str, Option]) -> Totals:
+def evaluate(problem: Problem, chosen: Sequence[Option] | Mapping[str, Option]) -> PlanTotals:
     """Totals of an assignment (a sequence in decision order, or a mapping by name)."""
     if isinstance(chosen, Mapping):
         chosen = [chosen[d.name] for d in problem.decisions]
     transfer_s = transfer_seconds(problem, chosen)
     peak = max((sum(chosen[j].out_bytes for j in live) for live in problem.live_sets()),
                default=0)
-    return Totals(
+    return PlanTotals(
         size_bytes=(problem.fixed_bits + sum(o.size_bits for o in chosen)) / 8,
         latency_s=sum(o.latency_s for o in chosen) + transfer_s,
         memory_bytes=float(peak),

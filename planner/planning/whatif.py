@@ -8,7 +8,7 @@ architecture transform from the mobile literature (:class:`WidthMultiplier`,
 order; overrides then apply to the transformed graph. Every layer not overridden stays
 fp32 on the host processor, as the plan's baseline.
 
-Both sides are :class:`~planner.plan.Plan` objects costed by the same model as a solved
+Both sides are :class:`~planner.planning.plan.Plan` objects costed by the same model as a solved
 plan (roofline latency and energy per processor, transfers, stored bits, peak live
 activations, the accuracy proxy), so a what-if plan can also be saved and simulated.
 
@@ -27,8 +27,8 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from graphs import Graph
-from graphs.architecture import (
+from graphs import (
+    Graph,
     depthwise_separable,
     global_pooling_head,
     move_downsampling,
@@ -36,9 +36,9 @@ from graphs.architecture import (
     set_resolution,
 )
 from hardware_profiles import HardwareProfile, Processor
-from planner.options import Option, OptionSpace, format_fits
-from planner.plan import PlanError, Planner, Proxy
-from planner.plan_file import Plan
+from planner.contracts.plan_file import Plan
+from planner.planning.plan import PlanError, Planner, Proxy
+from planner.search.options import Option, OptionSpace, format_fits
 
 BITS_FORMAT = {32: "fp32", 16: "fp16", 8: "int8", 4: "int4", 1: "binary"}
 """Weight format of a bit width given as ``Override(bits=…)``."""
@@ -190,7 +190,7 @@ def describe(change: Change) -> str:
 def whatif(graph: Graph, profile: HardwareProfile, changes: Sequence[Change], *,
            proxy: Proxy = "weights", seed: int = 0) -> WhatIf:
     """Cost ``graph`` on ``profile`` before and after ``changes`` (see the module
-    docstring). ``proxy`` prices the accuracy proxy as :func:`planner.plan` does; models
+    docstring). ``proxy`` prices the accuracy proxy as :func:`planner.planning.plan` does; models
     without weights (and every transformed model) get seeded ones for it."""
     transforms = [c for c in changes if not isinstance(c, Override)]
     overrides = [c for c in changes if isinstance(c, Override)]

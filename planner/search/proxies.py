@@ -27,49 +27,22 @@ from typing import Any
 import numpy as np
 
 from graphs import Graph, Layer, fold_batchnorm
-from planner.compress import channel_selection, factorize, reconstruct, tensor_indices
-from planner.coupling import Coupling
-from planner.executor import downstream, execute
-from planner.options import LayerFacts, OptionSpace, Unit, act_bits
-from planner.storage import (
+from planner.compression import Unit
+from planner.compression.coupling import Coupling
+from planner.compression.storage import (
     encode,
     is_entropy_coded,
     magnitude_mask,
     relative_error,
     sparse_index_bits,
 )
+from planner.compression.transforms import channel_selection, factorize, reconstruct, tensor_indices
+from planner.execution import calibration_inputs, fake_quant
+from planner.execution.executor import downstream, execute
+from planner.search.options import LayerFacts, OptionSpace
 
 Progress = Callable[[str, int, int], None]
 PERTURBATION = 0.01
-
-
-def fake_quant(x: np.ndarray, dtype: str) -> np.ndarray:
-    """Activations as stored at ``dtype``: fp16 rounding, or symmetric per-tensor integer
-    quantization at the activation width with the tensor's own max as range."""
-    if dtype == "fp32" or x.dtype.kind != "f":
-        return x
-    if dtype == "fp16":
-        return x.astype(np.float16).astype(x.dtype)
-    top = (1 << (act_bits(dtype) - 1)) - 1
-    scale = float(np.abs(x).max()) / top or 1.0
-    return (np.clip(np.round(x / scale), -top, top) * scale).astype(x.dtype)
-
-
-def calibration_inputs(graph: Graph, batch: int = 2, seed: int = 0
-                       ) -> dict[str, np.ndarray]:
-    """Inputs for measurements when none are given: standard normal images, or token ids
-    uniform over the vocabulary of the embedding that reads them."""
-    rng = np.random.default_rng(seed)
-    feeds: dict[str, np.ndarray] = {}
-    for name in graph.inputs:
-        shape = (batch, *graph[name].output_shape[1:])
-        if graph[name].attrs["dtype"] == "float32":
-            feeds[name] = rng.standard_normal(shape).astype(np.float32)
-        else:
-            vocab = min((graph[c].attrs["num_embeddings"] for c in graph.consumers(name)
-                         if graph[c].op == "embedding"), default=2)
-            feeds[name] = rng.integers(0, vocab, shape)
-    return feeds
 
 
 def _main_weight(layer: Layer) -> np.ndarray | None:

@@ -12,8 +12,8 @@ Both return the chosen option per decision, or None when they meet no budget.
 
 from __future__ import annotations
 
-from planner.options import Option
-from planner.problem import Budgets, Problem, evaluate
+from planner.search.options import Option
+from planner.search.problem import Budgets, Problem, evaluate
 
 
 def _unpruned(options: list[Option]) -> list[Option]:

@@ -26,9 +26,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from graphs import Graph, Layer
-from graphs.ops.conv import is_depthwise
-from graphs.ops.movement import slice_entries
+from graphs import ChannelRule, Graph, Layer, is_depthwise, slice_entries
 
 
 def _root(parent: dict[int, int], item: int) -> int:
@@ -438,33 +436,24 @@ def _expand(c: Coupling, graph: Graph, layer: Layer) -> Space | None:
     return _through(c, layer, axis=s.axis + shift)
 
 
-RULES: dict[str, Rule] = {
-    "input": _source, "constant": _source,
-    "conv2d": _conv, "linear": _linear, "embedding": _embedding,
-    "batch_norm": _channel_first, "max_pool2d": _channel_first, "avg_pool2d": _channel_first,
-    "adaptive_avg_pool2d": _channel_first, "adaptive_max_pool2d": _channel_first,
-    "upsample": _channel_first,
-    "layer_norm": _layer_norm,
-    "add": _arithmetic, "sub": _arithmetic, "mul": _arithmetic, "div": _arithmetic,
-    "concat": _concat, "mean": _reduce, "softmax": _softmax,
-    "transpose": _permute, "permute": _permute,
-    "flatten": _reshape_like, "reshape": _reshape_like,
-    "slice": _slice, "expand": _expand,
-    **dict.fromkeys(["relu", "relu6", "clamp", "hardswish", "hardsigmoid", "sigmoid", "silu",
-                     "gelu", "tanh", "erf", "sqrt", "dropout", "identity"], _passthrough),
+RULES: dict[ChannelRule, Rule] = {
+    "source": _source, "conv": _conv, "linear": _linear, "embedding": _embedding,
+    "channel_first": _channel_first, "layer_norm": _layer_norm, "arithmetic": _arithmetic,
+    "concat": _concat, "reduce": _reduce, "softmax": _softmax, "permute": _permute,
+    "reshape": _reshape_like, "slice": _slice, "expand": _expand,
+    "passthrough": _passthrough, "barrier": _barrier,
 }
-"""Op kind → rule. Ops not listed (matmul, einsum, attention, channel_shuffle, opaque, …) are
-barriers."""
+"""The op table's channel rule (``OpSpec.channels``) → how it builds channel spaces."""
 
 
 def couple(graph: Graph) -> Coupling:
     """Channel spaces and groups of every tensor of ``graph``."""
     c = Coupling()
     for layer in graph:
-        rule = RULES.get(layer.op, _barrier)
+        rule = RULES[layer.spec.channels or "barrier"]
         space = rule(c, graph, layer)
         c.spaces[layer.name] = space
-        if space is not None and layer.op not in ("conv2d", "linear", "embedding"):
+        if space is not None and layer.spec.channels not in ("conv", "linear", "embedding"):
             group = c.group(space.group)
             if layer.name not in group.members:
                 group.members.append(layer.name)

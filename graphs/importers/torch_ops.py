@@ -19,8 +19,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from graphs.ops import numel
-from graphs.torch_import import (
+from graphs.importers.torch_base import (
     Handler,
     HandlerTables,
     TensorInfo,
@@ -28,6 +27,7 @@ from graphs.torch_import import (
     Unsupported,
     qualified_name,
 )
+from graphs.ops import numel
 
 Node = torch.fx.Node
 

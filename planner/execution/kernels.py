@@ -15,9 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from graphs import Layer
-from graphs.ops.conv import adaptive_windows
-from graphs.ops.movement import slice_entries
+from graphs import Layer, adaptive_windows, slice_entries
 
 Arrays = Sequence[np.ndarray]
 Weights = Mapping[str, np.ndarray]
@@ -157,7 +155,7 @@ def einsum(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, 
     out = np.einsum(layer.attrs["equation"], *inputs, optimize=True)
     if len(inputs) != 2:
         return out, 0
-    from graphs.ops.dense import parse_einsum
+    from graphs import parse_einsum
 
     _, _, sizes = parse_einsum(layer.attrs["equation"], [i.shape for i in inputs])
     return out, math.prod(sizes.values())

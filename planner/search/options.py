@@ -27,24 +27,20 @@ from typing import Literal
 
 import numpy as np
 
-from graphs import Graph, Layer, Work, folds_into
-from graphs.ops import op_spec
-from graphs.ops.conv import is_depthwise
-from graphs.work import bits_to_bytes, op_work
+from graphs import Graph, Layer, Work, bits_to_bytes, is_depthwise, op_spec, op_work
 from hardware_profiles import DTYPE_BITS, HardwareProfile
-from planner.compress import Choice, factor_specs, lowrank_shapes
-from planner.costs import LayerCost, fused_layers, roofline, roofline_terms, sparse_speedup
-from planner.coupling import Coupling, Space, space_channels
-from planner.storage import SCALE_BITS, bias_bits, format_bits, is_entropy_coded
+from planner.compression.coupling import Coupling
+from planner.compression.decision_units import Unit, pruned_io
+from planner.compression.storage import SCALE_BITS, bias_bits, format_bits, is_entropy_coded
+from planner.compression.transforms import Choice, factor_specs, lowrank_shapes
+from planner.cost import LayerCost, roofline, roofline_terms, sparse_speedup
+from planner.execution import act_bits
 
 DEFAULT_KEEP = (1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25)
 DEFAULT_SPARSITY = (0.0, 0.5, 0.75, 0.9)
 DEFAULT_FORMATS = ("fp32", "fp16", "int8", "int4", "binary", "kmeans4", "kmeans6")
 DEFAULT_RANKS = (1.0, 0.5, 0.25)
 
-COMPRESSIBLE = {"conv2d", "linear", "embedding", "multihead_attention"}
-ACTIVATION_BITS = {"fp32": 32, "fp16": 16, "int8": 8, "int4": 8}
-"""Activations are stored at the dtype's width; int4 compute keeps int8 activations."""
 
 
 @dataclass(frozen=True)
@@ -76,11 +72,6 @@ class OptionSpace:
             raise ValueError(f"resolution must lie in [0, 1), got {self.resolution}")
 
 
-def act_bits(dtype: str) -> int:
-    """Bits per stored activation at a compute dtype."""
-    return ACTIVATION_BITS[dtype]
-
-
 def format_fits(fmt: str, dtype: str) -> bool:
     """A weight format the dtype can compute with: integer dtypes need integer-like weights
     no wider than the dtype; float dtypes dequantize any narrower format."""
@@ -88,70 +79,6 @@ def format_fits(fmt: str, dtype: str) -> bool:
     if dtype.startswith("int"):
         return fmt not in ("fp32", "fp16") and bits <= DTYPE_BITS[dtype]
     return bits <= DTYPE_BITS[dtype]
-
-
-# ---------------------------------------------------------------- units
-
-
-@dataclass
-class Unit:
-    """A decision unit: a root layer and the layers that execute with it."""
-
-    name: str
-    layer: Layer
-    members: list[str]
-    kind: Literal["input", "compressible", "plain"]
-    groups: tuple[int, ...] = ()
-    consumers: list[str] = field(default_factory=list)
-    folds_norm: bool = False
-    """A batch norm among the members folds into the root (which then stores a bias)."""
-
-    @property
-    def output(self) -> str:
-        """The member whose output other units read last (sizes are all equal)."""
-        return self.members[-1]
-
-
-def build_units(graph: Graph, coupling: Coupling) -> tuple[list[Unit], dict[str, str]]:
-    """Decision units in topological order, and the unit each layer belongs to (constants
-    belong to none: they are fixed storage)."""
-    fused = fused_layers(graph)
-    owner: dict[str, str] = {}
-    units: dict[str, Unit] = {}
-    for layer in graph:
-        if layer.op == "constant":
-            continue
-        view = not layer.spec.moves_data and layer.op != "input" and len(layer.inputs) == 1
-        source = layer.inputs[0] if layer.inputs else None
-        if (layer.name in fused or view) and source in owner:
-            root = owner[source]
-            units[root].members.append(layer.name)
-            units[root].folds_norm |= folds_into(graph, layer)
-            owner[layer.name] = root
-            continue
-        kind: Literal["input", "compressible", "plain"] = (
-            "input" if layer.op == "input" else
-            "compressible" if layer.op in COMPRESSIBLE else "plain")
-        units[layer.name] = Unit(layer.name, layer, [layer.name], kind,
-                                 _touched_groups(layer, coupling))
-        owner[layer.name] = layer.name
-    for layer in graph:
-        for src in layer.inputs:
-            if src in owner and layer.name in owner and owner[src] != owner[layer.name]:
-                consumers = units[owner[src]].consumers
-                if owner[layer.name] not in consumers:
-                    consumers.append(owner[layer.name])
-    return list(units.values()), owner
-
-
-def _touched_groups(layer: Layer, coupling: Coupling) -> tuple[int, ...]:
-    """Free groups of the layer's inputs and output, in order, without repeats."""
-    found: list[int] = []
-    for name in [*layer.inputs, layer.name]:
-        gid = coupling.output_group(name)
-        if gid is not None and not coupling.group(gid).locked and gid not in found:
-            found.append(gid)
-    return tuple(found)
 
 
 # ---------------------------------------------------------------- per-layer facts
@@ -203,28 +130,6 @@ class Option:
 
 
 # ---------------------------------------------------------------- shapes after pruning
-
-
-def _channels(space: Space | None, full: int, ratio: float, coupling: Coupling) -> int:
-    if space is None or coupling.group(space.group).locked:
-        return full
-    return space_channels(space, ratio, coupling.group(space.group).quantum)
-
-
-def pruned_io(layer: Layer, coupling: Coupling, ratios: Mapping[int, float]
-              ) -> tuple[list[tuple[int, ...]], tuple[int, ...]]:
-    """Input shapes and output shape of ``layer`` with its groups at ``ratios``."""
-    def scaled(shape: tuple[int, ...], tensor: str) -> tuple[int, ...]:
-        space = coupling.space(tensor)
-        if space is None or space.size != shape[space.axis]:
-            return shape
-        new = list(shape)
-        new[space.axis] = _channels(space, shape[space.axis], ratios.get(space.group, 1.0),
-                                    coupling)
-        return tuple(new)
-
-    ins = [scaled(s, t) for s, t in zip(layer.input_shapes, layer.inputs, strict=True)]
-    return ins, scaled(layer.output_shape, layer.name)
 
 
 Tensor = tuple[str, int, int]
@@ -602,9 +507,6 @@ __all__ = [
     "LayerFacts",
     "Option",
     "OptionSpace",
-    "Unit",
-    "act_bits",
-    "build_units",
     "format_fits",
     "pareto_indices",
     "unit_options",

@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from graphs import Graph, Layer
-from graphs.ops.conv import is_depthwise
-from planner.coupling import Coupling, Space, kept
-from planner.storage import Encoded, bias_bits, encode
+from graphs import Graph, Layer, is_depthwise
+from planner.compression.coupling import Coupling, Space, kept
+from planner.compression.storage import Encoded, bias_bits, encode
 
 
 @dataclass(frozen=True)

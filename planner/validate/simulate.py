@@ -1,14 +1,9 @@
 """Validate a plan by executing it: compress the real weights, run, measure.
 
-``compress`` applies a :class:`~planner.plan.Plan` to a graph with weights and returns an
-executable graph: batch norms are folded into their conv or linear (as deployment does, and
-as the planner prices it), channel groups are pruned to their planned keep ratio (channels
-ranked by summed L1 norm, :func:`planner.compress.channel_selection`), low-rank layers are
-replaced by their factors (SVD, Tucker-2), and every weight tensor is magnitude-pruned and
-encoded in its format by :func:`planner.storage.encode`, which returns the exact stored
-bits and the decoded values the simulation computes with (fake quantization: integer codes
-times per-channel scales, k-means centroids, signs times α). Activations are stored at each
-layer's planned dtype (:func:`planner.proxies.fake_quant`).
+The plan is applied by :func:`planner.compression.compress` (batch norms folded, channel
+groups pruned, low-rank layers factorised, every weight encoded in its format: the exact
+stored bits and the decoded values the simulation computes with). Activations are stored
+at each layer's planned dtype (:func:`planner.execution.fake_quant`).
 
 ``simulate`` runs the uncompressed (folded) graph and the compressed one on the same inputs
 and reports, per planned layer and in total, predicted against measured stored bytes,
@@ -28,7 +23,7 @@ MACs and error:
 
 >>> from graphs import build_zoo_model
 >>> from hardware_profiles import load
->>> from planner.plan import plan
+>>> from planner.planning.plan import plan
 >>> g = build_zoo_model("lenet5", weights=True)
 >>> p = plan(g, load("raspberry_pi_5"), max_size_bytes=30_000, proxy="weights")
 >>> result = simulate(g, p, batch=4)
@@ -40,222 +35,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from graphs import Graph, GraphError, Layer, fold_batchnorm, folds_into
-from graphs.ops.conv import is_depthwise
-from hardware_profiles import DTYPE_BITS
-from planner.compress import (
-    Factor,
-    channel_selection,
-    factorize,
-    prune_weights,
-    store,
-    tensor_indices,
-)
-from planner.coupling import Coupling, couple
-from planner.executor import execute, input_arrays
-from planner.kernels import KernelError
-from planner.options import COMPRESSIBLE, Unit, build_units, pruned_io
-from planner.plan_file import LayerPlan, Plan
-from planner.proxies import calibration_inputs, fake_quant
-from planner.storage import relative_error
+from graphs import Graph
+from planner.compression import Compressed, CompressedUnit, CompressionError, compress
+from planner.compression.storage import relative_error
+from planner.contracts.plan_file import Plan
+from planner.execution import KernelError, calibration_inputs, execute, fake_quant, input_arrays
 
 Progress = Callable[[str, int, int], None]
 
 
 class SimulationError(ValueError):
     """A plan that does not fit the graph, or a graph the simulator cannot run."""
-
-
-# ---------------------------------------------------------------- applying a plan
-
-
-@dataclass
-class CompressedUnit:
-    """How one planned unit was realised: its layers in the compressed graph, the layer
-    whose output it hands on, the stored bits of its weights and, per layer, the fraction
-    of its stored weight values that are non-zero."""
-
-    name: str
-    layers: list[str]
-    output: str
-    stored_bits: int = 0
-    nonzero_fraction: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class Compressed:
-    """The executable compressed graph and what each unit became. ``reference`` is the
-    uncompressed graph with the same batch norms folded (the baseline it is compared to);
-    ``dtypes`` maps each unit's output layer to the dtype its activations are stored at."""
-
-    graph: Graph
-    reference: Graph
-    units: dict[str, CompressedUnit]
-    dtypes: dict[str, str]
-    fixed_bits: int
-    coupling: Coupling
-    selection: dict[int, np.ndarray]
-
-    def kept(self, tensor: str) -> tuple[np.ndarray | None, int]:
-        """Indices along its channel axis that ``tensor`` keeps (None: all), and the axis."""
-        space = self.coupling.space(tensor)
-        if space is None:
-            return None, 1
-        return tensor_indices(space, self.selection), space.axis
-
-    def restricted(self, tensor: str, value: np.ndarray) -> np.ndarray:
-        """An uncompressed value of ``tensor`` cut to the channels the plan keeps."""
-        index, axis = self.kept(tensor)
-        return value if index is None else np.take(value, index, axis=axis)
-
-    def expanded(self, tensor: str, value: np.ndarray, like: np.ndarray) -> np.ndarray:
-        """A compressed value of ``tensor`` placed in zeros of the uncompressed shape."""
-        index, axis = self.kept(tensor)
-        if index is None:
-            return value
-        full = np.zeros(like.shape, dtype=np.float64)
-        where: list[Any] = [slice(None)] * like.ndim
-        where[axis] = index
-        full[tuple(where)] = value
-        return full
-
-
-def compress(graph: Graph, plan: Plan) -> Compressed:
-    """Apply ``plan`` to ``graph`` (which must carry weights); see the module docstring."""
-    if not graph.has_weights:
-        raise SimulationError(f"{graph.name} has no weights; simulation compresses real "
-                              "weights (zoo models: weights=True)")
-    coupling = couple(graph)
-    units, owner = build_units(graph, coupling)
-    _check_plan(graph, plan, units)
-    ratios = {int(gid): ratio for gid, ratio in plan.groups.items()}
-    reference = fold_batchnorm(graph)
-    selection = channel_selection(reference, coupling, ratios)
-    folded = {layer.name: layer.inputs[0] for layer in graph if folds_into(graph, layer)}
-    shapes: dict[str, tuple[int, ...]] = {}
-    layers: list[Layer] = []
-    done: dict[str, CompressedUnit] = {}
-    for unit in units:
-        entry = plan.layer(unit.name)
-        output = folded.get(unit.output, unit.output)
-        done[unit.name] = CompressedUnit(unit.name, [], output)
-        if entry.keep_out < 1 and tensor_indices(coupling.space(output), selection) is None:
-            raise SimulationError(f"layer {unit.name!r}: the plan keeps {entry.keep_out:.3g} "
-                                  "of its channels but its group is not pruned")
-    fixed_bits = 0
-    for layer in reference:
-        expected = pruned_io(graph[layer.name], coupling, ratios)[1]
-        if layer.op == "constant":
-            fixed_bits += layer.output_elements * 32
-            new = [layer]
-        elif layer.op == "input":
-            new = [layer]
-        else:
-            part = done[owner[layer.name]]
-            entry = plan.layer(part.name)
-            in_shapes = [shapes[i] for i in layer.inputs]
-            in_idx = tensor_indices(coupling.space(layer.inputs[0]), selection)
-            out_idx = tensor_indices(coupling.space(layer.name), selection)
-            weights = prune_weights(layer, in_idx, out_idx)
-            if layer.name == part.name and entry.op in COMPRESSIBLE:
-                new = _compressed_layers(layer, in_shapes, expected, weights, entry, part)
-            else:
-                new = [_rebuilt(layer, in_shapes, expected, weights or None)]
-                part.stored_bits += sum(v.size for v in weights.values()) * max(
-                    16, DTYPE_BITS[entry.dtype])
-            part.layers += [n.name for n in new]
-        if new[-1].output_shape[1:] != expected[1:]:
-            raise SimulationError(f"layer {layer.name!r} ({layer.op}): pruned output shape "
-                                  f"{new[-1].output_shape} differs from the planned {expected}")
-        for n in new:
-            shapes[n.name] = n.output_shape
-        layers += new
-    try:
-        compressed = Graph(layers, reference.outputs, f"{graph.name}-compressed",
-                           dict(graph.metadata))
-    except GraphError as exc:
-        raise SimulationError(f"the compressed graph is invalid: {exc}") from None
-    dtypes = {u.output: plan.layer(name).dtype for name, u in done.items()}
-    return Compressed(compressed, reference, done, dtypes, fixed_bits, coupling, selection)
-
-
-def _check_plan(graph: Graph, plan: Plan, units: list[Unit]) -> None:
-    if plan.model != graph.name:
-        raise SimulationError(f"the plan is for {plan.model!r}, the graph is {graph.name!r}")
-    planned = {entry.name for entry in plan.layers}
-    missing = [u.name for u in units if u.name not in planned]
-    if missing:
-        raise SimulationError(f"the plan has no entry for {len(missing)} layer(s) of "
-                              f"{graph.name}: {', '.join(missing[:5])}")
-
-
-def _compressed_layers(layer: Layer, in_shapes: list[tuple[int, ...]],
-                       out_shape: tuple[int, ...], weights: dict[str, np.ndarray],
-                       entry: LayerPlan, unit: CompressedUnit) -> list[Layer]:
-    """A compressible layer after low-rank factorisation and weight encoding."""
-    if entry.rank < 1:
-        factors = factorize(layer, weights, entry.rank)
-    else:
-        factors = [Factor(layer.op, dict(_attrs_at(layer, in_shapes, out_shape)), weights)]
-    wide = max(16, DTYPE_BITS[entry.dtype])
-    new: list[Layer] = []
-    x = in_shapes
-    for i, factor in enumerate(factors):
-        decoded, bits, parts = store(factor.weights, entry.weight_format, entry.sparsity, wide)
-        unit.stored_bits += bits
-        name = layer.name if i == len(factors) - 1 else f"{layer.name}/factor{i}"
-        if parts:
-            unit.nonzero_fraction[name] = (
-                sum(np.count_nonzero(p.encoded.decoded) for p in parts)
-                / sum(p.encoded.decoded.size for p in parts))
-        inputs = layer.inputs if i == 0 else (new[-1].name,)
-        shapes = [*x, *in_shapes[1:]] if i == 0 else x
-        try:
-            made = Layer.create(name, factor.op, inputs, shapes, factor.attrs, decoded)
-        except GraphError as exc:
-            raise SimulationError(f"layer {layer.name!r}: cannot rebuild it compressed "
-                                  f"({exc})") from None
-        new.append(made)
-        x = [made.output_shape]
-    return new
-
-
-def _rebuilt(layer: Layer, in_shapes: list[tuple[int, ...]], out_shape: tuple[int, ...],
-             weights: Mapping[str, np.ndarray] | None) -> Layer:
-    if [tuple(s) for s in layer.input_shapes] == in_shapes and layer.output_shape == out_shape:
-        return layer.with_weights(weights) if weights is not None else layer
-    try:
-        return Layer.create(layer.name, layer.op, layer.inputs, in_shapes,
-                            _attrs_at(layer, in_shapes, out_shape), weights)
-    except GraphError as exc:
-        raise SimulationError(f"layer {layer.name!r} ({layer.op}) cannot run on pruned "
-                              f"inputs {in_shapes}: {exc}") from None
-
-
-def _attrs_at(layer: Layer, in_shapes: list[tuple[int, ...]], out_shape: tuple[int, ...]
-              ) -> dict[str, Any]:
-    """``layer``'s attributes for pruned input shapes and output shape."""
-    a = dict(layer.attrs)
-    if layer.op == "conv2d":
-        a["out_channels"] = out_shape[1]
-        if is_depthwise(layer.input_shapes[0][1], layer.attrs):
-            a["groups"] = in_shapes[0][1]
-    elif layer.op == "linear":
-        a["out_features"] = out_shape[-1]
-    elif layer.op == "embedding":
-        a["embedding_dim"] = out_shape[-1]
-    elif layer.op == "layer_norm":
-        n = len(a["normalized_shape"])
-        a["normalized_shape"] = in_shapes[0][len(in_shapes[0]) - n:]
-    elif layer.op in ("reshape", "expand"):
-        a["shape"] = out_shape
-    return a
 
 
 # ---------------------------------------------------------------- results
@@ -331,7 +126,10 @@ def simulate(graph: Graph, plan: Plan, inputs: np.ndarray | Mapping[str, np.ndar
         if progress is not None:
             progress(label, done, total)
 
-    built = compress(graph, plan)
+    try:
+        built = compress(graph, plan)
+    except CompressionError as exc:
+        raise SimulationError(str(exc)) from None
     feeds = dict(input_arrays(graph, inputs if inputs is not None
                               else calibration_inputs(graph, batch=batch, seed=seed)))
     n = next(iter(feeds.values())).shape[0]
@@ -449,12 +247,9 @@ def _output(name: str, clean: np.ndarray, compressed: np.ndarray,
 
 
 __all__ = [
-    "Compressed",
-    "CompressedUnit",
     "LayerResult",
     "OutputResult",
     "SimulationError",
     "SimulationResult",
-    "compress",
     "simulate",
 ]

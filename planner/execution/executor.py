@@ -1,4 +1,4 @@
-"""Execute a graph with numpy: the kernels of :mod:`planner.kernels` in topological order.
+"""Execute a graph with numpy: the kernels of :mod:`planner.execution.kernels` in topological order.
 
 >>> import numpy as np
 >>> from graphs import build_zoo_model
@@ -18,7 +18,7 @@ import networkx as nx
 import numpy as np
 
 from graphs import Graph, Layer
-from planner.kernels import KERNELS, KernelError
+from planner.execution.kernels import KERNELS, KernelError
 
 Hook = Callable[[str, np.ndarray], np.ndarray]
 
@@ -134,3 +134,20 @@ def run_layer(layer: Layer, inputs: list[np.ndarray], dtype: type = np.float32
 def downstream(graph: Graph, name: str) -> set[str]:
     """``name`` and every layer that depends on it."""
     return {name} | nx.descendants(graph.dag, name)
+
+
+def calibration_inputs(graph: Graph, batch: int = 2, seed: int = 0
+                       ) -> dict[str, np.ndarray]:
+    """Inputs for measurements when none are given: standard normal images, or token ids
+    uniform over the vocabulary of the embedding that reads them."""
+    rng = np.random.default_rng(seed)
+    feeds: dict[str, np.ndarray] = {}
+    for name in graph.inputs:
+        shape = (batch, *graph[name].output_shape[1:])
+        if graph[name].attrs["dtype"] == "float32":
+            feeds[name] = rng.standard_normal(shape).astype(np.float32)
+        else:
+            vocab = min((graph[c].attrs["num_embeddings"] for c in graph.consumers(name)
+                         if graph[c].op == "embedding"), default=2)
+            feeds[name] = rng.integers(0, vocab, shape)
+    return feeds

@@ -31,12 +31,13 @@ import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import pulp
 
-from planner.options import Option
-from planner.problem import QUANTITY_OF, Budgets, Objective, Problem
+from planner.contracts.quantities import QUANTITIES, QUANTITY_OF, Budgets
+from planner.search.options import Option
+from planner.search.problem import Objective, Problem
 
 Solver = Literal["cbc", "highs"]
 SOLVERS: tuple[Solver, ...] = ("cbc", "highs")
@@ -74,22 +75,14 @@ class Solution:
 
 
 def _quantity(option: Option, name: str, sensitivity: float) -> float:
-    """An option's own contribution to a total (bits for size, seconds, joules, error)."""
-    if name == "size":
-        return option.size_bits / 8
-    if name == "latency":
-        return option.latency_s
-    if name == "energy":
-        return option.energy_j
-    if name == "error":
-        return sensitivity * option.error
-    return float(option.out_bytes)
+    """An option's own contribution to a total (bytes, seconds, joules, error)."""
+    return QUANTITIES[name].of_option(option, sensitivity)
 
 
 def _scales(problem: Problem) -> dict[str, float]:
     """Multipliers that bring each quantity's largest possible total near SCALE_TARGET."""
     scales = {}
-    for name in ("size", "latency", "energy", "error", "memory"):
+    for name in QUANTITIES:
         top = sum(max((_quantity(o, name, d.sensitivity) for o in d.options), default=0.0)
                   for d in problem.decisions)
         if name == "size":
@@ -117,8 +110,8 @@ class _Model:
         needed = {QUANTITY_OF[objective], *budgets.given()}
         self._choose_one()
         self._couple_groups()
-        for name in ("size", "energy", "error"):
-            if name in needed:
+        for name, quantity in QUANTITIES.items():
+            if name in needed and quantity.aggregate == "sum" and name != "latency":
                 self.expressions[name] = self._sum(name)
         if "latency" in needed:
             self.expressions["latency"] = self._sum("latency") + self._transfers()
@@ -312,7 +305,7 @@ def minimum(problem: Problem, quantity: str, *, solver: Solver = "cbc",
             time_limit_s: float | None = None) -> float:
     """The smallest value of one quantity (size, latency, memory, energy, error) that any
     plan reaches, ignoring every budget."""
-    objective = next(o for o, q in QUANTITY_OF.items() if q == quantity)
+    objective = cast(Objective, QUANTITIES[quantity].objective)
     return solve(problem, Budgets(), objective, solver=solver, time_limit_s=time_limit_s,
                  tie_break=False).objective
 
