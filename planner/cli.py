@@ -238,7 +238,7 @@ def plan(
         help="Bound on the accuracy proxy (predicted relative output error energy).")] = None,
     objective: ObjectiveOpt = "accuracy",
     proxy: ProxyOpt = "measured",
-    solver: Annotated[str, typer.Option(help="cbc | highs")] = "cbc",
+    solver: Annotated[str, typer.Option(help="highs | cbc")] = "highs",
     time_limit: Annotated[str | None, typer.Option(
         help="Stop the solver after this long (e.g. 60s) and keep the best plan found.")
     ] = None,
@@ -255,7 +255,7 @@ def plan(
     --max-latency 15ms -o plan.json
     """
     from planner.contracts.units import parse_seconds
-    from planner.planning.plan import InfeasibleBudgetError
+    from planner.planning.plan import BudgetBrokenError, InfeasibleBudgetError
     from planner.planning.plan import plan as make_plan
     from planner.report.plan_table import plan_table
     from planner.search.ilp import SOLVERS
@@ -279,7 +279,7 @@ def plan(
                 space=OptionSpace(resolution=resolution),
                 time_limit_s=parse_seconds(time_limit) if time_limit else None,
                 progress=progress)
-        except InfeasibleBudgetError as exc:
+        except (InfeasibleBudgetError, BudgetBrokenError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_INFEASIBLE) from None
     if output is not None:

@@ -80,6 +80,11 @@ class InfeasibleBudgetError(ValueError):
         super().__init__("\n".join(lines))
 
 
+class BudgetBrokenError(PlanError):
+    """Measured sizes break a budget and no plan meets it with every extrapolated size at
+    its upper bound (the message names the budget and by how much)."""
+
+
 # ---------------------------------------------------------------- building the problem
 
 
@@ -133,7 +138,7 @@ class Planner:
     # ----------------------------------------------------------- solving
 
     def solve(self, budgets: Budgets, objective: Objective = "accuracy", *,
-              solver: Solver = "cbc", time_limit_s: float | None = None,
+              solver: Solver = "highs", time_limit_s: float | None = None,
               gap: float | None = None) -> Plan:
         """The best plan under ``budgets``; raises InfeasibleBudgetError when none exists.
 
@@ -150,9 +155,33 @@ class Planner:
             problem, solution = self._measured(problem, solution)
             if not evaluate(problem, solution.chosen).violations(budgets):
                 return self._plan(problem, solution, budgets, objective, solver)
+        # Safe round: every size still extrapolated at its upper bound, so whatever it
+        # measures cannot break a budget (latency and energy grow with the bytes read).
+        broken = evaluate(problem, solution.chosen)
+        bounded = problem.replacing({
+            d.name: {id(o): o.resized(o.bound_bits, False) for o in d.options
+                     if not o.exact_size}
+            for d in problem.decisions if any(not o.exact_size for o in d.options)})
+        try:
+            solution = self._solve(bounded, budgets, objective, solver, time_limit_s, gap)
+        except InfeasibleBudgetError:
+            over = ", ".join(
+                f"{name} {format_quantity(name, broken.quantity(name))} > "
+                f"{format_quantity(name, bound)} "
+                f"(+{100 * (broken.quantity(name) / bound - 1):.2f}%)"
+                for name, bound in budgets.given().items()
+                if name in broken.violations(budgets))
+            raise BudgetBrokenError(
+                f"no plan meets the budgets on measured sizes: after {REMEASURE_ROUNDS} "
+                f"rounds of measuring extrapolated sizes the best plan breaks {over}, and "
+                "none fits with every extrapolated size at its upper bound; loosen the "
+                "budget or plan without k-means and sparsity") from None
+        problem, solution = self._measured(bounded, solution)
         plan = self._plan(problem, solution, budgets, objective, solver)
-        note = (f"the measured size exceeds the size budget after {REMEASURE_ROUNDS} "
-                "rounds of re-measuring extrapolated option sizes")
+        note = (f"after {REMEASURE_ROUNDS} rounds of measuring extrapolated option sizes "
+                "the plan was solved with every size not yet measured at its upper bound "
+                "(fixed-width k-means codes, bitmask positions), so it meets the budgets "
+                "but may be less accurate than the optimum")
         return plan.model_copy(update={"notes": [*plan.notes, note]})
 
     def _solve(self, problem: Problem, budgets: Budgets, objective: Objective,
@@ -187,7 +216,7 @@ class Planner:
             if not option.exact_size:
                 bits = self._stored_bits(self._unit(name), option.choice,
                                          tuple(groups[g] for g in self._unit(name).groups))
-                exact[name] = replace(option, size_bits=bits, exact_size=True)
+                exact[name] = option.resized(bits, True)
         if not exact:
             return problem, solution
         swapped = problem.replacing({name: {id(solution.chosen[name]): o}
@@ -210,7 +239,7 @@ class Planner:
         graph = self.graph if self.graph.has_weights else seeded_weights(self.graph, self.seed)
         return fold_batchnorm(graph)
 
-    def explain(self, budgets: Budgets, *, solver: Solver = "cbc") -> InfeasibleBudgetError:
+    def explain(self, budgets: Budgets, *, solver: Solver = "highs") -> InfeasibleBudgetError:
         """Why ``budgets`` admit no plan: each budget's minimum alone, conflicting pairs."""
         given = budgets.given()
         minimums = {name: minimum(self.problem, name, solver=solver) for name in given}
@@ -308,7 +337,7 @@ def plan(graph: Graph, profile: HardwareProfile, *, max_size_bytes: float | None
          max_latency_s: float | None = None, max_memory_bytes: float | None = None,
          max_energy_j: float | None = None, max_error: float | None = None,
          objective: Objective = "accuracy", space: OptionSpace | None = None,
-         proxy: Proxy = "measured", inputs: Any = None, solver: Solver = "cbc",
+         proxy: Proxy = "measured", inputs: Any = None, solver: Solver = "highs",
          time_limit_s: float | None = None, gap: float | None = None, seed: int = 0,
          progress: Progress | None = None) -> Plan:
     """The plan that minimises ``objective`` (accuracy proxy, latency, size, energy or
@@ -327,7 +356,7 @@ def plan(graph: Graph, profile: HardwareProfile, *, max_size_bytes: float | None
 
 def pareto(graph: Graph, profile: HardwareProfile, over: str = "size", points: int = 8, *,
            objective: Objective = "accuracy", space: OptionSpace | None = None,
-           proxy: Proxy = "measured", solver: Solver = "cbc", seed: int = 0,
+           proxy: Proxy = "measured", solver: Solver = "highs", seed: int = 0,
            planner: Planner | None = None, max_size_bytes: float | None = None,
            max_latency_s: float | None = None, max_memory_bytes: float | None = None,
            max_energy_j: float | None = None, max_error: float | None = None,
@@ -356,13 +385,14 @@ def pareto(graph: Graph, profile: HardwareProfile, over: str = "size", points: i
         b = fixed.replace(**{over: float(value)})
         try:
             plans.append(planner.solve(b, objective, solver=solver))
-        except InfeasibleBudgetError:
+        except (InfeasibleBudgetError, BudgetBrokenError):
             continue
     return plans
 
 
 __all__ = [
     "PLAN_VERSION",
+    "BudgetBrokenError",
     "InfeasibleBudgetError",
     "LayerPlan",
     "Plan",

@@ -1,52 +1,48 @@
-"""The integer linear program that picks one option per decision (the only module that
-imports PuLP).
+"""Solving the integer linear program that picks one option per decision.
 
-Data first, then variables keyed by tuples, the objective, named constraints, solve, check:
+The program itself is built as matrices by :mod:`planner.search.milp` (its docstring states
+every variable and constraint). This module hands it to a solver, checks the status, and
+reads the choice back:
 
-- ``x[d, i]`` (binary): decision d takes its option i; ``one_choice[d]``: Σ_i x[d, i] = 1.
-- ``z[g, r]`` (binary): channel group g keeps ratio r; ``one_ratio[g]``: Σ_r z[g, r] = 1;
-  ``coupled[d, g, r]``: Σ_{i with ratio r for g} x[d, i] = z[g, r]. Every decision touching
-  a group therefore takes the same ratio, and a consumer's option (indexed by its input
-  and output ratios) is priced exactly at its producer's ratio.
-- ``t[d, q]`` (continuous ≥ 0): seconds to move d's output to processor q.
-  ``transfer[d, q, c]``: t[d, q] ≥ T_q(x_d) − M·(1 − on_q(c)) for each consumer c, where
-  T_q(x_d) = Σ_{i not on q} x[d, i]·(link latency + bytes_i / bandwidth) and on_q(c) = Σ of
-  c's options on q. Graph outputs pay T_host(x_d) unconditionally. Exact for minimisation:
-  at the optimum t equals the real transfer time. Added only when latency matters.
-- ``memory_at[k]``: Σ over decisions live at step k of Σ_i x[d, i]·out_bytes_i ≤ peak.
-- budgets: ``size_budget``, ``latency_budget``, ``memory_budget``, ``energy_budget``,
-  ``error_budget``.
+- ``highs`` (default): HiGHS through highspy, given the matrices directly;
+- ``cbc``: COIN-OR CBC through PuLP (the only module that imports PuLP).
 
-Each quantity is scaled so that its largest possible total is about 1000 (solver tolerances
-are absolute). Ties in the objective are broken lexicographically by a second solve that
-fixes the objective (within 1e-9 relative) and minimises the summed layer latency (size
-when the objective is latency), within a short time limit. CBC by default, HiGHS on
-request; with a time limit the best plan found is returned with its gap (HiGHS's own
-bound; for CBC the LP relaxation's bound).
+Optimality is proven to a relative gap of ``OPTIMALITY_GAP`` unless ``gap`` asks for less.
+Ties in the objective are broken lexicographically by a second solve that fixes the
+objective (within ``TIE_TOLERANCE`` relative), starts from the first solution and minimises
+the summed layer latency (size when the objective is latency), within a short time limit.
+With a time limit the best plan found is returned with its gap (the solver's own bound).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
-from collections import defaultdict
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
-import pulp
+import numpy as np
 
-from planner.contracts.quantities import QUANTITIES, QUANTITY_OF, Budgets
+from planner.contracts.quantities import QUANTITIES, Budgets
+from planner.search.milp import Matrix, Model, build
 from planner.search.options import Option
 from planner.search.problem import Objective, Problem
 
-Solver = Literal["cbc", "highs"]
-SOLVERS: tuple[Solver, ...] = ("cbc", "highs")
+Solver = Literal["highs", "cbc"]
+SOLVERS: tuple[Solver, ...] = ("highs", "cbc")
 TIE_TOLERANCE = 1e-9
-SCALE_TARGET = 1000.0
+OPTIMALITY_GAP = 1e-6
+"""Relative gap at which a solve counts as proven optimal (HiGHS prunes nodes within
+about 1e-7 of the incumbent, so a tighter gap is not provable)."""
 
 
 class SolverError(RuntimeError):
-    """The solver failed without proving anything (the LP file is kept for inspection)."""
+    """The solver failed without proving anything (the model file is kept for
+    inspection)."""
 
 
 class NoPlanError(RuntimeError):
@@ -71,237 +67,303 @@ class Solution:
     constraints: int
 
 
-# ---------------------------------------------------------------- quantities
+@dataclass
+class _Result:
+    """What a backend found: status, solution vector, relative gap."""
+
+    status: Literal["optimal", "feasible", "infeasible", "none"]
+    values: np.ndarray | None
+    gap: float
+    candidates: np.ndarray | None = None
+    """Option columns that can be non-zero in a plan within the tolerance of the optimum
+    (None: all); the tie-break searches only these."""
 
 
-def _quantity(option: Option, name: str, sensitivity: float) -> float:
-    """An option's own contribution to a total (bytes, seconds, joules, error)."""
-    return QUANTITIES[name].of_option(option, sensitivity)
+# ---------------------------------------------------------------- backends
 
 
-def _scales(problem: Problem) -> dict[str, float]:
-    """Multipliers that bring each quantity's largest possible total near SCALE_TARGET."""
-    scales = {}
-    for name in QUANTITIES:
-        top = sum(max((_quantity(o, name, d.sensitivity) for o in d.options), default=0.0)
-                  for d in problem.decisions)
-        if name == "size":
-            top += problem.fixed_bits / 8
-        if name == "latency":
-            top += sum(link.seconds(max((o.out_bytes for o in d.options), default=0))
-                       for d in problem.decisions for link in problem.links.values())
-        scales[name] = SCALE_TARGET / top if top > 0 else 1.0
-    return scales
+def _highs_run(matrix: Matrix, time_limit_s: float | None, gap: float,
+               start: np.ndarray | None = None, relax: bool = False,
+               presolve: str = "choose") -> tuple[_Result, Any]:
+    """One HiGHS run of ``matrix`` (its LP relaxation when ``relax``); the result and the
+    solver, whose solution holds the duals."""
+    import highspy
+
+    h = _quiet(highspy.Highs)
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.setOptionValue("presolve", presolve)
+    h.setOptionValue("mip_rel_gap", gap)
+    h.setOptionValue("mip_abs_gap", 1e-12)
+    h.setOptionValue("random_seed", 0)
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", max(0.01, float(time_limit_s)))
+    lp = highspy.HighsLp()
+    rows, cols = matrix.shape
+    lp.num_col_, lp.num_row_ = cols, rows
+    lp.col_cost_ = matrix.cost
+    lp.col_lower_, lp.col_upper_ = matrix.col_lower, matrix.col_upper
+    lp.row_lower_, lp.row_upper_ = matrix.row_lower, matrix.row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = matrix.row_start
+    lp.a_matrix_.index_ = matrix.col_index
+    lp.a_matrix_.value_ = matrix.value
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = cols, rows
+    if not relax:
+        kinds = (highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger)
+        lp.integrality_ = [kinds[int(i)] for i in matrix.integral]
+    h.passModel(lp)
+    if start is not None:
+        solution = highspy.HighsSolution()
+        solution.col_value = list(start)
+        solution.value_valid = True
+        h.setSolution(solution)
+    h.run()
+    status = h.getModelStatus()
+    model_status = highspy.HighsModelStatus
+    if status in (model_status.kInfeasible, model_status.kUnboundedOrInfeasible):
+        return _Result("infeasible", None, 0.0), h
+    info = h.getInfo()
+    found = info.primal_solution_status == 2  # kSolutionStatusFeasible
+    values = np.asarray(h.getSolution().col_value) if found else None
+    if status == model_status.kOptimal:
+        return _Result("optimal", values, 0.0 if relax else float(info.mip_gap)), h
+    if status in (model_status.kTimeLimit, model_status.kInterrupt,
+                  model_status.kSolutionLimit, model_status.kIterationLimit):
+        return _Result("feasible" if found else "none", values,
+                       float(info.mip_gap) if found else np.inf), h
+    raise SolverError(f"HiGHS ended with status {h.modelStatusToString(status)}"
+                      f"{_kept(matrix)}")
 
 
-# ---------------------------------------------------------------- model
+def _quiet(make: Callable[[], Any]) -> Any:
+    """``make()`` with the process's standard output closed: HiGHS prints its banner from
+    C++ when the first instance is made, which would corrupt output a user pipes."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            return make()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
-class _Model:
-    """The PuLP model of one problem under one set of budgets."""
+INCUMBENT_PER_DECISION = 24
+"""Options per decision (least reduced cost first) among which an incumbent is sought."""
 
-    def __init__(self, problem: Problem, budgets: Budgets, objective: Objective) -> None:
-        self.problem, self.objective_name = problem, objective
-        self.scales = _scales(problem)
-        self.lp = pulp.LpProblem("compression_plan", pulp.LpMinimize)
-        self.x = {(d.name, i): self.lp.add_variable(f"x_{k}_{i}", cat="Binary")
-                  for k, d in enumerate(problem.decisions) for i in range(len(d.options))}
-        self.expressions: dict[str, pulp.LpAffineExpression] = {}
-        needed = {QUANTITY_OF[objective], *budgets.given()}
-        self._choose_one()
-        self._couple_groups()
-        for name, quantity in QUANTITIES.items():
-            if name in needed and quantity.aggregate == "sum" and name != "latency":
-                self.expressions[name] = self._sum(name)
-        if "latency" in needed:
-            self.expressions["latency"] = self._sum("latency") + self._transfers()
-        if "memory" in needed:
-            self.expressions["memory"] = self._peak_memory()
-        for name, bound in budgets.given().items():
-            self.lp += (self.expressions[name] <= bound * self.scales[name],
-                        f"{name}_budget")
-        self.goal = self.expressions[QUANTITY_OF[objective]]
-        self.lp.setObjective(self.goal)
 
-    # ----------------------------------------------------------- pieces
+def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
+           start: np.ndarray | None = None, options: int = 0,
+           owner: np.ndarray | None = None) -> _Result:
+    """HiGHS with reduced-cost fixing over the option columns (the first ``options``).
 
-    def _affine(self, terms: list[tuple[pulp.LpVariable, float]], constant: float = 0.0
-                ) -> pulp.LpAffineExpression:
-        return pulp.LpAffineExpression([t for t in terms if t[1] != 0], constant=constant)
+    1. The LP relaxation gives a bound LB and every column's reduced cost d_j ≥ 0; any
+       solution with x_j = 1 costs at least LB + d_j.
+    2. The MIP over the options of least reduced cost (``INCUMBENT_PER_DECISION`` per
+       decision) gives an incumbent UB (or ``start`` does).
+    3. Every option with d_j > UB − LB is fixed to 0: it cannot be in a plan better than
+       UB. The MIP over the rest is solved to optimality; its optimum is the optimum of
+       the whole problem.
+    """
+    deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
 
-    def _choose_one(self) -> None:
-        for k, d in enumerate(self.problem.decisions):
-            self.lp += (pulp.lpSum(self.x[d.name, i] for i in range(len(d.options))) == 1,
-                        f"one_choice_{k}")
+    def left() -> float | None:
+        return None if deadline is None else deadline - time.perf_counter()
 
-    def _couple_groups(self) -> None:
-        ratios: dict[int, set[float]] = defaultdict(set)
-        for d in self.problem.decisions:
-            for pos, gid in enumerate(d.groups):
-                ratios[gid].update(o.ratios[pos] for o in d.options)
-        self.z = {(gid, r): self.lp.add_variable(f"z_{gid}_{j}", cat="Binary")
-                  for gid, rs in ratios.items() for j, r in enumerate(sorted(rs))}
-        for gid, rs in ratios.items():
-            self.lp += (pulp.lpSum(self.z[gid, r] for r in rs) == 1, f"one_ratio_{gid}")
-        for k, d in enumerate(self.problem.decisions):
-            for pos, gid in enumerate(d.groups):
-                for j, r in enumerate(sorted(ratios[gid])):
-                    picks = [(self.x[d.name, i], 1.0) for i, o in enumerate(d.options)
-                             if o.ratios[pos] == r]
-                    self.lp += (self._affine(picks) == self.z[gid, r],
-                                f"coupled_{k}_{gid}_{j}")
+    if options == 0 or owner is None:
+        return _highs_run(matrix, time_limit_s, gap, start)[0]
+    relaxed, h = _highs_run(matrix, left(), 0.0, relax=True, presolve="off")
+    if relaxed.status == "infeasible":
+        return relaxed
+    if relaxed.status != "optimal":
+        return _highs_run(matrix, left(), gap, start)[0]
+    bound = float(h.getInfo().objective_function_value)
+    reduced = np.asarray(h.getSolution().col_dual)[:options]
+    incumbent = float(matrix.cost @ start) if start is not None else np.inf
+    best = start
+    per = INCUMBENT_PER_DECISION
+    while best is None or not np.isfinite(incumbent):
+        keep = _least_per_group(reduced, owner, per)
+        result = _highs_run(matrix.fixing(options, keep), left(), gap)[0]
+        if result.values is not None:
+            best, incumbent = result.values, float(matrix.cost @ result.values)
+            break
+        if per >= len(reduced) or (left() is not None and left() <= 0):  # type: ignore[operator]
+            return _highs_run(matrix, left(), gap, start)[0]
+        per *= 4
+    margin = TIE_TOLERANCE * max(1.0, abs(incumbent)) + 1e-7 * max(1.0, abs(incumbent))
+    keep = reduced <= incumbent - bound + margin
+    result = _highs_run(matrix.fixing(options, keep), left(), gap, best)[0]
+    if result.values is None:
+        return _Result("feasible", best, max(0.0, (incumbent - bound) / abs(incumbent))
+                       if incumbent else 0.0)
+    return replace(result, candidates=keep)
 
-    def _sum(self, name: str) -> pulp.LpAffineExpression:
-        scale = self.scales[name]
-        terms = [(self.x[d.name, i], _quantity(o, name, d.sensitivity) * scale)
-                 for d in self.problem.decisions for i, o in enumerate(d.options)]
-        constant = self.problem.fixed_bits / 8 * scale if name == "size" else 0.0
-        return self._affine(terms, constant)
 
-    def _on(self, name: str, processor: str) -> list[tuple[pulp.LpVariable, float]]:
-        d = self.problem.decision(name)
-        return [(self.x[name, i], 1.0) for i, o in enumerate(d.options)
-                if o.choice.processor == processor]
+def _least_per_group(values: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
+    """A mask of the ``count`` least values of each owner group (ties: first)."""
+    order = np.lexsort((values, owner))
+    ranked = np.empty(len(values), np.int64)
+    starts = np.searchsorted(owner[order], owner[order], side="left")
+    ranked[order] = np.arange(len(values)) - starts
+    return ranked < count
 
-    def _transfers(self) -> pulp.LpAffineExpression:
-        problem, scale = self.problem, self.scales["latency"]
-        processors = sorted({o.choice.processor for d in problem.decisions for o in d.options}
-                            | {problem.host})
-        total = []
-        for k, d in enumerate(problem.decisions):
-            for q in processors:
-                cost = [(self.x[d.name, i], problem.links[o.choice.processor, q]
-                         .seconds(o.out_bytes) * scale)
-                        for i, o in enumerate(d.options) if o.choice.processor != q]
-                readers = [c for c in d.consumers if self._on(c, q)]
-                must = d.is_output and q == problem.host
-                if not cost or not (readers or must):
-                    continue
-                t = self.lp.add_variable(f"t_{k}_{processors.index(q)}", lowBound=0)
-                total.append((t, 1.0))
-                big_m = max(c for _, c in cost)
-                if must:
-                    self.lp += (t >= self._affine(cost), f"transfer_{k}_{q}_host")
-                    continue
-                for j, c in enumerate(readers):
-                    on_q = self._affine(self._on(c, q))
-                    self.lp += (t >= self._affine(cost) - big_m * (1 - on_q),
-                                f"transfer_{k}_{q}_{j}")
-        return self._affine(total)
 
-    def _peak_memory(self) -> pulp.LpAffineExpression:
-        problem, scale = self.problem, self.scales["memory"]
-        peak = self.lp.add_variable("peak_memory", lowBound=0)
-        for k, live in enumerate(problem.live_sets()):
-            terms = [(self.x[problem.decisions[j].name, i], o.out_bytes * scale)
-                     for j in live for i, o in enumerate(problem.decisions[j].options)]
-            self.lp += (self._affine(terms) <= peak, f"memory_at_{k}")
-        return self._affine([(peak, 1.0)])
+def _cbc(matrix: Matrix, time_limit_s: float | None, gap: float,
+         start: np.ndarray | None = None, options: int = 0,
+         owner: np.ndarray | None = None) -> _Result:
+    import pulp
 
-    # ----------------------------------------------------------- reading back
+    lp = pulp.LpProblem("compression_plan", pulp.LpMinimize)
+    variables = [lp.add_variable(f"v{j}", lowBound=float(lo),
+                                 upBound=None if np.isinf(up) else float(up),
+                                 cat="Binary" if integral and up == 1 else
+                                 "Integer" if integral else "Continuous")
+                 for j, (lo, up, integral) in enumerate(zip(matrix.col_lower, matrix.col_upper,
+                                                            matrix.integral, strict=True))]
+    lp.setObjective(pulp.LpAffineExpression(
+        [(variables[j], float(c)) for j in np.flatnonzero(matrix.cost)
+         for c in (matrix.cost[j],)]))
+    for r in range(matrix.shape[0]):
+        a, b = matrix.row_start[r], matrix.row_start[r + 1]
+        expr = pulp.LpAffineExpression([(variables[j], float(v)) for j, v in
+                                        zip(matrix.col_index[a:b], matrix.value[a:b],
+                                            strict=True)])
+        lo, up = matrix.row_lower[r], matrix.row_upper[r]
+        if lo == up:
+            lp += (expr == float(lo), f"r{r}")
+            continue
+        if np.isfinite(lo):
+            lp += (expr >= float(lo), f"r{r}_lo")
+        if np.isfinite(up):
+            lp += (expr <= float(up), f"r{r}_up")
+    if start is not None:
+        for var, value in zip(variables, start, strict=True):
+            var.setInitialValue(float(value))
+    try:
+        lp.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap or None,
+                                   warmStart=start is not None, threads=1))
+    except pulp.PulpSolverError as exc:
+        raise SolverError(f"cbc failed ({exc}){_kept(matrix)}") from exc
+    status = int(lp.sol_status)
+    if status == pulp.LpSolutionInfeasible:
+        return _Result("infeasible", None, 0.0)
+    if status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
+        return _Result("none", None, np.inf)
+    values = np.array([v.varValue or 0.0 for v in variables])
+    if status == pulp.LpSolutionOptimal:
+        return _Result("optimal", values, 0.0)
+    return _Result("feasible", values, _cbc_gap(matrix, values))
 
-    def chosen(self) -> dict[str, Option]:
-        picks = {}
-        for d in self.problem.decisions:
-            values = [self.x[d.name, i].varValue or 0.0 for i in range(len(d.options))]
-            picks[d.name] = d.options[max(range(len(values)), key=values.__getitem__)]
-        return picks
 
-    def value(self, expression: pulp.LpAffineExpression, name: str) -> float:
-        return _number(expression) / self.scales[name]
+def _cbc_gap(matrix: Matrix, values: np.ndarray) -> float:
+    """The relative gap of a CBC incumbent to its LP relaxation's bound."""
+    relaxed = Matrix(matrix.cost, matrix.col_lower, matrix.col_upper,
+                     np.zeros_like(matrix.integral), matrix.row_start, matrix.col_index,
+                     matrix.value, matrix.row_lower, matrix.row_upper, matrix.blocks)
+    bound = _highs_run(relaxed, None, 0.0, relax=True)[0]
+    found = float(matrix.cost @ values)
+    if bound.values is None or not found:
+        return 0.0
+    return max(0.0, (found - float(matrix.cost @ bound.values)) / abs(found))
+
+
+BACKENDS = {"highs": _highs, "cbc": _cbc}
+
+
+def _kept(matrix: Matrix) -> str:
+    """Write the matrices to a fresh temporary file; the message part naming it."""
+    fd, name = tempfile.mkstemp(prefix="planner_failed_", suffix=".npz")
+    with os.fdopen(fd, "wb") as handle:
+        np.savez_compressed(handle, cost=matrix.cost, col_lower=matrix.col_lower,
+                            col_upper=matrix.col_upper, integral=matrix.integral,
+                            row_start=matrix.row_start, col_index=matrix.col_index,
+                            value=matrix.value, row_lower=matrix.row_lower,
+                            row_upper=matrix.row_upper)
+    return f"; the model is in {Path(name)}"
+
+
+def _run(model: Model, matrix: Matrix, solver: Solver, time_limit_s: float | None,
+         gap: float, start: np.ndarray | None = None) -> _Result:
+    backend = BACKENDS.get(solver)
+    if backend is None:
+        raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    return backend(matrix, time_limit_s, gap, start, len(model.arrays.owner),
+                   model.arrays.owner)
 
 
 # ---------------------------------------------------------------- solving
 
 
-def _number(expression: pulp.LpAffineExpression) -> float:
-    """An expression's value after a solve (its constant when it has no variables)."""
-    value = pulp.value(expression)
-    return float(expression.constant if value is None else value)
-
-
-def _solver(name: Solver, time_limit_s: float | None, gap: float | None
-            ) -> pulp.LpSolver:
-    if name == "cbc":
-        return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap)
-    if name == "highs":
-        return pulp.HiGHS(msg=False, timeLimit=time_limit_s, gapRel=gap)
-    raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(SOLVERS)}")
-
-
-def _run(model: _Model, solver: Solver, time_limit_s: float | None, gap: float | None
-         ) -> int:
-    """Solve; return PuLP's solution status. Writes the LP file when the solver errs."""
-    try:
-        model.lp.solve(_solver(solver, time_limit_s, gap))
-    except pulp.PulpSolverError as exc:
-        path = Path(tempfile.gettempdir()) / "planner_failed.lp"
-        model.lp.writeLP(str(path))
-        raise SolverError(f"{solver} failed ({exc}); the model is in {path}") from exc
-    return int(model.lp.sol_status)
-
-
-def _bound(model: _Model, solver: Solver) -> float:
-    """A lower bound on the objective (scaled): HiGHS's MIP bound, else the LP relaxation."""
-    highs = getattr(model.lp, "solverModel", None)
-    if solver == "highs" and highs is not None:
-        return float(highs.getInfo().mip_dual_bound)
-    found = {v.name: v.varValue for v in model.lp.variables()}
-    model.lp.solve(pulp.PULP_CBC_CMD(msg=False, mip=False))
-    bound = _number(model.goal)
-    for var in model.lp.variables():
-        var.varValue = found[var.name]
-    return bound
+def _chosen(problem: Problem, model: Model, values: np.ndarray) -> dict[str, Option]:
+    x = values[:len(model.arrays.owner)]
+    picks = {}
+    for k, d in enumerate(problem.decisions):
+        lo, hi = model.arrays.start[k], model.arrays.start[k + 1]
+        picks[d.name] = d.options[int(np.argmax(x[lo:hi]))]
+    return picks
 
 
 def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy", *,
-          solver: Solver = "cbc", time_limit_s: float | None = None,
+          solver: Solver = "highs", time_limit_s: float | None = None,
           gap: float | None = None, tie_break: bool = True) -> Solution:
     """The option per decision that minimises ``objective`` within ``budgets``.
 
     Raises :class:`NoPlanError` when the budgets admit no plan (``proven`` tells whether
     the solver proved it, or only ran out of time), :class:`SolverError` when it fails.
     """
-    import time
-
     start = time.perf_counter()
-    model = _Model(problem, budgets, objective)
-    status = _run(model, solver, time_limit_s, gap)
-    if status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        proven = status == pulp.LpSolutionInfeasible
+    model = build(problem, budgets, objective)
+    result = _run(model, model.matrix, solver, time_limit_s,
+                  OPTIMALITY_GAP if gap is None else gap)
+    if result.values is None:
+        proven = result.status == "infeasible"
         raise NoPlanError("no plan meets the budgets" if proven else
                           f"{solver} found no plan within {time_limit_s} s", proven)
-    quantity = QUANTITY_OF[objective]
-    value = model.value(model.goal, quantity)
-    found = _number(model.goal)
-    rel_gap = 0.0
-    if status != pulp.LpSolutionOptimal or gap:
-        bound = _bound(model, solver)
-        rel_gap = max(0.0, (found - bound) / abs(found)) if found else 0.0
-    optimal = rel_gap <= 1e-9
+    values = result.values
+    rel_gap = 0.0 if result.gap <= OPTIMALITY_GAP else result.gap
     if tie_break:
-        _break_ties(model, objective, found, solver, time.perf_counter() - start)
-    return Solution(model.chosen(), value, rel_gap, optimal, time.perf_counter() - start,
-                    model.lp.numVariables(), model.lp.numConstraints())
+        values = _break_ties(model, objective, values, solver, time.perf_counter() - start,
+                             result.candidates)
+    rows, cols = model.matrix.shape
+    return Solution(_chosen(problem, model, values), model.value(values, model.objective),
+                    rel_gap, result.status == "optimal" and rel_gap == 0.0,
+                    time.perf_counter() - start, cols, rows)
 
 
-def _break_ties(model: _Model, objective: Objective, found: float, solver: Solver,
-                seconds: float) -> None:
+def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: Solver,
+                seconds: float, candidates: np.ndarray | None = None) -> np.ndarray:
     """Among plans within TIE_TOLERANCE of the optimum, the one with the least summed layer
     latency (transfers aside; the least size when the objective is latency), searched for
     at most max(5 s, twice the first solve). Keeps the first solution when that finds
     nothing."""
     second = "size" if objective == "latency" else "latency"
-    first = {v.name: v.varValue for v in model.lp.variables()}
-    model.lp += (model.goal <= found + TIE_TOLERANCE * max(abs(found), 1.0), "tie_break")
-    model.lp.setObjective(model._sum(second))
-    status = _run(model, solver, max(5.0, 2 * seconds), None)
-    if status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        for var in model.lp.variables():
-            var.varValue = first.get(var.name)
+    m = model.matrix
+    found = float(m.cost @ values)
+    n = len(model.arrays.owner)
+    secondary = np.zeros(len(m.cost))
+    secondary[:n] = model.arrays.values[second] * model.scales[second]
+    if not secondary.any():
+        return values
+    goal = np.flatnonzero(m.cost)
+    row_start = np.concatenate([m.row_start, [m.row_start[-1] + len(goal)]])
+    tied = Matrix(secondary, m.col_lower, m.col_upper, m.integral, row_start,
+                  np.concatenate([m.col_index, goal]), np.concatenate([m.value, m.cost[goal]]),
+                  np.concatenate([m.row_lower, [-np.inf]]),
+                  np.concatenate([m.row_upper,
+                                  [found + TIE_TOLERANCE * max(abs(found), 1.0)]]),
+                  [*m.blocks, (m.shape[0], "tie_break")])
+    if candidates is not None:  # only these can be within the tolerance of the optimum
+        tied = tied.fixing(n, candidates)
+        result = BACKENDS[solver](tied, max(5.0, 2 * seconds), OPTIMALITY_GAP, values)
+    else:
+        result = _run(model, tied, solver, max(5.0, 2 * seconds), OPTIMALITY_GAP, values)
+    return result.values if result.values is not None else values
 
 
-def minimum(problem: Problem, quantity: str, *, solver: Solver = "cbc",
+def minimum(problem: Problem, quantity: str, *, solver: Solver = "highs",
             time_limit_s: float | None = None) -> float:
     """The smallest value of one quantity (size, latency, memory, energy, error) that any
     plan reaches, ignoring every budget."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -108,6 +108,28 @@ class LayerFacts:
 
 
 @dataclass(frozen=True)
+class WeightPricing:
+    """Latency and energy of an option as functions of its stored bits (the roofline with
+    the weight term split out): weights read = ⌈⌈bits/8⌉ · ``read_fraction``⌉ bytes at DRAM
+    bandwidth, ``compute_s`` and the activations' ``activation_s`` fixed."""
+
+    compute_s: float
+    activation_s: float
+    overhead_s: float
+    read_fraction: float
+    dram_bytes_per_s: float
+    base_energy_j: float
+    dram_j_per_byte: float
+
+    def at(self, size_bits: int) -> tuple[float, float]:
+        """(latency s, energy J) with ``size_bits`` stored."""
+        read = math.ceil(math.ceil(size_bits / 8) * self.read_fraction)
+        memory = read / self.dram_bytes_per_s + self.activation_s
+        return (max(self.compute_s, memory) + self.overhead_s,
+                self.base_energy_j + read * self.dram_j_per_byte)
+
+
+@dataclass(frozen=True)
 class Option:
     """One choice for one unit, with everything the ILP needs to know about it."""
 
@@ -122,6 +144,24 @@ class Option:
     weight_error: float
     act_error: float
     exact_size: bool
+    size_bound_bits: int = -1
+    """An upper bound on the stored bits the option can measure (``size_bits`` when
+    exact; -1: not given, taken as ``size_bits``)."""
+    pricing: WeightPricing | None = None
+    """How latency and energy follow the stored size (None: they do not)."""
+
+    @property
+    def bound_bits(self) -> int:
+        """The upper bound on the measured size (bits)."""
+        return self.size_bits if self.size_bound_bits < 0 else self.size_bound_bits
+
+    def resized(self, size_bits: int, exact: bool) -> Option:
+        """This option with ``size_bits`` stored bits, its latency and energy re-priced."""
+        if self.pricing is None:
+            return replace(self, size_bits=size_bits, exact_size=exact)
+        latency, energy = self.pricing.at(size_bits)
+        return replace(self, size_bits=size_bits, latency_s=latency, energy_j=energy,
+                       exact_size=exact)
 
     @property
     def error(self) -> float:
@@ -178,10 +218,17 @@ def compressible_work(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[
 
 
 def weight_bits(tensors: list[Tensor], fmt: str, sparsity: float, facts: LayerFacts,
-                dtype_bits: int) -> int:
+                dtype_bits: int, bound: bool = False) -> int:
     """Stored bits of a layer's weights under ``fmt`` and ``sparsity``: values (Huffman-coded
     k-means indices at the measured rate), per-row scales of int and binary formats, the
-    k-means codebook, sparse positions at the measured rate, biases at 32 (fp16: 16) bits."""
+    k-means codebook, sparse positions at the measured rate, biases at 32 (fp16: 16) bits.
+
+    ``bound``: an upper bound on what any tensor of these shapes stores instead of the
+    measured rates: a Huffman code never exceeds the fixed-width code of its alphabet
+    (``format_bits`` per k-means index), and the position encoding chosen is never larger
+    than a bitmask (1 bit per weight)."""
+    if bound:
+        facts = LayerFacts()
     total = 0
     for key, n, rows in tensors:
         if key.endswith("bias"):
@@ -337,6 +384,7 @@ class _Shaped:
             else True
         self._works: dict[tuple[float, int], tuple[Work, list[Tensor]] | None] = {}
         self._sizes: dict[tuple[float, str], np.ndarray] = {}
+        self._bounds: dict[tuple[float, str], np.ndarray] = {}
 
     def work(self, rank: float, bits: int) -> tuple[Work, list[Tensor]] | None:
         """Work and weight tensors at low-rank fraction ``rank`` and activation ``bits``."""
@@ -357,6 +405,16 @@ class _Shaped:
                                          for f, s in pairs], dtype=np.int64)
         return self._sizes[key]
 
+    def bounds(self, tensors: list[Tensor], rank: float, pairs: list[tuple[str, float]],
+               dtype: str) -> np.ndarray:
+        """Upper bounds on the stored bits of each (format, sparsity) pair."""
+        wide = max(16, DTYPE_BITS[dtype])
+        key = (rank, dtype)
+        if key not in self._bounds:
+            self._bounds[key] = np.array([weight_bits(tensors, f, s, self.facts, wide, True)
+                                          for f, s in pairs], dtype=np.int64)
+        return self._bounds[key]
+
 
 @dataclass
 class _Block:
@@ -372,6 +430,19 @@ class _Block:
     error: np.ndarray
     macs: int
     act_error: float
+    bound_bits: np.ndarray | None = None
+    compute_s: np.ndarray | None = None
+    base_energy_j: np.ndarray | None = None
+    pricing: tuple[float, float, float, float, float] = (0.0, 0.0, 1.0, 1.0, 0.0)
+    """(activation s, overhead s, read fraction, DRAM bytes/s, DRAM J/byte)."""
+
+    def weight_pricing(self, i: int) -> WeightPricing | None:
+        """How candidate ``i``'s latency and energy follow its stored size."""
+        if self.compute_s is None or self.base_energy_j is None:
+            return None
+        activation, overhead, fraction, bandwidth, joules = self.pricing
+        return WeightPricing(float(self.compute_s[i]), activation, overhead, fraction,
+                             bandwidth, float(self.base_energy_j[i]), joules)
 
 
 def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
@@ -405,14 +476,24 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
         work, tensors = shaped
         sizes = shape.sizes(tensors, rank, pairs, dtype)
         speedup = np.array([sparse_speedup(proc, s) for _, s in pairs])
-        compute_s, memory_s, _, energy = roofline_terms(
-            work.macs, work.flops, np.ceil(np.ceil(sizes / 8) * _read_fraction(layer)),
-            work.input_bytes + work.output_bytes, speedup, proc, dtype, layer.op_class)
-        latency = np.asarray(np.maximum(compute_s, memory_s) + proc.launch_overhead_s.value)
+        # the roofline with the weight term apart, so a re-measured size re-prices exactly
+        compute_s, activation_s, _, base_energy = roofline_terms(
+            work.macs, work.flops, 0, work.input_bytes + work.output_bytes, speedup, proc,
+            dtype, layer.op_class)
+        fraction = _read_fraction(layer)
+        bandwidth = proc.dram_bytes_per_s.value
+        joules = proc.energy_per_dram_byte_j.value
+        read = np.ceil(np.ceil(sizes / 8) * fraction)
+        overhead = proc.launch_overhead_s.value
+        compute = np.broadcast_to(np.asarray(compute_s, float), sizes.shape)
+        base = np.broadcast_to(np.asarray(base_energy, float), sizes.shape)
+        latency = np.maximum(compute, read / bandwidth + float(activation_s)) + overhead
         error = errors + (shape.prune_error + shape.facts.rank_error.get(rank, 0.0)
                           + act_error)
         blocks.append(_Block(processor, dtype, rank, pairs, sizes, latency,
-                             np.asarray(energy), error, work.macs, act_error))
+                             base + read * joules, error, work.macs, act_error,
+                             shape.bounds(tensors, rank, pairs, dtype), compute, base,
+                             (float(activation_s), overhead, fraction, bandwidth, joules)))
     return blocks
 
 
@@ -441,10 +522,13 @@ def _front_options(shape: _Shaped, blocks: list[_Block], keep: list[int] | None,
             choice = Choice(shape.keep_in, shape.keep_out, sparsity, fmt, block.rank,
                             processor, block.dtype)
         exact = unit.kind != "compressible" or _exact_size(shape, fmt, sparsity, block.rank)
+        inexact = not exact and block.bound_bits is not None
         options.append(Option(unit.name, choice, shape.ratios, int(block.size_bits[i]),
                               float(block.latency_s[i]), float(block.energy_j[i]), out_bytes,
                               block.macs, float(block.error[i]) - block.act_error,
-                              block.act_error, exact))
+                              block.act_error, exact,
+                              int(block.bound_bits[i]) if inexact else -1,  # type: ignore[index]
+                              block.weight_pricing(i) if inexact else None))
     return options
 
 
