@@ -52,6 +52,9 @@ MaxLatencyOpt = Annotated[str | None, typer.Option(help="End-to-end, e.g. 15ms."
 MaxMemoryOpt = Annotated[str | None, typer.Option(help="Peak live activations, e.g. 4MB.")]
 MaxEnergyOpt = Annotated[str | None, typer.Option(help="Per inference, e.g. 5mJ.")]
 ObjectiveOpt = Annotated[str, typer.Option(help="accuracy | latency | size | energy | memory")]
+NoCacheOpt = Annotated[bool, typer.Option(
+    "--no-cache", help="Measure proxies afresh instead of reading (and writing) the facts "
+    "cache under $XDG_CACHE_HOME/edge-compression-planner.")]
 ProxyOpt = Annotated[str, typer.Option(
     help="measured (sensitivities by perturbation) | weights | uniform")]
 
@@ -247,6 +250,7 @@ def plan(
     output: OutputOpt = None,
     fmt: FormatOpt = "table",
     input_shape: ShapeOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Choose per layer a pruning ratio, sparsity, weight format, rank and processor that
     minimise the objective within the budgets; write the plan as JSON with -o.
@@ -278,7 +282,7 @@ def plan(
                 solver=solver,  # type: ignore[arg-type]
                 space=OptionSpace(resolution=resolution),
                 time_limit_s=parse_seconds(time_limit) if time_limit else None,
-                progress=progress)
+                progress=progress, cache=not no_cache)
         except (InfeasibleBudgetError, BudgetBrokenError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_INFEASIBLE) from None
@@ -338,6 +342,7 @@ def sweep(
     ] = None,
     fmt: FormatOpt = "table",
     input_shape: ShapeOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """The Pareto frontier: optimal plans at budgets spaced geometrically from the
     smallest achievable value of --over to what the unconstrained optimum uses; the other
@@ -361,7 +366,7 @@ def sweep(
                        proxy=proxy,  # type: ignore[arg-type]
                        max_size_bytes=b.size_bytes, max_latency_s=b.latency_s,
                        max_memory_bytes=b.memory_bytes, max_energy_j=b.energy_j,
-                       progress=progress)
+                       progress=progress, cache=not no_cache)
     if output is not None:
         Sweep(model=graph.name, profile=profile.name, over=over, objective=objective,
               plans=plans).save(output)

@@ -24,10 +24,15 @@ from planner.search.problem import (
 PROCESSORS = ("cpu", "gpu")
 LINKS = {("cpu", "gpu"): Link(1e-4, 1e9), ("gpu", "cpu"): Link(1e-4, 1e9)}
 RATIOS = (1.0, 0.5)
+THREE = ("cpu", "gpu", "dsp")
+LINKS3 = {(a, b): Link(latency, bandwidth) for (a, b), (latency, bandwidth) in {
+    ("cpu", "gpu"): (1e-4, 1e9), ("gpu", "cpu"): (1e-4, 1e9), ("cpu", "dsp"): (5e-5, 2e9),
+    ("dsp", "cpu"): (5e-5, 2e9), ("gpu", "dsp"): (2e-4, 5e8), ("dsp", "gpu"): (2e-4, 5e8),
+}.items()}
 
 
 @st.composite
-def problems(draw: st.DrawFn) -> Problem:
+def problems(draw: st.DrawFn, processors: tuple[str, ...] = PROCESSORS) -> Problem:
     """2–4 decisions in order; each reads 0–2 earlier ones; 0–2 channel groups each
     (from 2 shared groups); 1–3 options with random costs, processors and ratios."""
     n = draw(st.integers(2, 4))
@@ -41,7 +46,7 @@ def problems(draw: st.DrawFn) -> Problem:
         groups = tuple(draw(st.sets(st.sampled_from((0, 1)), max_size=2)))
         options = []
         for _ in range(draw(st.integers(1, 3))):
-            processor = draw(st.sampled_from(PROCESSORS))
+            processor = draw(st.sampled_from(processors))
             ratios = tuple(draw(st.sampled_from(RATIOS)) for _ in groups)
             options.append(Option(
                 name, Choice(processor=processor), ratios,
@@ -54,7 +59,7 @@ def problems(draw: st.DrawFn) -> Problem:
         decisions.append(Decision(name, options, groups, readers[name],
                                   is_output=k == n - 1 or not readers[name],
                                   sensitivity=draw(st.sampled_from((0.5, 1.0, 2.0)))))
-    return Problem(decisions, "cpu", LINKS)
+    return Problem(decisions, "cpu", LINKS if processors == PROCESSORS else LINKS3)
 
 
 @st.composite
@@ -87,6 +92,28 @@ def test_ilp_optimum_equals_brute_force(problem: Problem, limits: Budgets,
     assert consistent(problem, chosen)
     totals = evaluate(problem, chosen)
     assert not totals.violations(limits)  # every budget holds by the cost model
+    assert totals.quantity(QUANTITY[objective]) == pytest.approx(best[0], rel=1e-6,
+                                                                 abs=1e-9)
+
+
+@FAST
+@given(problems(THREE), budgets(), st.floats(1.2e-4, 2e-3), OBJECTIVE,
+       st.sampled_from(("highs", "cbc")))
+def test_latency_budgets_on_three_processors_equal_brute_force(
+        problem: Problem, limits: Budgets, latency: float, objective: str,
+        solver: str) -> None:
+    """Transfers between three processors priced exactly: the ILP (both solvers) finds the
+    brute-force optimum under a latency budget."""
+    limits = limits.replace(latency=latency)
+    best = brute_force(problem, limits, objective)  # type: ignore[arg-type]
+    try:
+        solution = solve(problem, limits, objective, solver=solver)  # type: ignore[arg-type]
+    except NoPlanError:
+        assert best is None
+        return
+    assert best is not None
+    totals = evaluate(problem, solution.chosen)
+    assert not totals.violations(limits)
     assert totals.quantity(QUANTITY[objective]) == pytest.approx(best[0], rel=1e-6,
                                                                  abs=1e-9)
 

@@ -130,3 +130,47 @@ def test_plan_api_on_a_model_without_weights_notes_seeded_proxies() -> None:
                    space=SMALL, proxy="uniform")
     assert not any("proxies use seeded" in note for note in uniform.notes)
     assert all(e.size_exact for e in uniform.layers)
+
+
+def test_solving_leaves_the_planner_unchanged(lenet_planner: Planner) -> None:
+    """A solve works on a copy of the problem: the same budgets give the same plan before
+    and after other solves, and the planner's options are untouched."""
+    before = [list(d.options) for d in lenet_planner.problem.decisions]
+    first = lenet_planner.solve(Budgets(size_bytes=20_000))
+    lenet_planner.solve(Budgets(size_bytes=12_000))
+    again = lenet_planner.solve(Budgets(size_bytes=20_000))
+    assert first.layers == again.layers and first.totals == again.totals
+    after = [list(d.options) for d in lenet_planner.problem.decisions]
+    assert all(a is b for x, y in zip(before, after, strict=True)
+               for a, b in zip(x, y, strict=True))
+
+
+def test_measured_facts_are_cached_by_content(tmp_path: Path) -> None:
+    """The second planner reads the facts the first measured (same graph, space, proxy);
+    other weights are a different key; a corrupt entry is measured again."""
+    from planner.search.fact_cache import FactCache
+
+    cache = FactCache(tmp_path)
+    graph = build_zoo_model("lenet5", weights=True)
+    first = Planner(graph, load("raspberry_pi_5"), space=SMALL, cache=cache)
+    assert len(list(tmp_path.glob("*.json"))) == 1
+    second = Planner(graph, load("raspberry_pi_5"), space=SMALL, cache=cache)
+    assert second.facts == first.facts
+    assert any("read from the cache" in note for note in second.notes)
+    other = Planner(build_zoo_model("lenet5", weights=True, seed=7), load("raspberry_pi_5"),
+                    space=SMALL, cache=cache)
+    assert len(list(tmp_path.glob("*.json"))) == 2
+    assert other.facts != first.facts
+    for entry in tmp_path.glob("*.json"):
+        entry.write_text("{not json")
+    fresh = Planner(graph, load("raspberry_pi_5"), space=SMALL, cache=cache)
+    assert fresh.facts == first.facts
+    assert not any("read from the cache" in note for note in fresh.notes)
+
+
+def test_the_cache_folder_follows_xdg_cache_home(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from planner.search.fact_cache import cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / "edge-compression-planner" / "facts"

@@ -217,3 +217,41 @@ def test_extrapolated_sizes_are_measured_before_a_plan_is_returned(mobilenet: Gr
     stored = compress(mobilenet, plan)
     stored_bytes = (sum(u.stored_bits for u in stored.units.values()) + stored.fixed_bits) / 8
     assert stored_bytes == plan.totals.size_bytes <= budget
+
+
+@pytest.mark.parametrize("fraction", [0.03, 0.05])
+def test_the_safe_round_meets_the_budget_on_measured_sizes(
+        mobilenet: Graph, fraction: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a single measuring round, a plan whose measured size breaks the budget is
+    solved again with every extrapolated size at its upper bound: what it stores (and the
+    latency it predicts from those bytes) still meets every budget."""
+    import planner.planning.plan as planning
+
+    monkeypatch.setattr(planning, "REMEASURE_ROUNDS", 1)
+    space = OptionSpace(keep_ratios=(1.0, 0.75, 0.5), sparsities=(0.0, 0.5, 0.75),
+                        formats=("int8", "kmeans4", "kmeans2"), ranks=(1.0,))
+    planner = Planner(mobilenet, PROFILE, space=space, proxy="weights",
+                      dims=("size", "latency", "error"))
+    budget = mobilenet.total_work().weight_bytes * fraction
+    free = planner.solve(Budgets(size_bytes=budget))
+    latency = free.totals.latency_s * 0.98
+    plan = planner.solve(Budgets(size_bytes=budget, latency_s=latency))
+    assert all(e.size_exact for e in plan.layers)
+    stored = compress(mobilenet, plan)
+    stored_bytes = (sum(u.stored_bits for u in stored.units.values()) + stored.fixed_bits) / 8
+    assert stored_bytes == plan.totals.size_bytes <= budget
+    assert plan.totals.latency_s <= latency * (1 + 1e-9)
+
+
+def test_a_resized_option_is_priced_by_the_roofline(mobilenet: Graph) -> None:
+    """Re-pricing an option at its own size reproduces its latency and energy, and more
+    stored bytes never make it faster."""
+    planner = Planner(mobilenet, PROFILE, proxy="weights", dims=("size", "latency", "error"))
+    inexact = [o for d in planner.problem.decisions for o in d.options if not o.exact_size]
+    assert inexact
+    for option in inexact[::97]:
+        same = option.resized(option.size_bits, False)
+        assert same.latency_s == pytest.approx(option.latency_s, rel=1e-12)
+        assert same.energy_j == pytest.approx(option.energy_j, rel=1e-12)
+        bigger = option.resized(option.size_bits + 8 * 4096, False)
+        assert bigger.latency_s >= option.latency_s and bigger.energy_j > option.energy_j

@@ -93,3 +93,53 @@ def test_int8_error_is_within_half_a_step() -> None:
     enc = encode(w, "int8")
     step = np.abs(w).max(axis=1, keepdims=True) / 127
     assert np.all(np.abs(w - enc.decoded) <= step / 2 + 1e-7)
+
+
+@pytest.mark.parametrize(("op", "shape", "attrs"), [
+    ("linear", (48, 80), {"out_features": 48, "bias": False}),
+    ("conv2d", (32, 24, 1, 1), {"out_channels": 32, "kernel_size": (1, 1), "stride": (1, 1),
+                                "padding": (0, 0, 0, 0), "dilation": (1, 1), "groups": 1,
+                                "bias": False}),
+    ("conv2d", (32, 24, 3, 3), {"out_channels": 32, "kernel_size": (3, 3), "stride": (1, 1),
+                                "padding": (1, 1, 1, 1), "dilation": (1, 1), "groups": 1,
+                                "bias": False}),
+])
+def test_rank_errors_from_spectra_equal_the_factorisation(
+        op: str, shape: tuple[int, ...], attrs: dict[str, object]) -> None:
+    """The proxy's low-rank error comes from eigenvalues; it must equal the error of the
+    factors the simulation builds (SVD, Tucker-2 by truncated HOSVD)."""
+    from graphs import Layer
+    from planner.compression.storage import relative_error
+    from planner.compression.transforms import factorize, rank_errors, reconstruct
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(shape).astype(np.float32)
+    in_shape = (1, shape[1], 8, 8) if op == "conv2d" else (1, shape[1])
+    layer = Layer.create("l", op, ("x",), [in_shape], attrs)
+    errors = rank_errors(layer, w, (1.0, 0.5, 0.25))
+    assert set(errors) == {0.5, 0.25}
+    for fraction, error in errors.items():
+        factors = factorize(layer, {"weight": w}, fraction)
+        direct = relative_error(w, reconstruct(factors).reshape(w.shape))
+        assert error == pytest.approx(direct, rel=1e-4)
+
+
+def test_upper_bounds_hold_for_every_encoding() -> None:
+    """The safe round relies on these: positions never take more than
+    ``index_bits_bound`` (bitmask or relative, Huffman-coded or not), and Huffman-coded
+    k-means indices never more than the fixed-width code."""
+    from planner.compression.storage import index_bits_bound, kmeans_1d
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(1, 3000))
+        mask = rng.random(n) > rng.uniform(0.3, 0.97)
+        if trial % 3 == 0:
+            mask = np.sort(mask)  # every zero in one run: the most escapes
+        bound = index_bits_bound(n, int(mask.sum()))
+        assert sparse_index_bits(mask)[0] <= bound
+        assert sparse_index_bits(mask, True)[0] <= bound
+    for bits in (2, 4, 6):
+        w = rng.standard_normal(int(rng.integers(10, 5000)))
+        _, index = kmeans_1d(w, 1 << bits)
+        assert huffman_bits(index) <= index.size * bits

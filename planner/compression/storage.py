@@ -34,7 +34,6 @@ INT_BITS = {"int8": 8, "int4": 4}
 SCALE_BITS = 32
 INDEX_WIDTHS = range(2, 9)
 KMEANS_ITERATIONS = 25
-KMEANS_SAMPLE = 1 << 17
 
 
 def format_bits(fmt: str) -> int:
@@ -165,20 +164,29 @@ def binarize(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def kmeans_1d(values: np.ndarray, clusters: int) -> tuple[np.ndarray, np.ndarray]:
     """Lloyd's k-means in one dimension with linear initialisation (Deep Compression's best):
-    (sorted centroids, index of each value's centroid)."""
+    (sorted centroids, index of each value's centroid).
+
+    The values are sorted once; each Lloyd step then finds the cluster boundaries by binary
+    search and the cluster means from prefix sums, so a step costs O(k log n) however large
+    the tensor, and every value takes part in the fit.
+
+    >>> centroids, index = kmeans_1d(np.array([0.0, 0.1, 0.9, 1.0]), 2)
+    >>> centroids.round(2).tolist(), index.tolist()
+    ([0.05, 0.95], [0, 0, 1, 1])
+    """
     v = np.asarray(values, dtype=np.float64).ravel()
     if v.size == 0:
         return np.zeros(1), np.zeros(0, dtype=np.int64)
-    clusters = max(1, min(clusters, np.unique(v).size))
-    centroids = np.linspace(v.min(), v.max(), clusters)
-    # centroids are fitted on an evenly strided sample of large tensors, then every value
-    # is assigned to its nearest centroid
-    fit = v[::max(1, v.size // KMEANS_SAMPLE)]
+    ordered = np.sort(v)
+    clusters = max(1, min(clusters, int(np.count_nonzero(np.diff(ordered))) + 1))
+    prefix = np.concatenate([[0.0], np.cumsum(ordered)])
+    centroids = np.linspace(ordered[0], ordered[-1], clusters)
     for _ in range(KMEANS_ITERATIONS):
-        edges = (centroids[1:] + centroids[:-1]) / 2
-        index = np.searchsorted(edges, fit)
-        sums = np.bincount(index, weights=fit, minlength=clusters)
-        counts = np.bincount(index, minlength=clusters)
+        edges = (centroids[1:] + centroids[:-1]) / 2  # a value on an edge joins the lower
+        bounds = np.concatenate([[0], np.searchsorted(ordered, edges, "right"),
+                                 [ordered.size]])
+        counts = np.diff(bounds)
+        sums = prefix[bounds[1:]] - prefix[bounds[:-1]]
         moved = np.where(counts > 0, sums / np.maximum(counts, 1), centroids)
         if np.allclose(moved, centroids):
             break
@@ -270,6 +278,19 @@ def expected_escapes(values: int, density: float, width: int) -> float:
         return 0.0
     q = (1 - density) ** ((1 << width) - 1)
     return values * q / (1 - q)
+
+
+def index_bits_bound(n: int, values: int) -> int:
+    """An upper bound on the position bits :func:`sparse_index_bits` chooses for ``values``
+    non-zeros among ``n`` weights, whatever their positions: a bitmask takes ``n`` bits, and
+    relative indices of width w take at most (values + zeros / (2^w − 1)) · w bits (each
+    escape skips 2^w − 1 zeros); Huffman coding never lengthens the fixed-width stream.
+
+    >>> index_bits_bound(1000, 100)
+    640
+    """
+    zeros = n - values
+    return min([n, *((values + zeros // ((1 << w) - 1)) * w for w in INDEX_WIDTHS)])
 
 
 def nominal_index_bits(n: int, density: float) -> int:

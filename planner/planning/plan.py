@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from graphs import Graph, fold_batchnorm, seeded_weights
 from hardware_profiles import HardwareProfile
@@ -32,6 +33,7 @@ from planner.contracts.plan_file import (
 )
 from planner.contracts.quantities import format_quantity, total_field
 from planner.cost import placement_cost, single_processor_placement
+from planner.search.fact_cache import FactCache, facts_key
 from planner.search.ilp import NoPlanError, Solution, Solver, minimum, solve
 from planner.search.options import (
     ALL_DIMENSIONS,
@@ -50,14 +52,15 @@ from planner.search.problem import (
     Problem,
     evaluate,
 )
-from planner.search.proxies import measure_facts
+from planner.search.proxies import PERTURBATION, measure_facts
 
 Proxy = Literal["measured", "weights", "uniform"]
 Progress = Callable[[str, int, int], None]
 BINDING = 0.999
 """A budget is binding when the plan uses at least this fraction of it."""
-REMEASURE_ROUNDS = 4
-"""Solves at most, while measured option sizes break the size budget."""
+REMEASURE_ROUNDS = 2
+"""Solves on measured sizes, at most, before the safe solve with every size still
+extrapolated at its upper bound."""
 
 
 class InfeasibleBudgetError(ValueError):
@@ -90,13 +93,16 @@ class BudgetBrokenError(PlanError):
 
 class Planner:
     """A model and a device with the option space and proxies measured once; solve it
-    under many budgets (what-if loops and Pareto sweeps reuse it)."""
+    under many budgets (what-if loops and Pareto sweeps reuse it). ``cache``: read and
+    write measured facts in the on-disk cache (:mod:`planner.search.fact_cache`; False to
+    measure afresh, or a ``FactCache`` of another folder)."""
 
     def __init__(self, graph: Graph, profile: HardwareProfile, *,
                  space: OptionSpace | None = None, proxy: Proxy = "measured",
                  inputs: np.ndarray | Mapping[str, np.ndarray] | None = None,
                  dims: tuple[Dimension, ...] = ALL_DIMENSIONS, seed: int = 0,
-                 progress: Progress | None = None, front: bool = True) -> None:
+                 progress: Progress | None = None, front: bool = True,
+                 cache: bool | FactCache = True) -> None:
         self.notes: list[str] = []
         self.seed = seed
         if not graph.has_weights and proxy != "uniform":
@@ -110,11 +116,28 @@ class Planner:
         if proxy == "uniform":
             self.facts = {u.name: LayerFacts() for u in self.units}
         else:
-            self.facts = measure_facts(graph, self.coupling, self.units, self.space, inputs,
-                                       sensitivity="measured" if proxy == "measured"
-                                       else "uniform", seed=seed, progress=progress)
+            self.facts = self._measure(inputs, progress, cache)
         self.problem = self._problem(dims, front)
         self._measured_bits: dict[tuple[str, Choice, tuple[float, ...]], int] = {}
+
+    def _measure(self, inputs: Any, progress: Progress | None, cache: bool | FactCache
+                 ) -> dict[str, LayerFacts]:
+        """The facts of every unit, from the cache when it holds them."""
+        store = cache if isinstance(cache, FactCache) else FactCache() if cache else None
+        key = facts_key(self.graph, self.space, {"proxy": self.proxy, "seed": self.seed,
+                                                 "perturbation": PERTURBATION}, inputs)
+        found = store.load(key) if store is not None else None
+        if store is not None and found is not None and set(found) == {
+                u.name for u in self.units}:
+            self.notes.append(f"measured facts read from the cache ({store.path(key)})")
+            return found
+        with threadpool_limits(1):  # BLAS threads collapse when cores are shared
+            facts = measure_facts(self.graph, self.coupling, self.units, self.space, inputs,
+                                  sensitivity="measured" if self.proxy == "measured"
+                                  else "uniform", seed=self.seed, progress=progress)
+        if store is not None:
+            store.save(key, facts)
+        return facts
 
     def _problem(self, dims: tuple[Dimension, ...], front: bool) -> Problem:
         outputs = set(self.graph.outputs)
@@ -339,7 +362,7 @@ def plan(graph: Graph, profile: HardwareProfile, *, max_size_bytes: float | None
          objective: Objective = "accuracy", space: OptionSpace | None = None,
          proxy: Proxy = "measured", inputs: Any = None, solver: Solver = "highs",
          time_limit_s: float | None = None, gap: float | None = None, seed: int = 0,
-         progress: Progress | None = None) -> Plan:
+         progress: Progress | None = None, cache: bool = True) -> Plan:
     """The plan that minimises ``objective`` (accuracy proxy, latency, size, energy or
     memory) within the budgets (bytes, seconds, bytes, joules, proxy error).
 
@@ -349,7 +372,8 @@ def plan(graph: Graph, profile: HardwareProfile, *, max_size_bytes: float | None
     """
     budgets = Budgets(max_size_bytes, max_latency_s, max_memory_bytes, max_energy_j, max_error)
     planner = Planner(graph, profile, space=space, proxy=proxy, inputs=inputs,
-                      dims=relevant_dims(budgets, objective), seed=seed, progress=progress)
+                      dims=relevant_dims(budgets, objective), seed=seed, progress=progress,
+                      cache=cache)
     return planner.solve(budgets, objective, solver=solver, time_limit_s=time_limit_s,
                          gap=gap)
 
@@ -360,7 +384,7 @@ def pareto(graph: Graph, profile: HardwareProfile, over: str = "size", points: i
            planner: Planner | None = None, max_size_bytes: float | None = None,
            max_latency_s: float | None = None, max_memory_bytes: float | None = None,
            max_energy_j: float | None = None, max_error: float | None = None,
-           progress: Progress | None = None) -> list[Plan]:
+           progress: Progress | None = None, cache: bool = True) -> list[Plan]:
     """Plans along the frontier of ``objective`` against the budget on ``over`` (size,
     latency, memory, energy): ``points`` budgets spaced geometrically from the smallest
     achievable value to the value the unconstrained optimum uses. Other ``budgets``
@@ -372,7 +396,7 @@ def pareto(graph: Graph, profile: HardwareProfile, over: str = "size", points: i
     dims = tuple(d for d in ALL_DIMENSIONS
                  if d in {over, *relevant_dims(fixed, objective)})
     planner = planner or Planner(graph, profile, space=space, proxy=proxy, dims=dims,
-                                 seed=seed, progress=progress)
+                                 seed=seed, progress=progress, cache=cache)
     low = minimum(planner.problem, over, solver=solver)
     high = max(low, planner.solve(fixed, objective, solver=solver).totals.model_dump()[
         total_field(over)])

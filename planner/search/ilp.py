@@ -337,8 +337,8 @@ def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: 
                 seconds: float, candidates: np.ndarray | None = None) -> np.ndarray:
     """Among plans within TIE_TOLERANCE of the optimum, the one with the least summed layer
     latency (transfers aside; the least size when the objective is latency), searched for
-    at most max(5 s, twice the first solve). Keeps the first solution when that finds
-    nothing."""
+    at most max(1 s, half the first solve). Keeps the first solution when that finds
+    nothing better."""
     second = "size" if objective == "latency" else "latency"
     m = model.matrix
     found = float(m.cost @ values)
@@ -357,9 +357,9 @@ def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: 
                   [*m.blocks, (m.shape[0], "tie_break")])
     if candidates is not None:  # only these can be within the tolerance of the optimum
         tied = tied.fixing(n, candidates)
-        result = BACKENDS[solver](tied, max(5.0, 2 * seconds), OPTIMALITY_GAP, values)
+        result = BACKENDS[solver](tied, max(1.0, seconds / 2), OPTIMALITY_GAP, values)
     else:
-        result = _run(model, tied, solver, max(5.0, 2 * seconds), OPTIMALITY_GAP, values)
+        result = _run(model, tied, solver, max(1.0, seconds / 2), OPTIMALITY_GAP, values)
     return result.values if result.values is not None else values
 
 

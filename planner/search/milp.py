@@ -30,6 +30,7 @@ Each quantity is scaled so that its largest possible total is about ``SCALE_TARG
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 
@@ -59,13 +60,16 @@ class OptionArrays:
         counts = np.array([len(d.options) for d in problem.decisions], dtype=np.int64)
         start = np.concatenate([[0], np.cumsum(counts)])
         owner = np.repeat(np.arange(len(counts)), counts)
-        options = [(o, d.sensitivity) for d in problem.decisions for o in d.options]
-        values = {name: np.fromiter((q.of_option(o, s) for o, s in options), float,
-                                    len(options)) for name, q in QUANTITIES.items()}
-        names = sorted({o.choice.processor for o, _ in options} | {problem.host})
+        quantities = list(QUANTITIES.values())
+        read = attrgetter(*(q.option_field for q in quantities))
+        options = [o for d in problem.decisions for o in d.options]
+        table = np.array([read(o) for o in options], dtype=float).reshape(len(options), -1)
+        sensitivity = np.repeat([d.sensitivity for d in problem.decisions], counts)
+        values = {q.name: table[:, k] * q.option_scale * (sensitivity if q.weighted else 1.0)
+                  for k, q in enumerate(quantities)}
+        names = sorted({o.choice.processor for o in options} | {problem.host})
         index = {p: k for k, p in enumerate(names)}
-        processor = np.fromiter((index[o.choice.processor] for o, _ in options), np.int64,
-                                len(options))
+        processor = np.array([index[o.choice.processor] for o in options], dtype=np.int64)
         return cls(owner, start, values, processor, names)
 
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -31,7 +32,13 @@ from graphs import Graph, Layer, Work, bits_to_bytes, is_depthwise, op_spec, op_
 from hardware_profiles import DTYPE_BITS, HardwareProfile
 from planner.compression.coupling import Coupling
 from planner.compression.decision_units import Unit, pruned_io
-from planner.compression.storage import SCALE_BITS, bias_bits, format_bits, is_entropy_coded
+from planner.compression.storage import (
+    SCALE_BITS,
+    bias_bits,
+    format_bits,
+    index_bits_bound,
+    is_entropy_coded,
+)
 from planner.compression.transforms import Choice, factor_specs, lowrank_shapes
 from planner.cost import LayerCost, roofline, roofline_terms, sparse_speedup
 from planner.execution import act_bits
@@ -225,10 +232,8 @@ def weight_bits(tensors: list[Tensor], fmt: str, sparsity: float, facts: LayerFa
 
     ``bound``: an upper bound on what any tensor of these shapes stores instead of the
     measured rates: a Huffman code never exceeds the fixed-width code of its alphabet
-    (``format_bits`` per k-means index), and the position encoding chosen is never larger
-    than a bitmask (1 bit per weight)."""
-    if bound:
-        facts = LayerFacts()
+    (``format_bits`` per k-means index), and positions take at most
+    :func:`~planner.compression.storage.index_bits_bound`."""
     total = 0
     for key, n, rows in tensors:
         if key.endswith("bias"):
@@ -239,13 +244,17 @@ def weight_bits(tensors: list[Tensor], fmt: str, sparsity: float, facts: LayerFa
             continue
         values = n - round(sparsity * n)
         if is_entropy_coded(fmt):
-            total += round(values * facts.kmeans_bits_per_value.get(fmt, format_bits(fmt)))
+            rate = format_bits(fmt) if bound else facts.kmeans_bits_per_value.get(
+                fmt, format_bits(fmt))
+            total += round(values * rate)
             total += (1 << format_bits(fmt)) * SCALE_BITS
         else:
             total += values * format_bits(fmt)
             if fmt in ("int8", "int4", "binary"):
                 total += rows * SCALE_BITS
-        if sparsity > 0:
+        if sparsity > 0 and bound:
+            total += index_bits_bound(n, values)
+        elif sparsity > 0:
             rates = (facts.huffman_index_bits_per_weight if is_entropy_coded(fmt)
                      else facts.index_bits_per_weight)
             total += round(n * rates.get(sparsity, 1.0))
@@ -430,7 +439,8 @@ class _Block:
     error: np.ndarray
     macs: int
     act_error: float
-    bound_bits: np.ndarray | None = None
+    bounds: Callable[[], np.ndarray] | None = None
+    """Upper bounds on each candidate's stored bits (computed when first asked for)."""
     compute_s: np.ndarray | None = None
     base_energy_j: np.ndarray | None = None
     pricing: tuple[float, float, float, float, float] = (0.0, 0.0, 1.0, 1.0, 0.0)
@@ -492,7 +502,7 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
                           + act_error)
         blocks.append(_Block(processor, dtype, rank, pairs, sizes, latency,
                              base + read * joules, error, work.macs, act_error,
-                             shape.bounds(tensors, rank, pairs, dtype), compute, base,
+                             partial(shape.bounds, tensors, rank, pairs, dtype), compute, base,
                              (float(activation_s), overhead, fraction, bandwidth, joules)))
     return blocks
 
@@ -510,6 +520,7 @@ def _front_options(shape: _Shaped, blocks: list[_Block], keep: list[int] | None,
     where = [(b, i) for b in blocks for i in range(len(b.pairs))]
     unit = shape.unit
     options = []
+    exact_sizes: dict[tuple[str, float, float], bool] = {}
     for row in range(len(table)) if keep is None else pareto_indices(table, keep):
         block, i = where[row]
         fmt, sparsity = block.pairs[i]
@@ -521,13 +532,17 @@ def _front_options(shape: _Shaped, blocks: list[_Block], keep: list[int] | None,
         else:
             choice = Choice(shape.keep_in, shape.keep_out, sparsity, fmt, block.rank,
                             processor, block.dtype)
-        exact = unit.kind != "compressible" or _exact_size(shape, fmt, sparsity, block.rank)
-        inexact = not exact and block.bound_bits is not None
+        key = (fmt, sparsity, block.rank)
+        if key not in exact_sizes:
+            exact_sizes[key] = (unit.kind != "compressible"
+                                or _exact_size(shape, fmt, sparsity, block.rank))
+        exact = exact_sizes[key]
+        inexact = not exact and block.bounds is not None
         options.append(Option(unit.name, choice, shape.ratios, int(block.size_bits[i]),
                               float(block.latency_s[i]), float(block.energy_j[i]), out_bytes,
                               block.macs, float(block.error[i]) - block.act_error,
                               block.act_error, exact,
-                              int(block.bound_bits[i]) if inexact else -1,  # type: ignore[index]
+                              int(block.bounds()[i]) if inexact else -1,  # type: ignore[misc]
                               block.weight_pricing(i) if inexact else None))
     return options
 

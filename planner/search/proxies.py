@@ -36,7 +36,7 @@ from planner.compression.storage import (
     relative_error,
     sparse_index_bits,
 )
-from planner.compression.transforms import channel_selection, factorize, reconstruct, tensor_indices
+from planner.compression.transforms import channel_selection, rank_errors, tensor_indices
 from planner.execution import calibration_inputs, fake_quant
 from planner.execution.executor import downstream, execute
 from planner.search.options import LayerFacts, OptionSpace
@@ -76,14 +76,7 @@ def weight_facts(unit: Unit, graph: Graph, coupling: Coupling, space: OptionSpac
         facts.index_bits_per_weight[sparsity] = sparse_index_bits(mask)[0] / w.size
         facts.huffman_index_bits_per_weight[sparsity] = sparse_index_bits(mask, True)[0] / w.size
     if unit.layer.op in ("conv2d", "linear"):
-        for rank in space.ranks:
-            if rank >= 1:
-                continue
-            try:
-                factors = factorize(unit.layer, {"weight": w}, rank)
-            except ValueError:
-                continue
-            facts.rank_error[rank] = relative_error(w, reconstruct(factors).reshape(w.shape))
+        facts.rank_error.update(rank_errors(unit.layer, w, space.ranks))
     gid = coupling.output_group(unit.name)
     if gid is None or coupling.group(gid).locked or unit.layer.op == "multihead_attention":
         return

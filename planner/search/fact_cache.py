@@ -1,0 +1,128 @@
+"""A cache of measured facts on disk, so re-planning, what-if loops and sweeps skip
+measurement.
+
+Facts (weight errors, size rates, activation errors, sensitivities) are a pure function of
+the graph's structure and weights, the option space, the proxy settings and the measuring
+code; the cache key hashes all of them (``FACTS_VERSION`` stands for the code: raise it
+whenever a measurement changes). Entries are JSON files under
+``$XDG_CACHE_HOME/edge-compression-planner/facts/`` (``~/.cache/…`` when unset), written
+atomically; an unreadable entry is measured again and overwritten.
+
+>>> import tempfile
+>>> from planner.search.options import LayerFacts
+>>> with tempfile.TemporaryDirectory() as d:
+...     cache = FactCache(Path(d))
+...     cache.save("k", {"conv": LayerFacts(sensitivity=2.0, format_error={"int8": 0.01})})
+...     cache.load("k")["conv"].format_error
+{'int8': 0.01}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from graphs import Graph
+from planner.search.options import LayerFacts, OptionSpace
+
+FACTS_VERSION = 2
+"""The version of the measuring code; part of every key."""
+APP = "edge-compression-planner"
+
+
+def cache_dir() -> Path:
+    """Where facts are cached: ``$XDG_CACHE_HOME/edge-compression-planner/facts``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / APP / "facts"
+
+
+def graph_digest(graph: Graph) -> str:
+    """A hash of the graph's structure (ops, inputs, shapes, attributes, outputs) and of
+    every weight array's dtype, shape and bytes."""
+    h = hashlib.sha256()
+    for layer in graph:
+        h.update(repr((layer.name, layer.op, layer.inputs, tuple(map(tuple, layer.input_shapes)),
+                       layer.output_shape, sorted(layer.attrs.items()))).encode())
+        for key, value in sorted((layer.weights or {}).items()):
+            array = np.ascontiguousarray(value)
+            h.update(f"{key}{array.dtype}{array.shape}".encode())
+            h.update(array.data)
+    h.update(repr(tuple(graph.outputs)).encode())
+    return h.hexdigest()
+
+
+def facts_key(graph: Graph, space: OptionSpace, settings: Mapping[str, Any],
+              inputs: np.ndarray | Mapping[str, np.ndarray] | None) -> str:
+    """The key of the facts of ``graph`` under ``space`` and proxy ``settings`` (mode,
+    seed, …), measured on ``inputs`` (None: seeded calibration inputs)."""
+    h = hashlib.sha256(f"v{FACTS_VERSION}".encode())
+    h.update(graph_digest(graph).encode())
+    h.update(repr((space.keep_ratios, space.sparsities, space.formats, space.ranks)).encode())
+    h.update(repr(sorted(settings.items())).encode())
+    if inputs is not None:
+        feeds = inputs if isinstance(inputs, Mapping) else {"": inputs}
+        for name, value in sorted(feeds.items()):
+            array = np.ascontiguousarray(value)
+            h.update(f"{name}{array.dtype}{array.shape}".encode())
+            h.update(array.data)
+    return h.hexdigest()
+
+
+def _encode(facts: LayerFacts) -> dict[str, Any]:
+    return {k: ({repr(key): value for key, value in v.items()} if isinstance(v, dict) else v)
+            for k, v in asdict(facts).items()}
+
+
+def _decode(data: Mapping[str, Any]) -> LayerFacts:
+    values: dict[str, Any] = {}
+    for f in fields(LayerFacts):
+        raw = data[f.name]
+        if isinstance(raw, dict):
+            values[f.name] = {(k[1:-1] if k.startswith("'") else float(k)): float(v)
+                              for k, v in raw.items()}
+        else:
+            values[f.name] = float(raw)
+    return LayerFacts(**values)
+
+
+class FactCache:
+    """Facts by key in one folder (default :func:`cache_dir`)."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder or cache_dir()
+
+    def path(self, key: str) -> Path:
+        """The file of one entry."""
+        return self.folder / f"{key}.json"
+
+    def load(self, key: str) -> dict[str, LayerFacts] | None:
+        """The facts stored under ``key``, or None when absent or unreadable."""
+        try:
+            data = json.loads(self.path(key).read_text())
+            return {name: _decode(entry) for name, entry in data["units"].items()}
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
+
+    def save(self, key: str, facts: Mapping[str, LayerFacts]) -> None:
+        """Store ``facts`` under ``key`` (atomically; a failure to write is ignored: the
+        cache only saves time)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+            with os.fdopen(fd, "w") as handle:
+                json.dump({"version": FACTS_VERSION,
+                           "units": {n: _encode(f) for n, f in facts.items()}}, handle)
+            os.replace(name, self.path(key))
+        except OSError:
+            return
+
+
+__all__ = ["FACTS_VERSION", "FactCache", "cache_dir", "facts_key", "graph_digest"]
