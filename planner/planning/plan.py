@@ -105,6 +105,7 @@ class Planner:
                  cache: bool | FactCache = True) -> None:
         self.notes: list[str] = []
         self.seed = seed
+        self.progress = progress
         if not graph.has_weights and proxy != "uniform":
             graph = seeded_weights(graph, seed)
             self.notes.append("the model has no weights: proxies use seeded random weights")
@@ -142,7 +143,9 @@ class Planner:
     def _problem(self, dims: tuple[Dimension, ...], front: bool) -> Problem:
         outputs = set(self.graph.outputs)
         decisions = []
-        for unit in self.units:
+        for k, unit in enumerate(self.units, start=1):
+            if self.progress is not None:
+                self.progress(f"options of {unit.name}", k, len(self.units))
             options = unit_options(unit, self.graph, self.coupling, self.profile, self.space,
                                    self.facts[unit.name], dims, front)
             if not options:
@@ -173,7 +176,10 @@ class Planner:
         changed: every solve starts from the same problem.
         """
         problem = self.problem
-        for _ in range(REMEASURE_ROUNDS):
+        for k in range(REMEASURE_ROUNDS):
+            if self.progress is not None:
+                self.progress(f"solving the ILP ({problem.option_count():,} options"
+                              + (", measured sizes)" if k else ")"), k, REMEASURE_ROUNDS + 1)
             solution = self._solve(problem, budgets, objective, solver, time_limit_s, gap)
             problem, solution = self._measured(problem, solution)
             if not evaluate(problem, solution.chosen).violations(budgets):
@@ -185,6 +191,9 @@ class Planner:
             d.name: {id(o): o.resized(o.bound_bits, False) for o in d.options
                      if not o.exact_size}
             for d in problem.decisions if any(not o.exact_size for o in d.options)})
+        if self.progress is not None:
+            self.progress("solving the ILP (sizes at their upper bounds)", REMEASURE_ROUNDS,
+                          REMEASURE_ROUNDS + 1)
         try:
             solution = self._solve(bounded, budgets, objective, solver, time_limit_s, gap)
         except InfeasibleBudgetError:
@@ -203,7 +212,7 @@ class Planner:
         plan = self._plan(problem, solution, budgets, objective, solver)
         note = (f"after {REMEASURE_ROUNDS} rounds of measuring extrapolated option sizes "
                 "the plan was solved with every size not yet measured at its upper bound "
-                "(fixed-width k-means codes, bitmask positions), so it meets the budgets "
+                "(fixed-width k-means codes, worst-case positions), so it meets the budgets "
                 "but may be less accurate than the optimum")
         return plan.model_copy(update={"notes": [*plan.notes, note]})
 

@@ -392,8 +392,8 @@ class _Shaped:
                      and self.out_shape == unit.layer.output_shape) if unit.layer.inputs \
             else True
         self._works: dict[tuple[float, int], tuple[Work, list[Tensor]] | None] = {}
-        self._sizes: dict[tuple[float, str], np.ndarray] = {}
-        self._bounds: dict[tuple[float, str], np.ndarray] = {}
+        self._bits: dict[tuple[float, int, str, float, bool], int] = {}
+        self._tables: dict[tuple[float, int, bool, int], np.ndarray] = {}
 
     def work(self, rank: float, bits: int) -> tuple[Work, list[Tensor]] | None:
         """Work and weight tensors at low-rank fraction ``rank`` and activation ``bits``."""
@@ -405,24 +405,27 @@ class _Shaped:
         return self._works[key]
 
     def sizes(self, tensors: list[Tensor], rank: float, pairs: list[tuple[str, float]],
-              dtype: str) -> np.ndarray:
-        """Stored bits of each (format, sparsity) pair."""
+              dtype: str, bound: bool = False) -> np.ndarray:
+        """Stored bits of each (format, sparsity) pair (upper bounds when ``bound``); the
+        dtype matters only through the width of per-channel tensors, so sizes are shared
+        by every dtype of that width."""
         wide = max(16, DTYPE_BITS[dtype])
-        key = (rank, dtype)
-        if key not in self._sizes:
-            self._sizes[key] = np.array([weight_bits(tensors, f, s, self.facts, wide)
-                                         for f, s in pairs], dtype=np.int64)
-        return self._sizes[key]
+        table = (rank, wide, bound, id(pairs))  # pairs come from _Variants' cache
+        if table not in self._tables:
+            found = []
+            for fmt, sparsity in pairs:
+                key = (rank, wide, fmt, sparsity, bound)
+                if key not in self._bits:
+                    self._bits[key] = weight_bits(tensors, fmt, sparsity, self.facts, wide,
+                                                  bound)
+                found.append(self._bits[key])
+            self._tables[table] = np.array(found, dtype=np.int64)
+        return self._tables[table]
 
     def bounds(self, tensors: list[Tensor], rank: float, pairs: list[tuple[str, float]],
                dtype: str) -> np.ndarray:
         """Upper bounds on the stored bits of each (format, sparsity) pair."""
-        wide = max(16, DTYPE_BITS[dtype])
-        key = (rank, dtype)
-        if key not in self._bounds:
-            self._bounds[key] = np.array([weight_bits(tensors, f, s, self.facts, wide, True)
-                                          for f, s in pairs], dtype=np.int64)
-        return self._bounds[key]
+        return self.sizes(tensors, rank, pairs, dtype, bound=True)
 
 
 @dataclass
@@ -445,6 +448,14 @@ class _Block:
     base_energy_j: np.ndarray | None = None
     pricing: tuple[float, float, float, float, float] = (0.0, 0.0, 1.0, 1.0, 0.0)
     """(activation s, overhead s, read fraction, DRAM bytes/s, DRAM J/byte)."""
+    _bound_bits: np.ndarray | None = None
+
+    def bound(self, i: int) -> int:
+        """The upper bound on candidate ``i``'s stored bits (all computed on first use)."""
+        if self._bound_bits is None:
+            assert self.bounds is not None
+            self._bound_bits = self.bounds()
+        return int(self._bound_bits[i])
 
     def weight_pricing(self, i: int) -> WeightPricing | None:
         """How candidate ``i``'s latency and energy follow its stored size."""
@@ -542,7 +553,7 @@ def _front_options(shape: _Shaped, blocks: list[_Block], keep: list[int] | None,
                               float(block.latency_s[i]), float(block.energy_j[i]), out_bytes,
                               block.macs, float(block.error[i]) - block.act_error,
                               block.act_error, exact,
-                              int(block.bounds()[i]) if inexact else -1,  # type: ignore[misc]
+                              block.bound(i) if inexact else -1,
                               block.weight_pricing(i) if inexact else None))
     return options
 
