@@ -58,7 +58,7 @@ Proxy = Literal["measured", "weights", "uniform"]
 Progress = Callable[[str, int, int], None]
 BINDING = 0.999
 """A budget is binding when the plan uses at least this fraction of it."""
-REMEASURE_ROUNDS = 2
+REMEASURE_ROUNDS = 1
 """Solves on measured sizes, at most, before the safe solve with every size still
 extrapolated at its upper bound."""
 
@@ -170,10 +170,12 @@ class Planner:
 
         Some option sizes are extrapolated (k-means and sparse-index rates measured on the
         unpruned weights, see ``Option.exact_size``). The chosen ones are measured exactly
-        by compressing their weights (:func:`planner.compression.stored_bits`); while the
-        measured plan breaks a budget, it is solved again on a copy of the problem with
-        what it learnt, at most ``REMEASURE_ROUNDS`` times. The planner itself is not
-        changed: every solve starts from the same problem.
+        by compressing their weights (:func:`planner.compression.stored_bits`), which also
+        re-prices their latency and energy. If the measured plan breaks a budget, a last
+        solve prices every size not yet measured at its proven upper bound, so whatever it
+        measures meets the budgets (or :class:`BudgetBrokenError` says which budget breaks
+        and by how much). Ties are broken once, on the plan that is kept. The planner
+        itself is not changed: every solve starts from the same problem.
         """
         problem = self.problem
         for k in range(REMEASURE_ROUNDS):
@@ -183,6 +185,7 @@ class Planner:
             solution = self._solve(problem, budgets, objective, solver, time_limit_s, gap)
             problem, solution = self._measured(problem, solution)
             if not evaluate(problem, solution.chosen).violations(budgets):
+                problem, solution = self._tied(problem, solution, budgets)
                 return self._plan(problem, solution, budgets, objective, solver)
         # Safe round: every size still extrapolated at its upper bound, so whatever it
         # measures cannot break a budget (latency and energy grow with the bytes read).
@@ -195,8 +198,9 @@ class Planner:
             self.progress("solving the ILP (sizes at their upper bounds)", REMEASURE_ROUNDS,
                           REMEASURE_ROUNDS + 1)
         try:
-            solution = self._solve(bounded, budgets, objective, solver, time_limit_s, gap)
-        except InfeasibleBudgetError:
+            solution = self._solve(bounded, budgets, objective, solver, time_limit_s, gap,
+                                   explain=False)
+        except NoPlanError:
             over = ", ".join(
                 f"{name} {format_quantity(name, broken.quantity(name))} > "
                 f"{format_quantity(name, bound)} "
@@ -208,7 +212,7 @@ class Planner:
                 f"rounds of measuring extrapolated sizes the best plan breaks {over}, and "
                 "none fits with every extrapolated size at its upper bound; loosen the "
                 "budget or plan without k-means and sparsity") from None
-        problem, solution = self._measured(bounded, solution)
+        problem, solution = self._tied(*self._measured(bounded, solution), budgets)
         plan = self._plan(problem, solution, budgets, objective, solver)
         note = (f"after {REMEASURE_ROUNDS} rounds of measuring extrapolated option sizes "
                 "the plan was solved with every size not yet measured at its upper bound "
@@ -217,14 +221,31 @@ class Planner:
         return plan.model_copy(update={"notes": [*plan.notes, note]})
 
     def _solve(self, problem: Problem, budgets: Budgets, objective: Objective,
-               solver: Solver, time_limit_s: float | None, gap: float | None) -> Solution:
+               solver: Solver, time_limit_s: float | None, gap: float | None,
+               explain: bool = True) -> Solution:
+        """Solve; a proven infeasibility becomes :class:`InfeasibleBudgetError` naming each
+        budget's minimum (``explain``) or stays a NoPlanError."""
         try:
             return solve(problem, budgets, objective, solver=solver,
-                         time_limit_s=time_limit_s, gap=gap)
+                         time_limit_s=time_limit_s, gap=gap, tie_break="later")
         except NoPlanError as exc:
+            if exc.proven and not explain:
+                raise
             if not exc.proven:
                 raise PlanError(f"{exc}; raise --time-limit or loosen the budgets") from None
             raise self.explain(budgets, solver=solver) from None
+
+    def _tied(self, problem: Problem, solution: Solution, budgets: Budgets
+              ) -> tuple[Problem, Solution]:
+        """The solution after its tie-break solve (among plans as good, the least summed
+        layer latency), measured; the solution itself when the tied one breaks a budget on
+        measured sizes or there is no tie-break to run."""
+        if solution.tie_break is None:
+            return problem, solution
+        tied_problem, tied = self._measured(problem, solution.tie_break())
+        if evaluate(tied_problem, tied.chosen).violations(budgets):
+            return problem, solution
+        return tied_problem, tied
 
     def assign(self, chosen: Mapping[str, Option], note: str = "") -> Plan:
         """The plan of a hand-made choice of one option per unit (what-if analysis): its

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -65,6 +65,10 @@ class Solution:
     seconds: float
     variables: int
     constraints: int
+    tie_break: Callable[[], Solution] | None = field(default=None, repr=False,
+                                                     compare=False)
+    """When solved with ``tie_break="later"``: the lexicographic second solve, to run
+    only if this solution is kept."""
 
 
 @dataclass
@@ -308,8 +312,11 @@ def _chosen(problem: Problem, model: Model, values: np.ndarray) -> dict[str, Opt
 
 def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy", *,
           solver: Solver = "highs", time_limit_s: float | None = None,
-          gap: float | None = None, tie_break: bool = True) -> Solution:
+          gap: float | None = None, tie_break: bool | Literal["later"] = True) -> Solution:
     """The option per decision that minimises ``objective`` within ``budgets``.
+
+    ``tie_break``: break ties by a second solve (True), not at all (False), or hand the
+    caller that solve as ``Solution.tie_break`` to run if it keeps the solution ("later").
 
     Raises :class:`NoPlanError` when the budgets admit no plan (``proven`` tells whether
     the solver proved it, or only ran out of time), :class:`SolverError` when it fails.
@@ -322,15 +329,24 @@ def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy",
         proven = result.status == "infeasible"
         raise NoPlanError("no plan meets the budgets" if proven else
                           f"{solver} found no plan within {time_limit_s} s", proven)
-    values = result.values
     rel_gap = 0.0 if result.gap <= OPTIMALITY_GAP else result.gap
-    if tie_break:
-        values = _break_ties(model, objective, values, solver, time.perf_counter() - start,
-                             result.candidates)
     rows, cols = model.matrix.shape
-    return Solution(_chosen(problem, model, values), model.value(values, model.objective),
-                    rel_gap, result.status == "optimal" and rel_gap == 0.0,
-                    time.perf_counter() - start, cols, rows)
+    seconds = time.perf_counter() - start
+
+    def solution(values: np.ndarray, spent: float) -> Solution:
+        return Solution(_chosen(problem, model, values), model.value(values, model.objective),
+                        rel_gap, result.status == "optimal" and rel_gap == 0.0, spent, cols,
+                        rows)
+
+    def tied() -> Solution:
+        begin = time.perf_counter()
+        values = _break_ties(model, objective, result.values, solver,  # type: ignore[arg-type]
+                             seconds, result.candidates)
+        return solution(values, seconds + time.perf_counter() - begin)
+
+    if tie_break == "later":
+        return replace(solution(result.values, seconds), tie_break=tied)
+    return tied() if tie_break else solution(result.values, seconds)
 
 
 def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: Solver,
