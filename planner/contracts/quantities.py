@@ -97,7 +97,7 @@ def total_field(name: str) -> str:
     return QUANTITIES[name].total_field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Budgets:
     """Upper bounds a plan must meet, in base units; None: unconstrained. ``error`` bounds
     the accuracy proxy (the predicted relative output error energy). Build it by field

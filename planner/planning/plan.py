@@ -400,7 +400,8 @@ def plan(graph: Graph, profile: HardwareProfile, *, max_size_bytes: float | None
     "weights" (weight errors, every sensitivity 1) or "uniform" (no measurements).
     Raises :class:`InfeasibleBudgetError` naming each budget's smallest achievable value.
     """
-    budgets = Budgets(max_size_bytes, max_latency_s, max_memory_bytes, max_energy_j, max_error)
+    budgets = Budgets(size_bytes=max_size_bytes, latency_s=max_latency_s,
+                      memory_bytes=max_memory_bytes, energy_j=max_energy_j, error=max_error)
     planner = Planner(graph, profile, space=space, proxy=proxy, inputs=inputs,
                       dims=relevant_dims(budgets, objective), seed=seed, progress=progress,
                       cache=cache)
@@ -420,7 +421,8 @@ def pareto(graph: Graph, profile: HardwareProfile, over: str = "size", points: i
     achievable value to the value the unconstrained optimum uses. Other ``budgets``
     (``max_latency_s=…``) hold at every point; ``planner`` reuses measured proxies;
     ``progress(label, done, total)`` hears about proxies and each point."""
-    fixed = Budgets(max_size_bytes, max_latency_s, max_memory_bytes, max_energy_j, max_error)
+    fixed = Budgets(size_bytes=max_size_bytes, latency_s=max_latency_s,
+                    memory_bytes=max_memory_bytes, energy_j=max_energy_j, error=max_error)
     if over not in ("size", "latency", "memory", "energy"):
         raise ValueError(f"over must be size, latency, memory or energy, not {over!r}")
     dims = tuple(d for d in ALL_DIMENSIONS

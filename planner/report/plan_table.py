@@ -36,7 +36,9 @@ def plan_table(plan: Plan, all_layers: bool = False) -> Table:
                  f"{base.size_bytes / max(plan.totals.size_bytes, 1):.1f}x smaller, "
                  f"{base.latency_s / max(plan.totals.latency_s, 1e-12):.2f}x faster")
     s = plan.solver
-    notes.append(f"{s.solver}: {'optimal' if s.optimal else f'gap {s.gap:.2%}'} in "
+    proof = (f"gap {s.gap:.2%}" if not s.optimal else
+             f"optimal (residual gap {s.gap:.1e})" if s.gap else "optimal")
+    notes.append(f"{s.solver}: {proof} in "
                  f"{s.seconds:.1f} s ({s.options} options, {s.variables} variables, "
                  f"{s.constraints} constraints)")
     notes += plan.notes
