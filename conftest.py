@@ -1,5 +1,5 @@
-"""Suite-wide settings: measured facts are cached in a temporary folder, never in the
-user's cache."""
+"""Suite-wide settings for tests and doctests: measured facts are cached in a temporary
+folder, never in the user's cache."""
 
 from __future__ import annotations
 
