@@ -97,8 +97,7 @@ class Matrix:
 
     def fixing(self, options: int, keep: np.ndarray) -> Matrix:
         """This program with the first ``options`` columns where ``keep`` is False fixed
-        to zero (their
-        upper bound set to 0; presolve removes them)."""
+        to zero (their upper bound set to 0; presolve removes them)."""
         upper = self.col_upper.copy()
         upper[:options][~keep] = 0.0
         return Matrix(self.cost, self.col_lower, upper, self.integral, self.row_start,
