@@ -266,10 +266,7 @@ def _cbc(matrix: Matrix, time_limit_s: float | None, gap: float,
 
 def _cbc_gap(matrix: Matrix, values: np.ndarray) -> float:
     """The relative gap of a CBC incumbent to its LP relaxation's bound."""
-    relaxed = Matrix(matrix.cost, matrix.col_lower, matrix.col_upper,
-                     np.zeros_like(matrix.integral), matrix.row_start, matrix.col_index,
-                     matrix.value, matrix.row_lower, matrix.row_upper, matrix.blocks)
-    bound = _highs_run(relaxed, None, 0.0, relax=True)[0]
+    bound = _highs_run(matrix, None, 0.0, relax=True)[0]
     found = float(matrix.cost @ values)
     if bound.values is None or not found:
         return 0.0
@@ -366,12 +363,13 @@ def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: 
         return values
     goal = np.flatnonzero(m.cost)
     row_start = np.concatenate([m.row_start, [m.row_start[-1] + len(goal)]])
-    tied = Matrix(secondary, m.col_lower, m.col_upper, m.integral, row_start,
-                  np.concatenate([m.col_index, goal]), np.concatenate([m.value, m.cost[goal]]),
-                  np.concatenate([m.row_lower, [-np.inf]]),
-                  np.concatenate([m.row_upper,
-                                  [found + TIE_TOLERANCE * max(abs(found), 1.0)]]),
-                  [*m.blocks, (m.shape[0], "tie_break")])
+    tied = replace(m, cost=secondary, row_start=row_start,
+                   col_index=np.concatenate([m.col_index, goal]),
+                   value=np.concatenate([m.value, m.cost[goal]]),
+                   row_lower=np.concatenate([m.row_lower, [-np.inf]]),
+                   row_upper=np.concatenate([m.row_upper,
+                                             [found + TIE_TOLERANCE * max(abs(found), 1.0)]]),
+                   blocks=[*m.blocks, (m.shape[0], "tie_break")])
     if candidates is not None:  # only these can be within the tolerance of the optimum
         tied = tied.fixing(n, candidates)
         result = BACKENDS[solver](tied, max(1.0, seconds / 2), OPTIMALITY_GAP, values)

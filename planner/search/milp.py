@@ -29,7 +29,7 @@ Each quantity is scaled so that its largest possible total is about ``SCALE_TARG
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
 import numpy as np
@@ -100,8 +100,7 @@ class Matrix:
         to zero (their upper bound set to 0; presolve removes them)."""
         upper = self.col_upper.copy()
         upper[:options][~keep] = 0.0
-        return Matrix(self.cost, self.col_lower, upper, self.integral, self.row_start,
-                      self.col_index, self.value, self.row_lower, self.row_upper, self.blocks)
+        return replace(self, col_upper=upper)
 
     def row_name(self, row: int) -> str:
         """The name of the block a row belongs to, and its index in it."""

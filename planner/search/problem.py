@@ -31,9 +31,6 @@ from planner.contracts.plan_file import PlanTotals
 from planner.contracts.quantities import BUDGET_TOLERANCE, QUANTITY_OF, Budgets
 from planner.search.options import Option
 
-Totals = PlanTotals
-"""Predicted totals of one assignment (the plan file's record)."""
-
 Objective = Literal["accuracy", "latency", "size", "energy", "memory"]
 OBJECTIVES: tuple[Objective, ...] = ("accuracy", "latency", "size", "energy", "memory")
 
@@ -178,7 +175,6 @@ __all__ = [
     "Link",
     "Objective",
     "Problem",
-    "Totals",
     "brute_force",
     "consistent",
     "evaluate",
