@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from planner.compression.transforms import Choice
-from planner.search.ilp import NoPlanError, solve
+from planner.search.column_generation import relax
+from planner.search.ilp import NoPlanError, _highs_run, solve
+from planner.search.milp import build
 from planner.search.options import Option
 from planner.search.problem import (
     Budgets,
@@ -170,3 +173,27 @@ def test_coupled_decisions_take_one_ratio() -> None:
     solution = solve(problem, Budgets(), "size")
     assert solution.objective == pytest.approx(35)
     assert math.isclose(solution.chosen["a"].ratios[0], solution.chosen["b"].ratios[0])
+
+
+@FAST
+@given(problems(THREE), budgets(), OBJECTIVE, st.data())
+def test_column_generation_bound_and_reduced_costs_are_the_full_relaxations(
+        problem: Problem, limits: Budgets, objective: str, data: st.DataObject) -> None:
+    """Column generation reaches the full LP's optimum, and every option's reduced cost is
+    a valid bound: the relaxation with that option forced in costs at least LB + d_j."""
+    model = build(problem, limits, objective)  # type: ignore[arg-type]
+    matrix, n = model.matrix, len(model.arrays.owner)
+    full, _ = _highs_run(matrix, None, 0.0, relax=True, presolve="off")
+    lp = relax(matrix, n, model.arrays.owner, model.arrays.unpruned)
+    if full.status == "infeasible":
+        assert lp.status != "optimal"
+        return
+    assume(lp.status == "optimal")  # the seed may leave a decision without options
+    assert lp.bound == pytest.approx(float(matrix.cost @ full.values), rel=1e-7, abs=1e-7)
+    j = data.draw(st.integers(0, n - 1))
+    lower = matrix.col_lower.copy()
+    lower[j] = 1.0
+    forced, _ = _highs_run(replace(matrix, col_lower=lower), None, 0.0, relax=True,
+                           presolve="off")
+    if forced.status == "optimal":
+        assert float(matrix.cost @ forced.values) >= lp.bound + lp.reduced[j] - 1e-6

@@ -14,6 +14,7 @@ from planner.compression.storage import encode, quantize_int
 from planner.compression.transforms import factorize, reconstruct
 from planner.execution.executor import execute
 from planner.planning.plan import Plan, Planner
+from planner.search.milp import OptionArrays
 from planner.search.options import OptionSpace
 from planner.search.problem import Budgets
 from planner.validate.simulate import SimulationError, simulate
@@ -255,3 +256,20 @@ def test_a_resized_option_is_priced_by_the_roofline(mobilenet: Graph) -> None:
         assert same.energy_j == pytest.approx(option.energy_j, rel=1e-12)
         bigger = option.resized(option.size_bits + 8 * 4096, False)
         assert bigger.latency_s >= option.latency_s and bigger.energy_j > option.energy_j
+
+
+def test_a_problem_at_bounds_prices_every_extrapolated_option_as_resized(
+        mobilenet: Graph) -> None:
+    """The vectorised pricing of a problem at its bounds equals re-pricing each option."""
+    planner = Planner(mobilenet, PROFILE, proxy="weights", dims=("size", "latency", "error"))
+    bounded = planner.problem.bounded()
+    arrays = OptionArrays.of(bounded)
+    options = [o for d in bounded.decisions for o in d.options]
+    loose = [k for k, o in enumerate(options) if not o.exact_size]
+    assert loose
+    for k in loose[::53]:
+        resized = options[k].resized(options[k].bound_bits, False)
+        assert bounded.priced(options[k]) == resized
+        assert arrays.values["size"][k] == resized.size_bits / 8
+        assert arrays.values["latency"][k] == pytest.approx(resized.latency_s, rel=1e-12)
+        assert arrays.values["energy"][k] == pytest.approx(resized.energy_j, rel=1e-12)

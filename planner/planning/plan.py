@@ -190,10 +190,7 @@ class Planner:
         # Safe round: every size still extrapolated at its upper bound, so whatever it
         # measures cannot break a budget (latency and energy grow with the bytes read).
         broken = evaluate(problem, solution.chosen)
-        bounded = problem.replacing({
-            d.name: {id(o): o.resized(o.bound_bits, False) for o in d.options
-                     if not o.exact_size}
-            for d in problem.decisions if any(not o.exact_size for o in d.options)})
+        bounded = problem.bounded()
         if self.progress is not None:
             self.progress("solving the ILP (sizes at their upper bounds)", REMEASURE_ROUNDS,
                           REMEASURE_ROUNDS + 1)

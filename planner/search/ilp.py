@@ -18,7 +18,6 @@ With a time limit the best plan found is returned with its gap (the solver's own
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -29,6 +28,8 @@ from typing import Any, Literal, cast
 import numpy as np
 
 from planner.contracts.quantities import QUANTITIES, Budgets
+from planner.search.column_generation import least_per_group, relax
+from planner.search.highs_session import new_highs
 from planner.search.milp import Matrix, Model, build
 from planner.search.options import Option
 from planner.search.problem import Objective, Problem
@@ -95,13 +96,10 @@ def _highs_run(matrix: Matrix, time_limit_s: float | None, gap: float,
     solver, whose solution holds the duals."""
     import highspy
 
-    h = _quiet(highspy.Highs)
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
+    h = new_highs()
     h.setOptionValue("presolve", presolve)
     h.setOptionValue("mip_rel_gap", gap)
     h.setOptionValue("mip_abs_gap", 1e-12)
-    h.setOptionValue("random_seed", 0)
     if time_limit_s is not None:
         h.setOptionValue("time_limit", max(0.01, float(time_limit_s)))
     lp = highspy.HighsLp()
@@ -142,36 +140,27 @@ def _highs_run(matrix: Matrix, time_limit_s: float | None, gap: float,
                       f"{_kept(matrix)}")
 
 
-def _quiet(make: Callable[[], Any]) -> Any:
-    """``make()`` with the process's standard output closed: HiGHS prints its banner from
-    C++ when the first instance is made, which would corrupt output a user pipes."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            return make()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 INCUMBENT_PER_DECISION = 24
 """Options per decision (least reduced cost first) among which an incumbent is sought."""
 
 
 def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
            start: np.ndarray | None = None, options: int = 0,
-           owner: np.ndarray | None = None) -> _Result:
+           owner: np.ndarray | None = None, seed: np.ndarray | None = None) -> _Result:
     """HiGHS with reduced-cost fixing over the option columns (the first ``options``).
 
-    1. The LP relaxation gives a bound LB and every column's reduced cost d_j ≥ 0; any
-       solution with x_j = 1 costs at least LB + d_j.
+    1. The LP relaxation, by column generation from the option columns in ``seed``
+       (:mod:`planner.search.column_generation`; the full LP when that proves nothing),
+       gives a bound LB and every column's reduced cost d_j; any solution with x_j = 1
+       costs at least LB + d_j.
     2. The MIP over the options of least reduced cost (``INCUMBENT_PER_DECISION`` per
        decision) gives an incumbent UB (or ``start`` does).
-    3. Every option with d_j > UB − LB is fixed to 0: it cannot be in a plan better than
-       UB. The MIP over the rest is solved to optimality; its optimum is the optimum of
-       the whole problem.
+    3. Every option with d_j > UB − LB is left out: it cannot be in a plan better than
+       UB. The MIP over the rest is solved to optimality; its optimum OPT is the optimum
+       of the whole problem, and the options with d_j ≤ OPT − LB are the only ones a plan
+       as good can take (``candidates``, where the tie-break searches).
+
+    Each MIP gets only the columns it may use (:meth:`Matrix.restricted`).
     """
     deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
 
@@ -180,46 +169,60 @@ def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
 
     if options == 0 or owner is None:
         return _highs_run(matrix, time_limit_s, gap, start)[0]
-    relaxed, h = _highs_run(matrix, left(), 0.0, relax=True, presolve="off")
-    if relaxed.status == "infeasible":
-        return relaxed
-    if relaxed.status != "optimal":
-        return _highs_run(matrix, left(), gap, start)[0]
-    bound = float(h.getInfo().objective_function_value)
-    reduced = np.asarray(h.getSolution().col_dual)[:options]
+    lp = relax(matrix, options, owner, seed, left()) if seed is not None else None
+    if lp is None or lp.status != "optimal":
+        relaxed, h = _highs_run(matrix, left(), 0.0, relax=True, presolve="off")
+        if relaxed.status == "infeasible":
+            return relaxed
+        if relaxed.status != "optimal":
+            return _highs_run(matrix, left(), gap, start)[0]
+        bound = float(h.getInfo().objective_function_value)
+        reduced = np.asarray(h.getSolution().col_dual)[:options]
+    else:
+        bound, reduced = lp.bound, lp.reduced
     incumbent = float(matrix.cost @ start) if start is not None else np.inf
     best = start
     per = INCUMBENT_PER_DECISION
     while best is None or not np.isfinite(incumbent):
-        keep = _least_per_group(reduced, owner, per)
-        result = _highs_run(matrix.fixing(options, keep), left(), gap)[0]
+        result = _highs_over(matrix, options, least_per_group(reduced, owner, per), left(),
+                             gap)
         if result.values is not None:
             best, incumbent = result.values, float(matrix.cost @ result.values)
             break
         if per >= len(reduced) or (left() is not None and left() <= 0):  # type: ignore[operator]
             return _highs_run(matrix, left(), gap, start)[0]
         per *= 4
-    margin = TIE_TOLERANCE * max(1.0, abs(incumbent)) + 1e-7 * max(1.0, abs(incumbent))
-    keep = reduced <= incumbent - bound + margin
-    result = _highs_run(matrix.fixing(options, keep), left(), gap, best)[0]
+    result = _highs_over(matrix, options, reduced <= incumbent - bound + _margin(incumbent),
+                         left(), gap, best)
     if result.values is None:
         return _Result("feasible", best, max(0.0, (incumbent - bound) / abs(incumbent))
                        if incumbent else 0.0)
-    return replace(result, candidates=keep)
+    found = float(matrix.cost @ result.values)
+    return replace(result, candidates=reduced <= found - bound + _margin(found))
 
 
-def _least_per_group(values: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
-    """A mask of the ``count`` least values of each owner group (ties: first)."""
-    order = np.lexsort((values, owner))
-    ranked = np.empty(len(values), np.int64)
-    starts = np.searchsorted(owner[order], owner[order], side="left")
-    ranked[order] = np.arange(len(values)) - starts
-    return ranked < count
+def _margin(value: float) -> float:
+    """Slack on a reduced-cost test at objective ``value``: the tie tolerance and the
+    solver's feasibility tolerances."""
+    return (TIE_TOLERANCE + 1e-7) * max(1.0, abs(value))
+
+
+def _highs_over(matrix: Matrix, options: int, keep: np.ndarray, time_limit_s: float | None,
+                gap: float, start: np.ndarray | None = None) -> _Result:
+    """HiGHS on ``matrix`` with the option columns where ``keep`` is False left out (fixed
+    to zero); the result in ``matrix``'s columns."""
+    sub, columns = matrix.restricted(options, keep)
+    result = _highs_run(sub, time_limit_s, gap, None if start is None else start[columns])[0]
+    if result.values is None:
+        return result
+    values = np.zeros(len(matrix.cost))
+    values[columns] = result.values
+    return replace(result, values=values)
 
 
 def _cbc(matrix: Matrix, time_limit_s: float | None, gap: float,
          start: np.ndarray | None = None, options: int = 0,
-         owner: np.ndarray | None = None) -> _Result:
+         owner: np.ndarray | None = None, seed: np.ndarray | None = None) -> _Result:
     import pulp
 
     lp = pulp.LpProblem("compression_plan", pulp.LpMinimize)
@@ -294,7 +297,7 @@ def _run(model: Model, matrix: Matrix, solver: Solver, time_limit_s: float | Non
     if backend is None:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     return backend(matrix, time_limit_s, gap, start, len(model.arrays.owner),
-                   model.arrays.owner)
+                   model.arrays.owner, model.arrays.unpruned)
 
 
 # ---------------------------------------------------------------- solving
@@ -305,7 +308,7 @@ def _chosen(problem: Problem, model: Model, values: np.ndarray) -> dict[str, Opt
     picks = {}
     for k, d in enumerate(problem.decisions):
         lo, hi = model.arrays.start[k], model.arrays.start[k + 1]
-        picks[d.name] = d.options[int(np.argmax(x[lo:hi]))]
+        picks[d.name] = problem.priced(d.options[int(np.argmax(x[lo:hi]))])
     return picks
 
 
@@ -371,8 +374,10 @@ def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: 
                                              [found + TIE_TOLERANCE * max(abs(found), 1.0)]]),
                    blocks=[*m.blocks, (m.shape[0], "tie_break")])
     if candidates is not None:  # only these can be within the tolerance of the optimum
-        tied = tied.fixing(n, candidates)
-        result = BACKENDS[solver](tied, max(1.0, seconds / 2), OPTIMALITY_GAP, values)
+        result = (_highs_over(tied, n, candidates, max(1.0, seconds / 2), OPTIMALITY_GAP,
+                              values) if solver == "highs" else
+                  BACKENDS[solver](tied.fixing(n, candidates), max(1.0, seconds / 2),
+                                   OPTIMALITY_GAP, values))
     else:
         result = _run(model, tied, solver, max(1.0, seconds / 2), OPTIMALITY_GAP, values)
     return result.values if result.values is not None else values

@@ -35,6 +35,7 @@ from operator import attrgetter
 import numpy as np
 
 from planner.contracts.quantities import QUANTITIES, QUANTITY_OF, Budgets
+from planner.search.options import bounded_costs
 from planner.search.problem import Objective, Problem
 
 SCALE_TARGET = 1000.0
@@ -53,6 +54,9 @@ class OptionArrays:
     processor: np.ndarray
     """Index into ``processors`` of each option."""
     processors: list[str]
+    unpruned: np.ndarray
+    """Whether each option keeps every channel (all its ratios 1): one per decision makes
+    a consistent assignment, which column generation starts from."""
 
     @classmethod
     def of(cls, problem: Problem) -> OptionArrays:
@@ -64,13 +68,20 @@ class OptionArrays:
         read = attrgetter(*(q.option_field for q in quantities))
         options = [o for d in problem.decisions for o in d.options]
         table = np.array([read(o) for o in options], dtype=float).reshape(len(options), -1)
+        if problem.at_bounds:
+            loose = np.flatnonzero([not o.exact_size for o in options])
+            at_bound = bounded_costs([options[k] for k in loose])
+            for k, q in enumerate(quantities):
+                if q.option_field in at_bound:
+                    table[loose, k] = at_bound[q.option_field]
         sensitivity = np.repeat([d.sensitivity for d in problem.decisions], counts)
         values = {q.name: table[:, k] * q.option_scale * (sensitivity if q.weighted else 1.0)
                   for k, q in enumerate(quantities)}
         names = sorted({o.choice.processor for o in options} | {problem.host})
         index = {p: k for k, p in enumerate(names)}
         processor = np.array([index[o.choice.processor] for o in options], dtype=np.int64)
-        return cls(owner, start, values, processor, names)
+        unpruned = np.array([all(r == 1.0 for r in o.ratios) for o in options], dtype=bool)
+        return cls(owner, start, values, processor, names, unpruned)
 
 
 @dataclass
@@ -101,6 +112,24 @@ class Matrix:
         upper = self.col_upper.copy()
         upper[:options][~keep] = 0.0
         return replace(self, col_upper=upper)
+
+    def restricted(self, options: int, keep: np.ndarray) -> tuple[Matrix, np.ndarray]:
+        """This program over fewer columns: of the first ``options`` only those where
+        ``keep`` is True, every other column kept; and the original index of each column
+        it has (a solution of it is ``values`` at those indices of this one's, zero
+        elsewhere). Solvers get only the columns that can be non-zero, where
+        :meth:`fixing` would leave presolve to remove the rest."""
+        mask = np.ones(len(self.cost), bool)
+        mask[:options] = keep
+        columns = np.flatnonzero(mask)
+        renumber = np.cumsum(mask) - 1
+        entry = mask[self.col_index]
+        row_of = np.repeat(np.arange(len(self.row_lower)), np.diff(self.row_start))
+        row_start = np.searchsorted(row_of[entry], np.arange(len(self.row_lower) + 1))
+        return replace(self, cost=self.cost[mask], col_lower=self.col_lower[mask],
+                       col_upper=self.col_upper[mask], integral=self.integral[mask],
+                       row_start=row_start, col_index=renumber[self.col_index[entry]],
+                       value=self.value[entry]), columns
 
     def row_name(self, row: int) -> str:
         """The name of the block a row belongs to, and its index in it."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Literal
@@ -128,6 +128,11 @@ class WeightPricing:
     base_energy_j: float
     dram_j_per_byte: float
 
+    def terms(self) -> tuple[float, float, float, float, float, float, float]:
+        """The fields in declaration order."""
+        return (self.compute_s, self.activation_s, self.overhead_s, self.read_fraction,
+                self.dram_bytes_per_s, self.base_energy_j, self.dram_j_per_byte)
+
     def at(self, size_bits: int) -> tuple[float, float]:
         """(latency s, energy J) with ``size_bits`` stored."""
         read = math.ceil(math.ceil(size_bits / 8) * self.read_fraction)
@@ -174,6 +179,24 @@ class Option:
     def error(self) -> float:
         """The unit's relative output error (before sensitivity)."""
         return self.weight_error + self.act_error
+
+
+def bounded_costs(options: Sequence[Option]) -> dict[str, np.ndarray]:
+    """Stored bits, latency (s) and energy (J) of each option at its upper bound on stored
+    bits, by option field name: what ``o.resized(o.bound_bits, False)`` gives, computed
+    for all at once."""
+    bits = np.array([o.bound_bits for o in options], dtype=np.int64)
+    latency = np.array([o.latency_s for o in options], dtype=float)
+    energy = np.array([o.energy_j for o in options], dtype=float)
+    priced = [k for k, o in enumerate(options) if o.pricing is not None]
+    if priced:
+        terms = np.array([p.terms() for o in options if (p := o.pricing) is not None],
+                         dtype=float)
+        compute, activation, overhead, fraction, bandwidth, base, joules = terms.T
+        read = np.ceil(np.ceil(bits[priced] / 8) * fraction)
+        latency[priced] = np.maximum(compute, read / bandwidth + activation) + overhead
+        energy[priced] = base + read * joules
+    return {"size_bits": bits, "latency_s": latency, "energy_j": energy}
 
 
 # ---------------------------------------------------------------- shapes after pruning

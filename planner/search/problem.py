@@ -63,12 +63,15 @@ class Link:
 @dataclass
 class Problem:
     """Decisions in execution (topological) order, the host, links by (source, destination)
-    and the fixed stored bits (constants every plan keeps)."""
+    and the fixed stored bits (constants every plan keeps). ``at_bounds``: every option
+    whose size is extrapolated counts at its proven upper bound (:meth:`priced`), so
+    whatever a plan of it measures meets its budgets."""
 
     decisions: list[Decision]
     host: str
     links: dict[tuple[str, str], Link] = field(default_factory=dict)
     fixed_bits: int = 0
+    at_bounds: bool = False
 
     def __post_init__(self) -> None:
         self.index = {d.name: k for k, d in enumerate(self.decisions)}
@@ -94,7 +97,18 @@ class Problem:
         its replacement}. The original is unchanged."""
         decisions = [replace(d, options=[swap[d.name].get(id(o), o) for o in d.options])
                      if d.name in swap else d for d in self.decisions]
-        return Problem(decisions, self.host, self.links, self.fixed_bits)
+        return Problem(decisions, self.host, self.links, self.fixed_bits, self.at_bounds)
+
+    def bounded(self) -> Problem:
+        """This problem with every extrapolated size at its upper bound."""
+        return Problem(self.decisions, self.host, self.links, self.fixed_bits, True)
+
+    def priced(self, option: Option) -> Option:
+        """An option of this problem as it counts here (at its upper bound when the
+        problem is ``at_bounds`` and its size is extrapolated)."""
+        if self.at_bounds and not option.exact_size:
+            return option.resized(option.bound_bits, False)
+        return option
 
     def option_count(self) -> int:
         """Options over all decisions."""
@@ -150,7 +164,8 @@ def brute_force(problem: Problem, budgets: Budgets, objective: Objective
     or None when no assignment meets the budgets."""
     best: tuple[float, list[Option]] | None = None
     quantity = QUANTITY_OF[objective]
-    for combo in itertools.product(*(d.options for d in problem.decisions)):
+    for combo in itertools.product(*([problem.priced(o) for o in d.options]
+                                     for d in problem.decisions)):
         if not consistent(problem, combo):
             continue
         totals = evaluate(problem, combo)
