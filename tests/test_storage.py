@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from planner.compression.storage import (
     encode,
@@ -12,6 +14,7 @@ from planner.compression.storage import (
     relative_index_codes,
     sparse_index_bits,
 )
+from planner.search.options import LayerFacts, PairRates, weight_bits, weight_bits_table
 
 # Deep Compression (Han et al., ICLR 2016), Table 4: AlexNet layer sizes (Caffe), the
 # fraction of weights kept, the weight bits (8 for conv, 5 for fc) and the average Huffman
@@ -143,3 +146,21 @@ def test_upper_bounds_hold_for_every_encoding() -> None:
         w = rng.standard_normal(int(rng.integers(10, 5000)))
         _, index = kmeans_1d(w, 1 << bits)
         assert huffman_bits(index) <= index.size * bits
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(("weight", "bias", "scale")), st.integers(1, 5000),
+                          st.integers(1, 64)), min_size=1, max_size=3),
+       st.booleans(), st.sampled_from((16, 32)), st.floats(0.5, 6.0), st.floats(0.05, 2.0))
+def test_the_size_table_equals_the_size_of_each_pair(
+        tensors: list[tuple[str, int, int]], bound: bool, dtype_bits: int, kmeans_rate: float,
+        index_rate: float) -> None:
+    """Sizes of all (format, sparsity) pairs at once equal each one computed alone."""
+    facts = LayerFacts(kmeans_bits_per_value={"kmeans4": kmeans_rate},
+                       index_bits_per_weight={0.5: index_rate, 0.9: index_rate / 3},
+                       huffman_index_bits_per_weight={0.5: index_rate * 0.8})
+    pairs = [(f, s) for f in ("fp32", "fp16", "int8", "int4", "binary", "kmeans4", "kmeans6")
+             for s in (0.0, 0.5, 0.75, 0.9)]
+    table = weight_bits_table(tensors, PairRates.of(pairs, facts), dtype_bits, bound)
+    assert table.tolist() == [weight_bits(tensors, f, s, facts, dtype_bits, bound)
+                              for f, s in pairs]

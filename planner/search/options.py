@@ -29,10 +29,11 @@ from typing import Literal
 import numpy as np
 
 from graphs import Graph, Layer, Work, bits_to_bytes, is_depthwise, op_spec, op_work
-from hardware_profiles import DTYPE_BITS, HardwareProfile
+from hardware_profiles import DTYPE_BITS, HardwareProfile, Processor
 from planner.compression.coupling import Coupling
 from planner.compression.decision_units import Unit, pruned_io
 from planner.compression.storage import (
+    INDEX_WIDTHS,
     SCALE_BITS,
     bias_bits,
     format_bits,
@@ -284,6 +285,74 @@ def weight_bits(tensors: list[Tensor], fmt: str, sparsity: float, facts: LayerFa
     return total
 
 
+@dataclass(frozen=True)
+class PairRates:
+    """What the size of each (format, sparsity) pair depends on, as arrays over the pairs:
+    computed once per unit and dtype, then applied to many pruned shapes."""
+
+    pairs: tuple[tuple[str, float], ...]
+    sparsity: np.ndarray
+    format_bits: np.ndarray
+    entropy: np.ndarray
+    """Huffman-coded k-means indices (and a codebook per tensor)."""
+    row_scales: np.ndarray
+    """One scale per output row (int and binary formats)."""
+    kmeans_rate: np.ndarray
+    """Measured bits per k-means index (the format's width where none was measured)."""
+    index_rate: np.ndarray
+    """Measured sparse-position bits per weight."""
+    bias_bits: np.ndarray
+
+    @classmethod
+    def of(cls, pairs: Sequence[tuple[str, float]], facts: LayerFacts) -> PairRates:
+        """The rates of ``pairs`` under a unit's measured ``facts``."""
+        formats = [f for f, _ in pairs]
+        return cls(
+            tuple(pairs), np.array([s for _, s in pairs], dtype=float),
+            np.array([format_bits(f) for f in formats], dtype=np.int64),
+            np.array([is_entropy_coded(f) for f in formats], dtype=bool),
+            np.array([f in ("int8", "int4", "binary") for f in formats], dtype=bool),
+            np.array([facts.kmeans_bits_per_value.get(f, format_bits(f)) for f in formats],
+                     dtype=float),
+            np.array([(facts.huffman_index_bits_per_weight if is_entropy_coded(f)
+                       else facts.index_bits_per_weight).get(s, 1.0) for f, s in pairs],
+                     dtype=float),
+            np.array([bias_bits(1, f) for f in formats], dtype=np.int64))
+
+
+def weight_bits_table(tensors: list[Tensor], rates: PairRates, dtype_bits: int,
+                      bound: bool = False) -> np.ndarray:
+    """:func:`weight_bits` of each (format, sparsity) pair of ``rates``, all at once."""
+    total = np.zeros(len(rates.pairs), dtype=np.int64)
+    value_rate = rates.format_bits.astype(float) if bound else rates.kmeans_rate
+    codebook = np.where(rates.entropy, (1 << rates.format_bits) * SCALE_BITS, 0)
+    sparse = rates.sparsity > 0
+    for key, n, rows in tensors:
+        if key.endswith("bias"):
+            total += rates.bias_bits * n
+            continue
+        if not key.endswith("weight"):
+            total += n * max(16, dtype_bits)
+            continue
+        values = n - np.round(rates.sparsity * n).astype(np.int64)
+        total += np.where(rates.entropy,
+                          np.round(values * value_rate).astype(np.int64) + codebook,
+                          values * rates.format_bits
+                          + np.where(rates.row_scales, rows * SCALE_BITS, 0))
+        positions = (_index_bits_bounds(n, values) if bound
+                     else np.round(n * rates.index_rate).astype(np.int64))
+        total += np.where(sparse, positions, 0)
+    return total
+
+
+def _index_bits_bounds(n: int, values: np.ndarray) -> np.ndarray:
+    """:func:`~planner.compression.storage.index_bits_bound` of each count of values."""
+    zeros = n - values
+    widths = np.array(list(INDEX_WIDTHS), dtype=np.int64)[:, None]
+    relative = (values[None, :] + zeros[None, :] // ((1 << widths) - 1)) * widths
+    return np.minimum(n, relative.min(axis=0))
+
+
 def plain_weight_bits(layer: Layer, in_shapes: list[tuple[int, ...]], dtype: str) -> int:
     """Stored bits of a plain layer's parameters (norm scales and shifts): at the dtype's
     width, at least 16 bits."""
@@ -378,21 +447,32 @@ def unit_options(unit: Unit, graph: Graph, coupling: Coupling, profile: Hardware
 
 
 class _Variants:
-    """(format, sparsity) pairs a dtype and rank allow, with their summed weight errors."""
+    """(format, sparsity) pairs a dtype and rank allow: their rates, summed weight errors
+    and, per processor, the speed-up of their sparsity."""
 
     def __init__(self, space: OptionSpace, facts: LayerFacts) -> None:
         self.space, self.facts = space, facts
-        self._cache: dict[tuple[str, bool], tuple[list[tuple[str, float]], np.ndarray]] = {}
+        self._cache: dict[tuple[str, bool], tuple[PairRates, np.ndarray]] = {}
+        self._speedups: dict[tuple[int, str], np.ndarray] = {}
 
-    def of(self, dtype: str, factorised: bool) -> tuple[list[tuple[str, float]], np.ndarray]:
+    def of(self, dtype: str, factorised: bool) -> tuple[PairRates, np.ndarray]:
+        """The pairs' rates and summed weight errors."""
         key = (dtype, factorised)
         if key not in self._cache:
             pairs = [(f, s) for f in self.space.formats if format_fits(f, dtype)
                      for s in self.space.sparsities if s == 0 or not factorised]
             errors = np.array([self.facts.format_error.get(f, 0.0)
                                + self.facts.sparsity_error.get(s, 0.0) for f, s in pairs])
-            self._cache[key] = pairs, errors
+            self._cache[key] = PairRates.of(pairs, self.facts), errors
         return self._cache[key]
+
+    def speedup(self, rates: PairRates, name: str, processor: Processor) -> np.ndarray:
+        """Each pair's sparse speed-up on ``processor`` (called ``name``)."""
+        key = (id(rates), name)
+        if key not in self._speedups:
+            self._speedups[key] = np.array([sparse_speedup(processor, s)
+                                            for _, s in rates.pairs])
+        return self._speedups[key]
 
 
 class _Shaped:
@@ -415,8 +495,16 @@ class _Shaped:
                      and self.out_shape == unit.layer.output_shape) if unit.layer.inputs \
             else True
         self._works: dict[tuple[float, int], tuple[Work, list[Tensor]] | None] = {}
-        self._bits: dict[tuple[float, int, str, float, bool], int] = {}
         self._tables: dict[tuple[float, int, bool, int], np.ndarray] = {}
+        self._exact: dict[tuple[str, float, float], bool] = {}
+
+    def exact(self, fmt: str, sparsity: float, rank: float) -> bool:
+        """Whether the stored bits of (fmt, sparsity, rank) here are exact
+        (:func:`_exact_size`)."""
+        key = (fmt, sparsity, rank)
+        if key not in self._exact:
+            self._exact[key] = _exact_size(self, fmt, sparsity, rank)
+        return self._exact[key]
 
     def work(self, rank: float, bits: int) -> tuple[Work, list[Tensor]] | None:
         """Work and weight tensors at low-rank fraction ``rank`` and activation ``bits``."""
@@ -427,28 +515,21 @@ class _Shaped:
                                                  self.unit.folds_norm)
         return self._works[key]
 
-    def sizes(self, tensors: list[Tensor], rank: float, pairs: list[tuple[str, float]],
+    def sizes(self, tensors: list[Tensor], rank: float, rates: PairRates,
               dtype: str, bound: bool = False) -> np.ndarray:
         """Stored bits of each (format, sparsity) pair (upper bounds when ``bound``); the
         dtype matters only through the width of per-channel tensors, so sizes are shared
         by every dtype of that width."""
         wide = max(16, DTYPE_BITS[dtype])
-        table = (rank, wide, bound, id(pairs))  # pairs come from _Variants' cache
+        table = (rank, wide, bound, id(rates))  # rates come from _Variants' cache
         if table not in self._tables:
-            found = []
-            for fmt, sparsity in pairs:
-                key = (rank, wide, fmt, sparsity, bound)
-                if key not in self._bits:
-                    self._bits[key] = weight_bits(tensors, fmt, sparsity, self.facts, wide,
-                                                  bound)
-                found.append(self._bits[key])
-            self._tables[table] = np.array(found, dtype=np.int64)
+            self._tables[table] = weight_bits_table(tensors, rates, wide, bound)
         return self._tables[table]
 
-    def bounds(self, tensors: list[Tensor], rank: float, pairs: list[tuple[str, float]],
+    def bounds(self, tensors: list[Tensor], rank: float, rates: PairRates,
                dtype: str) -> np.ndarray:
         """Upper bounds on the stored bits of each (format, sparsity) pair."""
-        return self.sizes(tensors, rank, pairs, dtype, bound=True)
+        return self.sizes(tensors, rank, rates, dtype, bound=True)
 
 
 @dataclass
@@ -458,7 +539,7 @@ class _Block:
     processor: str
     dtype: str
     rank: float
-    pairs: list[tuple[str, float]]
+    pairs: Sequence[tuple[str, float]]
     size_bits: np.ndarray
     latency_s: np.ndarray
     energy_j: np.ndarray
@@ -514,12 +595,12 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
     blocks = []
     for rank in space.ranks:
         shaped = shape.work(rank, bits)
-        pairs, errors = variants.of(dtype, rank < 1)
-        if shaped is None or not pairs:
+        rates, errors = variants.of(dtype, rank < 1)
+        if shaped is None or not rates.pairs:
             continue
         work, tensors = shaped
-        sizes = shape.sizes(tensors, rank, pairs, dtype)
-        speedup = np.array([sparse_speedup(proc, s) for _, s in pairs])
+        sizes = shape.sizes(tensors, rank, rates, dtype)
+        speedup = variants.speedup(rates, processor, proc)
         # the roofline with the weight term apart, so a re-measured size re-prices exactly
         compute_s, activation_s, _, base_energy = roofline_terms(
             work.macs, work.flops, 0, work.input_bytes + work.output_bytes, speedup, proc,
@@ -529,14 +610,14 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
         joules = proc.energy_per_dram_byte_j.value
         read = np.ceil(np.ceil(sizes / 8) * fraction)
         overhead = proc.launch_overhead_s.value
-        compute = np.broadcast_to(np.asarray(compute_s, float), sizes.shape)
-        base = np.broadcast_to(np.asarray(base_energy, float), sizes.shape)
+        compute = np.zeros(len(sizes)) + compute_s
+        base = np.zeros(len(sizes)) + base_energy
         latency = np.maximum(compute, read / bandwidth + float(activation_s)) + overhead
         error = errors + (shape.prune_error + shape.facts.rank_error.get(rank, 0.0)
                           + act_error)
-        blocks.append(_Block(processor, dtype, rank, pairs, sizes, latency,
+        blocks.append(_Block(processor, dtype, rank, rates.pairs, sizes, latency,
                              base + read * joules, error, work.macs, act_error,
-                             partial(shape.bounds, tensors, rank, pairs, dtype), compute, base,
+                             partial(shape.bounds, tensors, rank, rates, dtype), compute, base,
                              (float(activation_s), overhead, fraction, bandwidth, joules)))
     return blocks
 
@@ -545,37 +626,35 @@ def _front_options(shape: _Shaped, blocks: list[_Block], keep: list[int] | None,
                    resolution: float) -> list[Option]:
     """The cell's candidates on its Pareto front in the dimensions ``keep`` (None: every
     candidate), as options."""
-    table = np.column_stack([np.concatenate([getattr(b, k) for b in blocks]).astype(float)
-                             for k in ("size_bits", "latency_s", "energy_j", "error")])
+    columns = [np.concatenate([getattr(b, k) for b in blocks]).astype(float)
+               for k in ("size_bits", "latency_s", "energy_j", "error")]
+    table = np.column_stack(columns)
     if resolution > 0:
         step = math.log1p(resolution)
         positive = table > 0
         table[positive] = np.exp(np.ceil(np.log(table[positive]) / step) * step)
     where = [(b, i) for b in blocks for i in range(len(b.pairs))]
+    sizes, latencies, energies, errors = (c.tolist() for c in columns)
     unit = shape.unit
+    compressible = unit.kind == "compressible"
+    elements = math.prod(shape.out_shape)
     options = []
-    exact_sizes: dict[tuple[str, float, float], bool] = {}
     for row in range(len(table)) if keep is None else pareto_indices(table, keep):
         block, i = where[row]
         fmt, sparsity = block.pairs[i]
-        processor = block.processor
-        out_bytes = bits_to_bytes(math.prod(shape.out_shape), act_bits(block.dtype))
-        if unit.kind != "compressible":
-            choice = Choice(shape.keep_in, shape.keep_out, processor=processor,
-                            dtype=block.dtype)
-        else:
+        if compressible:
             choice = Choice(shape.keep_in, shape.keep_out, sparsity, fmt, block.rank,
-                            processor, block.dtype)
-        key = (fmt, sparsity, block.rank)
-        if key not in exact_sizes:
-            exact_sizes[key] = (unit.kind != "compressible"
-                                or _exact_size(shape, fmt, sparsity, block.rank))
-        exact = exact_sizes[key]
+                            block.processor, block.dtype)
+            exact = shape.exact(fmt, sparsity, block.rank)
+        else:
+            choice = Choice(shape.keep_in, shape.keep_out, processor=block.processor,
+                            dtype=block.dtype)
+            exact = True
         inexact = not exact and block.bounds is not None
-        options.append(Option(unit.name, choice, shape.ratios, int(block.size_bits[i]),
-                              float(block.latency_s[i]), float(block.energy_j[i]), out_bytes,
-                              block.macs, float(block.error[i]) - block.act_error,
-                              block.act_error, exact,
+        options.append(Option(unit.name, choice, shape.ratios, int(sizes[row]),
+                              latencies[row], energies[row],
+                              bits_to_bytes(elements, act_bits(block.dtype)), block.macs,
+                              errors[row] - block.act_error, block.act_error, exact,
                               block.bound(i) if inexact else -1,
                               block.weight_pricing(i) if inexact else None))
     return options
