@@ -18,6 +18,7 @@ from graphs import Graph, GraphError, MissingExtraError
 from hardware_profiles import HardwareProfile, ProfileError
 from planner.api import load_model
 from planner.contracts.plan_file import Plan, PlanError
+from planner.contracts.quantities import BudgetError
 from planner.contracts.units import UnitError
 from planner.report import FORMATS, render
 from planner.report.layers import graph_table
@@ -351,7 +352,7 @@ def sweep(
     Example: planner sweep mobilenet_v2 --hardware snapdragon_855 --points 8 -o sweep.json
     """
     from planner.contracts.plan_file import Sweep
-    from planner.planning.plan import pareto
+    from planner.planning.plan import BudgetBrokenError, InfeasibleBudgetError, pareto
     from planner.report.document import frontier_table
     from planner.search.problem import OBJECTIVES
 
@@ -362,11 +363,16 @@ def sweep(
     profile = load_profile(hardware)
     b = parse_budgets(max_size, max_latency, max_memory, max_energy)
     with progress_bar("measuring proxies") as progress:
-        plans = pareto(graph, profile, over, points, objective=objective,  # type: ignore[arg-type]
-                       proxy=proxy,  # type: ignore[arg-type]
-                       max_size_bytes=b.size_bytes, max_latency_s=b.latency_s,
-                       max_memory_bytes=b.memory_bytes, max_energy_j=b.energy_j,
-                       progress=progress, cache=not no_cache)
+        try:
+            plans = pareto(graph, profile, over, points,
+                           objective=objective,  # type: ignore[arg-type]
+                           proxy=proxy,  # type: ignore[arg-type]
+                           max_size_bytes=b.size_bytes, max_latency_s=b.latency_s,
+                           max_memory_bytes=b.memory_bytes, max_energy_j=b.energy_j,
+                           progress=progress, cache=not no_cache)
+        except (InfeasibleBudgetError, BudgetBrokenError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(EXIT_INFEASIBLE) from None
     if output is not None:
         Sweep(model=graph.name, profile=profile.name, over=over, objective=objective,
               plans=plans).save(output)
@@ -471,8 +477,8 @@ def main() -> None:
     ``error: …`` and exits 1."""
     try:
         app()
-    except (GraphError, ProfileError, UnitError, MissingExtraError, FileNotFoundError,
-            PlanError, SimulationError) as exc:
+    except (GraphError, ProfileError, UnitError, BudgetError, MissingExtraError,
+            FileNotFoundError, PlanError, SimulationError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INPUT)
 

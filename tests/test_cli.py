@@ -118,6 +118,36 @@ def test_plan_infeasible_exits_3_with_minimums() -> None:
     assert "smallest achievable" in result.stderr and "size <= 100" in result.stderr
 
 
+@pytest.mark.parametrize(("flag", "value", "says"), [
+    ("--max-error", "inf", "error budget must be a finite number"),
+    ("--max-error", "nan", "error budget must be a finite number"),
+    ("--max-error", "-1", "error budget must be a finite number"),
+    ("--max-size", "1e400", "too large to be finite"),
+    ("--max-latency", "1e309s", "too large to be finite"),
+])
+def test_budgets_that_are_no_finite_number_are_one_line_errors(flag: str, value: str,
+                                                              says: str) -> None:
+    result = run("plan", "lenet5", "--hardware", "raspberry_pi_5", "--proxy", "uniform",
+                 flag, value)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: ") and says in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_zero_error_budget_plans_without_compression_loss() -> None:
+    result = run("plan", "lenet5", "--hardware", "raspberry_pi_5", "--proxy", "weights",
+                 "--max-error", "0", "-f", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["totals"]["error"] == 0
+
+
+def test_an_infeasible_sweep_exits_3_with_minimums() -> None:
+    result = run("sweep", "lenet5", "--hardware", "raspberry_pi_5", "--proxy", "uniform",
+                 "--points", "2", "--max-memory", "1kB")
+    assert result.returncode == 3, result.stderr
+    assert "smallest achievable" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_plan_rejects_unknown_objective() -> None:
     result = run("plan", "lenet5", "--objective", "speed")
     assert result.returncode == 2 and "'speed' is not one of" in result.stderr

@@ -14,6 +14,7 @@ the CLI all read this table, so adding a quantity is one entry here.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -97,6 +98,10 @@ def total_field(name: str) -> str:
     return QUANTITIES[name].total_field
 
 
+class BudgetError(ValueError):
+    """A budget that is no finite number at least zero."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Budgets:
     """Upper bounds a plan must meet, in base units; None: unconstrained. ``error`` bounds
@@ -108,6 +113,15 @@ class Budgets:
     memory_bytes: float | None = None
     energy_j: float | None = None
     error: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, bound in self.as_dict().items():
+            if bound is None:
+                continue
+            if isinstance(bound, bool) or not isinstance(bound, numbers.Real) or not (
+                    math.isfinite(bound) and bound >= 0):
+                raise BudgetError(f"the {name} budget must be a finite number at least 0, "
+                                  f"got {bound!r}")
 
     @classmethod
     def of(cls, **bounds: float | None) -> Budgets:
@@ -145,6 +159,7 @@ __all__ = [
     "BUDGET_TOLERANCE",
     "QUANTITIES",
     "QUANTITY_OF",
+    "BudgetError",
     "Budgets",
     "Quantity",
     "exceeds",

@@ -29,6 +29,9 @@ def _match(text: str, pattern: str, what: str, example: str) -> re.Match[str]:
     if m is None:
         raise UnitError(f"cannot read {text!r} as {what}; expected a number with a unit, "
                         f"e.g. {example}")
+    if not math.isfinite(float(m.group(1))):
+        raise UnitError(f"cannot read {text!r} as {what}: the number is too large to be "
+                        "finite")
     return m
 
 

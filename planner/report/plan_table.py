@@ -28,8 +28,9 @@ def plan_table(plan: Plan, all_layers: bool = False) -> Table:
             continue
         used = plan.totals.model_dump()[total_field(name)]
         mark = " (binding)" if name in plan.binding else ""
+        share = f" = {used / bound:.1%}" if bound else ""
         notes.append(f"{name}: {format_quantity(name, used)} of {format_quantity(name, bound)}"
-                     f" = {used / bound:.1%}{mark}")
+                     f"{share}{mark}")
     base = plan.baseline
     notes.append(f"baseline (fp32 on the host): {format_quantity('size', base.size_bytes)}, "
                  f"{format_quantity('latency', base.latency_s)}; plan: "
