@@ -273,3 +273,37 @@ def test_a_problem_at_bounds_prices_every_extrapolated_option_as_resized(
         assert arrays.values["size"][k] == resized.size_bits / 8
         assert arrays.values["latency"][k] == pytest.approx(resized.latency_s, rel=1e-12)
         assert arrays.values["energy"][k] == pytest.approx(resized.energy_j, rel=1e-12)
+
+
+def test_the_time_limit_is_shared_by_every_solve_of_a_plan(
+        mobilenet: Graph, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each solve gets what the earlier ones left of ``time_limit_s``; when nothing is
+    left before a plan meets its budgets on measured sizes, the planner says so."""
+    import itertools
+    import time
+
+    import planner.planning.plan as planning
+    from planner.contracts.plan_file import PlanError
+
+    space = OptionSpace(keep_ratios=(1.0, 0.75, 0.5), sparsities=(0.0, 0.5, 0.75),
+                        formats=("int8", "kmeans4", "kmeans2"), ranks=(1.0,))
+    planner = Planner(mobilenet, PROFILE, space=space, proxy="weights",
+                      dims=("size", "error"))
+    budget = Budgets(size_bytes=mobilenet.total_work().weight_bytes * 0.03)
+    limits: list[float | None] = []
+    real = planning.solve
+
+    def slow(*args: object, **kwargs: object) -> object:
+        limits.append(kwargs["time_limit_s"])  # type: ignore[arg-type]
+        time.sleep(0.3)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(planning, "solve", slow)
+    plan = planner.solve(budget, time_limit_s=60)
+    assert plan.totals.size_bytes <= budget.size_bytes  # type: ignore[operator]
+    assert limits[0] == pytest.approx(60, abs=0.5)
+    assert all(b is not None and a is not None and b <= a - 0.3
+               for a, b in itertools.pairwise(limits))
+    assert len(limits) == 2  # the first plan broke the budget once measured: a safe round
+    with pytest.raises(PlanError, match=r"within the time limit of 0\.2 s"):
+        planner.solve(budget, time_limit_s=0.2)

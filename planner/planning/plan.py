@@ -34,7 +34,7 @@ from planner.contracts.plan_file import (
 from planner.contracts.quantities import format_quantity, total_field
 from planner.cost import placement_cost, single_processor_placement
 from planner.search.fact_cache import FactCache, facts_key
-from planner.search.ilp import NoPlanError, Solution, Solver, minimum, solve
+from planner.search.ilp import Deadline, NoPlanError, Solution, Solver, minimum, solve
 from planner.search.options import (
     ALL_DIMENSIONS,
     Dimension,
@@ -176,40 +176,47 @@ class Planner:
         measures meets the budgets (or :class:`BudgetBrokenError` says which budget breaks
         and by how much). Ties are broken once, on the plan that is kept. The planner
         itself is not changed: every solve starts from the same problem.
+
+        ``time_limit_s`` bounds every solve together (the safe round and the tie-break get
+        what is left); when it runs out before a plan meets every budget on measured
+        sizes, :class:`PlanError` says so.
         """
+        deadline = Deadline(time_limit_s)
         problem = self.problem
         for k in range(REMEASURE_ROUNDS):
             if self.progress is not None:
                 self.progress(f"solving the ILP ({problem.option_count():,} options"
                               + (", measured sizes)" if k else ")"), k, REMEASURE_ROUNDS + 1)
-            solution = self._solve(problem, budgets, objective, solver, time_limit_s, gap)
+            solution = self._solve(problem, budgets, objective, solver, deadline.left(), gap)
             problem, solution = self._measured(problem, solution)
             if not evaluate(problem, solution.chosen).violations(budgets):
-                problem, solution = self._tied(problem, solution, budgets)
+                problem, solution = self._tied(problem, solution, budgets, deadline)
                 return self._plan(problem, solution, budgets, objective, solver)
         # Safe round: every size still extrapolated at its upper bound, so whatever it
         # measures cannot break a budget (latency and energy grow with the bytes read).
         broken = evaluate(problem, solution.chosen)
+        over = ", ".join(
+            f"{name} {format_quantity(name, broken.quantity(name))} > "
+            f"{format_quantity(name, bound)} (+{100 * (broken.quantity(name) / bound - 1):.2f}%)"
+            for name, bound in budgets.given().items() if name in broken.violations(budgets))
+        if deadline.expired:
+            raise PlanError(f"no plan that meets every budget on measured sizes was found "
+                            f"within the time limit of {time_limit_s:g} s (the best one "
+                            f"breaks {over}); raise --time-limit")
         bounded = problem.bounded()
         if self.progress is not None:
             self.progress("solving the ILP (sizes at their upper bounds)", REMEASURE_ROUNDS,
                           REMEASURE_ROUNDS + 1)
         try:
-            solution = self._solve(bounded, budgets, objective, solver, time_limit_s, gap,
+            solution = self._solve(bounded, budgets, objective, solver, deadline.left(), gap,
                                    explain=False)
         except NoPlanError:
-            over = ", ".join(
-                f"{name} {format_quantity(name, broken.quantity(name))} > "
-                f"{format_quantity(name, bound)} "
-                f"(+{100 * (broken.quantity(name) / bound - 1):.2f}%)"
-                for name, bound in budgets.given().items()
-                if name in broken.violations(budgets))
             raise BudgetBrokenError(
                 f"no plan meets the budgets on measured sizes: after {REMEASURE_ROUNDS} "
                 f"rounds of measuring extrapolated sizes the best plan breaks {over}, and "
                 "none fits with every extrapolated size at its upper bound; loosen the "
                 "budget or plan without k-means and sparsity") from None
-        problem, solution = self._tied(*self._measured(bounded, solution), budgets)
+        problem, solution = self._tied(*self._measured(bounded, solution), budgets, deadline)
         plan = self._plan(problem, solution, budgets, objective, solver)
         note = (f"after {REMEASURE_ROUNDS} rounds of measuring extrapolated option sizes "
                 "the plan was solved with every size not yet measured at its upper bound "
@@ -232,14 +239,16 @@ class Planner:
                 raise PlanError(f"{exc}; raise --time-limit or loosen the budgets") from None
             raise self.explain(budgets, solver=solver) from None
 
-    def _tied(self, problem: Problem, solution: Solution, budgets: Budgets
-              ) -> tuple[Problem, Solution]:
+    def _tied(self, problem: Problem, solution: Solution, budgets: Budgets,
+              deadline: Deadline) -> tuple[Problem, Solution]:
         """The solution after its tie-break solve (among plans as good, the least summed
         layer latency), measured; the solution itself when the tied one breaks a budget on
         measured sizes or there is no tie-break to run."""
         if solution.tie_break is None:
             return problem, solution
-        tied_problem, tied = self._measured(problem, solution.tie_break())
+        if deadline.expired:
+            return problem, solution
+        tied_problem, tied = self._measured(problem, solution.tie_break(deadline.left()))
         if evaluate(tied_problem, tied.chosen).violations(budgets):
             return problem, solution
         return tied_problem, tied

@@ -68,10 +68,32 @@ class Solution:
     seconds: float
     variables: int
     constraints: int
-    tie_break: Callable[[], Solution] | None = field(default=None, repr=False,
-                                                     compare=False)
+    tie_break: Callable[[float | None], Solution] | None = field(default=None, repr=False,
+                                                                 compare=False)
     """When solved with ``tie_break="later"``: the lexicographic second solve, to run
-    only if this solution is kept."""
+    only if this solution is kept, within the seconds it is given (None: its own
+    limit)."""
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A time limit shared by several solves: each gets what is left of it."""
+
+    seconds: float | None
+    """The whole limit (None: none)."""
+    start: float = field(default_factory=time.perf_counter)
+
+    def left(self) -> float | None:
+        """Seconds left (at least 0), or None without a limit."""
+        if self.seconds is None:
+            return None
+        return max(0.0, self.seconds - (time.perf_counter() - self.start))
+
+    @property
+    def expired(self) -> bool:
+        """Whether the limit has passed."""
+        left = self.left()
+        return left is not None and left <= 0
 
 
 @dataclass
@@ -162,11 +184,7 @@ def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
 
     Each MIP gets only the columns it may use (:meth:`Matrix.restricted`).
     """
-    deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
-
-    def left() -> float | None:
-        return None if deadline is None else deadline - time.perf_counter()
-
+    left = Deadline(time_limit_s).left
     if options == 0 or owner is None:
         return _highs_run(matrix, time_limit_s, gap, start)[0]
     lp = relax(matrix, options, owner, seed, left()) if seed is not None else None
@@ -189,7 +207,7 @@ def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
         if result.values is not None:
             best, incumbent = result.values, float(matrix.cost @ result.values)
             break
-        if per >= len(reduced) or (left() is not None and left() <= 0):  # type: ignore[operator]
+        if per >= len(reduced) or left() == 0:
             return _highs_run(matrix, left(), gap, start)[0]
         per *= 4
     result = _highs_over(matrix, options, reduced <= incumbent - bound + _margin(incumbent),
@@ -339,10 +357,10 @@ def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy",
         return Solution(_chosen(problem, model, values), model.value(values, model.objective),
                         rel_gap, result.status == "optimal", spent, cols, rows)
 
-    def tied() -> Solution:
+    def tied(limit_s: float | None = None) -> Solution:
         begin = time.perf_counter()
         values = _break_ties(model, objective, result.values, solver,  # type: ignore[arg-type]
-                             seconds, result.candidates)
+                             seconds, result.candidates, limit_s)
         return solution(values, seconds + time.perf_counter() - begin)
 
     if tie_break == "later":
@@ -351,11 +369,16 @@ def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy",
 
 
 def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: Solver,
-                seconds: float, candidates: np.ndarray | None = None) -> np.ndarray:
+                seconds: float, candidates: np.ndarray | None = None,
+                limit_s: float | None = None) -> np.ndarray:
     """Among plans within TIE_TOLERANCE of the optimum, the one with the least summed layer
     latency (transfers aside; the least size when the objective is latency), searched for
-    at most max(1 s, half the first solve). Keeps the first solution when that finds
-    nothing better."""
+    at most max(1 s, half the first solve), and at most ``limit_s``. Keeps the first
+    solution when that finds nothing better."""
+    budget = max(1.0, seconds / 2) if limit_s is None else min(max(1.0, seconds / 2),
+                                                               limit_s)
+    if budget <= 0:
+        return values
     second = "size" if objective == "latency" else "latency"
     m = model.matrix
     found = float(m.cost @ values)
@@ -374,12 +397,11 @@ def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: 
                                              [found + TIE_TOLERANCE * max(abs(found), 1.0)]]),
                    blocks=[*m.blocks, (m.shape[0], "tie_break")])
     if candidates is not None:  # only these can be within the tolerance of the optimum
-        result = (_highs_over(tied, n, candidates, max(1.0, seconds / 2), OPTIMALITY_GAP,
-                              values) if solver == "highs" else
-                  BACKENDS[solver](tied.fixing(n, candidates), max(1.0, seconds / 2),
-                                   OPTIMALITY_GAP, values))
+        result = (_highs_over(tied, n, candidates, budget, OPTIMALITY_GAP, values)
+                  if solver == "highs" else
+                  BACKENDS[solver](tied.fixing(n, candidates), budget, OPTIMALITY_GAP, values))
     else:
-        result = _run(model, tied, solver, max(1.0, seconds / 2), OPTIMALITY_GAP, values)
+        result = _run(model, tied, solver, budget, OPTIMALITY_GAP, values)
     return result.values if result.values is not None else values
 
 
@@ -394,6 +416,7 @@ def minimum(problem: Problem, quantity: str, *, solver: Solver = "highs",
 
 __all__ = [
     "SOLVERS",
+    "Deadline",
     "NoPlanError",
     "Solution",
     "Solver",
