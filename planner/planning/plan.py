@@ -33,8 +33,9 @@ from planner.contracts.plan_file import (
 )
 from planner.contracts.quantities import format_quantity, total_field
 from planner.cost import placement_cost, single_processor_placement
+from planner.search.deadline import Deadline
 from planner.search.fact_cache import FactCache, facts_key
-from planner.search.ilp import Deadline, NoPlanError, Solution, Solver, minimum, solve
+from planner.search.ilp import NoPlanError, Solution, Solver, minimum, solve
 from planner.search.options import (
     ALL_DIMENSIONS,
     Dimension,

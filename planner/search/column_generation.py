@@ -21,12 +21,12 @@ the result says ``status="unknown"`` and the caller solves the full relaxation i
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
+from planner.search.deadline import Deadline
 from planner.search.highs_session import new_highs
 from planner.search.milp import Matrix
 
@@ -78,7 +78,7 @@ def relax(matrix: Matrix, options: int, owner: np.ndarray, seed: np.ndarray,
     their decision) by column generation from the option columns in ``seed`` (a mask)."""
     import highspy
 
-    deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
+    left = Deadline(time_limit_s).left
     by_column = _Columns(matrix)
     h = new_highs()
     h.setOptionValue("presolve", "off")  # HiGHS's presolve costs seconds on these LPs
@@ -87,11 +87,10 @@ def relax(matrix: Matrix, options: int, owner: np.ndarray, seed: np.ndarray,
     lp.row_lower_, lp.row_upper_ = matrix.row_lower, matrix.row_upper
     h.passModel(lp)
 
-    def add(columns: np.ndarray, cost: np.ndarray | None = None) -> None:
+    def add(columns: np.ndarray) -> None:
         starts, rows, values = by_column.slices(columns)
-        h.addCols(len(columns), matrix.cost[columns] if cost is None else cost,
-                  matrix.col_lower[columns], matrix.col_upper[columns], len(rows), starts,
-                  rows, values)
+        h.addCols(len(columns), matrix.cost[columns], matrix.col_lower[columns],
+                  matrix.col_upper[columns], len(rows), starts, rows, values)
 
     active = np.zeros(len(matrix.cost), bool)
     active[options:] = True
@@ -106,11 +105,11 @@ def relax(matrix: Matrix, options: int, owner: np.ndarray, seed: np.ndarray,
     unknown = Relaxation("unknown", -np.inf, np.zeros(options), active[:options])
     model_status = highspy.HighsModelStatus
     for _ in range(ROUNDS):
-        if deadline is not None:
-            left = deadline - time.perf_counter()
-            if left <= 0:
+        seconds = left()
+        if seconds is not None:
+            if seconds <= 0:
                 return unknown
-            h.setOptionValue("time_limit", left)
+            h.setOptionValue("time_limit", seconds)
         h.run()
         if h.getModelStatus() != model_status.kOptimal:
             return unknown

@@ -29,6 +29,7 @@ import numpy as np
 
 from planner.contracts.quantities import QUANTITIES, Budgets
 from planner.search.column_generation import least_per_group, relax
+from planner.search.deadline import Deadline
 from planner.search.highs_session import new_highs
 from planner.search.milp import Matrix, Model, build
 from planner.search.options import Option
@@ -73,27 +74,6 @@ class Solution:
     """When solved with ``tie_break="later"``: the lexicographic second solve, to run
     only if this solution is kept, within the seconds it is given (None: its own
     limit)."""
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """A time limit shared by several solves: each gets what is left of it."""
-
-    seconds: float | None
-    """The whole limit (None: none)."""
-    start: float = field(default_factory=time.perf_counter)
-
-    def left(self) -> float | None:
-        """Seconds left (at least 0), or None without a limit."""
-        if self.seconds is None:
-            return None
-        return max(0.0, self.seconds - (time.perf_counter() - self.start))
-
-    @property
-    def expired(self) -> bool:
-        """Whether the limit has passed."""
-        left = self.left()
-        return left is not None and left <= 0
 
 
 @dataclass
@@ -416,7 +396,6 @@ def minimum(problem: Problem, quantity: str, *, solver: Solver = "highs",
 
 __all__ = [
     "SOLVERS",
-    "Deadline",
     "NoPlanError",
     "Solution",
     "Solver",
