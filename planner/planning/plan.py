@@ -38,6 +38,7 @@ from planner.search.fact_cache import FactCache, facts_key
 from planner.search.ilp import NoPlanError, Solution, Solver, minimum, solve
 from planner.search.options import (
     ALL_DIMENSIONS,
+    CostMemo,
     Dimension,
     LayerFacts,
     Option,
@@ -144,11 +145,12 @@ class Planner:
     def _problem(self, dims: tuple[Dimension, ...], front: bool) -> Problem:
         outputs = set(self.graph.outputs)
         decisions = []
+        memo = CostMemo()
         for k, unit in enumerate(self.units, start=1):
             if self.progress is not None:
                 self.progress(f"options of {unit.name}", k, len(self.units))
             options = unit_options(unit, self.graph, self.coupling, self.profile, self.space,
-                                   self.facts[unit.name], dims, front)
+                                   self.facts[unit.name], dims, front, memo)
             if not options:
                 raise PlanError(_nowhere(unit, self.profile, self.space))
             decisions.append(Decision(unit.name, options, unit.groups, list(unit.consumers),

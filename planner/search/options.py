@@ -421,14 +421,16 @@ def cell_key(processor: str, dtype: str, dims: tuple[Dimension, ...]) -> tuple[s
 
 def unit_options(unit: Unit, graph: Graph, coupling: Coupling, profile: HardwareProfile,
                  space: OptionSpace, facts: LayerFacts,
-                 dims: tuple[Dimension, ...] = ALL_DIMENSIONS, front: bool = True
-                 ) -> list[Option]:
+                 dims: tuple[Dimension, ...] = ALL_DIMENSIONS, front: bool = True,
+                 memo: CostMemo | None = None) -> list[Option]:
     """Every option of one unit not dominated in ``dims`` (the quantities that some budget
     or the objective reads) by another option of the same *cell*: same keep ratios and
     same :func:`cell_key`, so the same transfers and live memory. Dropping them leaves the
     ILP optimum unchanged. Among options equal in ``dims`` the one lowest in (size,
     latency, energy, error) stays. ``front=False`` keeps every option (what-if analysis
-    asks for a given one). Empty: the unit runs nowhere."""
+    asks for a given one). Empty: the unit runs nowhere. ``memo``: costs shared with the
+    other units of the problem."""
+    memo = memo or CostMemo()
     cells: dict[tuple[str, int], list[tuple[str, str]]] = {}
     for processor, dtype in placements(unit, graph, profile, space):
         cells.setdefault(cell_key(processor, dtype, dims), []).append((processor, dtype))
@@ -436,7 +438,7 @@ def unit_options(unit: Unit, graph: Graph, coupling: Coupling, profile: Hardware
     variants = _Variants(space, facts)
     options: list[Option] = []
     for ratios in itertools.product(*[space.keep_ratios for _ in unit.groups]):
-        shape = _Shaped(unit, ratios, coupling, facts)
+        shape = _Shaped(unit, ratios, coupling, facts, memo)
         for places in cells.values():
             blocks = [b for processor, dtype in places
                       for b in _blocks(shape, profile, space, variants, processor, dtype)]
@@ -444,6 +446,43 @@ def unit_options(unit: Unit, graph: Graph, coupling: Coupling, profile: Hardware
                 options += _front_options(shape, blocks, keep if front else None,
                                           space.resolution if front else 0.0)
     return options
+
+
+class CostMemo:
+    """Work and roofline terms shared by every unit of a problem: layers of equal shapes
+    (repeated blocks, chains) are priced once. Pass one to every :func:`unit_options`
+    call of a problem."""
+
+    def __init__(self) -> None:
+        self.works: dict[tuple[object, ...], tuple[Work, list[Tensor]] | None] = {}
+        self.terms: dict[tuple[object, ...], tuple[np.ndarray, float, np.ndarray]] = {}
+
+    def work(self, unit: Unit, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
+             rank: float, bits: int) -> tuple[Work, list[Tensor]] | None:
+        """:func:`compressible_work` of ``unit``'s layer at these shapes."""
+        layer = unit.layer
+        key = (layer.op, repr(sorted(layer.attrs.items())),
+               tuple(map(tuple, layer.input_shapes[1:])), tuple(layer.input_shapes[0]),
+               in_shape, out_shape, rank, bits, unit.folds_norm)
+        if key not in self.works:
+            self.works[key] = compressible_work(layer, in_shape, out_shape, rank, bits,
+                                                unit.folds_norm)
+        return self.works[key]
+
+    def roofline(self, work: Work, rates: PairRates, speedup: np.ndarray, name: str,
+                 processor: Processor, dtype: str, op_class: str
+                 ) -> tuple[np.ndarray, float, np.ndarray]:
+        """(compute s, activation s, joules without weights) of each pair of ``rates``
+        on ``processor`` (called ``name``): the roofline with the weight term apart."""
+        key = (work.macs, work.flops, work.input_bytes + work.output_bytes, name, dtype,
+               op_class, tuple(s for _, s in rates.pairs))
+        if key not in self.terms:
+            compute, activation, _, energy = roofline_terms(
+                work.macs, work.flops, 0, work.input_bytes + work.output_bytes, speedup,
+                processor, dtype, op_class)
+            n = len(rates.pairs)
+            self.terms[key] = (np.zeros(n) + compute, float(activation), np.zeros(n) + energy)
+        return self.terms[key]
 
 
 class _Variants:
@@ -480,8 +519,8 @@ class _Shaped:
     stored sizes shared by its cells."""
 
     def __init__(self, unit: Unit, ratios: tuple[float, ...], coupling: Coupling,
-                 facts: LayerFacts) -> None:
-        self.unit, self.ratios, self.facts = unit, ratios, facts
+                 facts: LayerFacts, memo: CostMemo) -> None:
+        self.unit, self.ratios, self.facts, self.memo = unit, ratios, facts, memo
         by_group = dict(zip(unit.groups, ratios, strict=True))
         self.in_shapes, self.out_shape = pruned_io(unit.layer, coupling, by_group)
         layer = unit.layer
@@ -494,7 +533,6 @@ class _Shaped:
         self.full = (tuple(unit.layer.input_shapes[0]) == self.in_shapes[0]
                      and self.out_shape == unit.layer.output_shape) if unit.layer.inputs \
             else True
-        self._works: dict[tuple[float, int], tuple[Work, list[Tensor]] | None] = {}
         self._tables: dict[tuple[float, int, bool, int], np.ndarray] = {}
         self._exact: dict[tuple[str, float, float], bool] = {}
 
@@ -508,12 +546,7 @@ class _Shaped:
 
     def work(self, rank: float, bits: int) -> tuple[Work, list[Tensor]] | None:
         """Work and weight tensors at low-rank fraction ``rank`` and activation ``bits``."""
-        key = (rank, bits)
-        if key not in self._works:
-            self._works[key] = compressible_work(self.unit.layer, self.in_shapes[0],
-                                                 self.out_shape, rank, bits,
-                                                 self.unit.folds_norm)
-        return self._works[key]
+        return self.memo.work(self.unit, self.in_shapes[0], self.out_shape, rank, bits)
 
     def sizes(self, tensors: list[Tensor], rank: float, rates: PairRates,
               dtype: str, bound: bool = False) -> np.ndarray:
@@ -600,25 +633,22 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
             continue
         work, tensors = shaped
         sizes = shape.sizes(tensors, rank, rates, dtype)
-        speedup = variants.speedup(rates, processor, proc)
         # the roofline with the weight term apart, so a re-measured size re-prices exactly
-        compute_s, activation_s, _, base_energy = roofline_terms(
-            work.macs, work.flops, 0, work.input_bytes + work.output_bytes, speedup, proc,
-            dtype, layer.op_class)
+        compute, activation_s, base = shape.memo.roofline(
+            work, rates, variants.speedup(rates, processor, proc), processor, proc, dtype,
+            layer.op_class)
         fraction = _read_fraction(layer)
         bandwidth = proc.dram_bytes_per_s.value
         joules = proc.energy_per_dram_byte_j.value
         read = np.ceil(np.ceil(sizes / 8) * fraction)
         overhead = proc.launch_overhead_s.value
-        compute = np.zeros(len(sizes)) + compute_s
-        base = np.zeros(len(sizes)) + base_energy
-        latency = np.maximum(compute, read / bandwidth + float(activation_s)) + overhead
+        latency = np.maximum(compute, read / bandwidth + activation_s) + overhead
         error = errors + (shape.prune_error + shape.facts.rank_error.get(rank, 0.0)
                           + act_error)
         blocks.append(_Block(processor, dtype, rank, rates.pairs, sizes, latency,
                              base + read * joules, error, work.macs, act_error,
                              partial(shape.bounds, tensors, rank, rates, dtype), compute, base,
-                             (float(activation_s), overhead, fraction, bandwidth, joules)))
+                             (activation_s, overhead, fraction, bandwidth, joules)))
     return blocks
 
 
@@ -715,6 +745,7 @@ __all__ = [
     "DEFAULT_KEEP",
     "DEFAULT_RANKS",
     "DEFAULT_SPARSITY",
+    "CostMemo",
     "Dimension",
     "LayerFacts",
     "Option",
