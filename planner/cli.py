@@ -40,8 +40,21 @@ ModelArg = Annotated[str, typer.Argument(
     help="A zoo name (see `planner inspect --list`), a .onnx file or a planner .json graph.")]
 FormatOpt = Annotated[str, typer.Option(
     "--format", "-f", help=f"Output format: {'|'.join(FORMATS)}.")]
+def writable(path: Path | None) -> Path | None:
+    """An output path a command can write: not a folder, in a folder that exists (checked
+    before any work is done)."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise typer.BadParameter(f"the folder {path.parent} does not exist")
+    return path
+
+
 OutputOpt = Annotated[Path | None, typer.Option(
-    "--output", "-o", help="Write to this file instead of standard output.")]
+    "--output", "-o", help="Write to this file instead of standard output.",
+    callback=writable)]
 HardwareOpt = Annotated[str | None, typer.Option(
     "--hardware", "-H", help="A bundled profile (see `planner profiles`) or a profile YAML.")]
 ShapeOpt = Annotated[str | None, typer.Option(
@@ -139,7 +152,8 @@ def inspect(
         help="Dtype to cost each processor at, where it computes in it (else its widest).")
     ] = "fp32",
     plot: Annotated[Path | None, typer.Option(
-        help="With --hardware: write a roofline chart (.png, .svg or .pdf).")] = None,
+        help="With --hardware: write a roofline chart (.png, .svg or .pdf).",
+        callback=writable)] = None,
 ) -> None:
     """Per-layer MACs, parameters, bytes and arithmetic intensity of a model; with
     --hardware, its latency and bound on every processor and the fastest one.
@@ -200,7 +214,8 @@ def profiles(
 @app.command()
 def calibrate(
     output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Where to write the host profile (YAML).")] = Path("host.yaml"),
+        "--output", "-o", help="Where to write the host profile (YAML).",
+        callback=writable)] = Path("host.yaml"),
     quick: Annotated[bool, typer.Option(
         "--quick", help="Smaller sizes and shorter runs (seconds instead of a minute).")
     ] = False,
@@ -302,9 +317,11 @@ def simulate(
     batch: Annotated[int, typer.Option(
         min=1, help="Seeded calibration inputs to run (without --inputs).")] = 8,
     inputs: Annotated[Path | None, typer.Option(
-        help="An .npz with an 'inputs' array (N, …) and optionally 'labels' (N,).")] = None,
+        help="An .npy of inputs (N, …), or an .npz with an 'inputs' array and optionally "
+             "'labels' (N,).")] = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write the full result as JSON to this file.")] = None,
+        "--output", "-o", help="Write the full result as JSON to this file.",
+        callback=writable)] = None,
     fmt: FormatOpt = "table",
     input_shape: ShapeOpt = None,
 ) -> None:
@@ -340,7 +357,8 @@ def sweep(
     max_memory: MaxMemoryOpt = None,
     max_energy: MaxEnergyOpt = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write every plan of the sweep as JSON (for `report`).")
+        "--output", "-o", help="Write every plan of the sweep as JSON (for `report`).",
+        callback=writable)
     ] = None,
     fmt: FormatOpt = "table",
     input_shape: ShapeOpt = None,
@@ -450,12 +468,15 @@ def run_simulation(graph: Graph, plan: Plan, model: str, input_shape: str | None
     arrays, labels = None, None
     if inputs is not None:
         try:
-            stored = np.load(inputs)
-            arrays = stored["inputs"]
+            stored = np.load(inputs, allow_pickle=False)
+            if isinstance(stored, np.ndarray):  # an .npy: the inputs alone
+                arrays = stored
+            else:
+                arrays = stored["inputs"]
+                labels = stored.get("labels")
         except (OSError, ValueError, KeyError) as exc:
-            raise PlanError(f"{inputs}: expected an .npz with an 'inputs' array ({exc})"
-                            ) from None
-        labels = stored.get("labels")
+            raise PlanError(f"{inputs}: expected an .npy of inputs (N, …) or an .npz with an "
+                            f"'inputs' array and optional 'labels' ({exc})") from None
     elif model == "digits_cnn" and input_shape is None:
         from graphs import digits_split
 

@@ -179,6 +179,43 @@ def test_simulate_rejects_a_plan_of_another_model(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines()[-1].startswith("error: the plan is for 'lenet5'")
 
 
+def test_simulate_checks_the_plan_and_inputs_against_the_model(tmp_path: Path) -> None:
+    """A plan at another input shape, an unknown weight format, inputs of the wrong shape:
+    each a one-line error naming what does not match. An .npy of inputs is accepted."""
+    import numpy as np
+
+    plan = tmp_path / "plan.json"
+    assert run("plan", "lenet5", "--hardware", "raspberry_pi_5", "--proxy", "uniform",
+               "--max-size", "40kB", "-o", str(plan)).returncode == 0
+    shape = run("simulate", "lenet5", str(plan), "--input-shape", "4,1,32,32")
+    assert shape.returncode == 1 and "another input shape" in shape.stderr
+    doc = json.loads(plan.read_text())
+    doc["layers"][1]["weight_format"] = "kmeans0"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    fmt = run("simulate", "lenet5", str(bad))
+    assert fmt.returncode == 1 and "unknown weight format 'kmeans0'" in fmt.stderr
+    np.save(tmp_path / "wrong.npy", np.zeros((2, 3), np.float32))
+    wrong = run("simulate", "lenet5", str(plan), "--inputs", str(tmp_path / "wrong.npy"))
+    assert wrong.returncode == 1 and "do not fit lenet5" in wrong.stderr
+    np.save(tmp_path / "good.npy", np.ones((3, 1, 32, 32), np.float32))
+    good = run("simulate", "lenet5", str(plan), "--inputs", str(tmp_path / "good.npy"))
+    assert good.returncode == 0, good.stderr
+    for result in (shape, fmt, wrong):
+        assert "Traceback" not in result.stderr
+
+
+def test_an_output_path_that_cannot_be_written_is_refused_before_work(tmp_path: Path
+                                                                     ) -> None:
+    def said(result: subprocess.CompletedProcess[str]) -> str:  # unwrapped from its box
+        return " ".join(result.stderr.replace("│", " ").split())
+
+    folder = run("plan", "lenet5", "--hardware", "raspberry_pi_5", "-o", str(tmp_path))
+    assert folder.returncode == 2 and "is a folder; give a file name" in said(folder)
+    missing = run("inspect", "lenet5", "-o", str(tmp_path / "no" / "x.csv"))
+    assert missing.returncode == 2 and "does not exist" in said(missing)
+
+
 def test_sweep_then_report_in_every_format(tmp_path: Path) -> None:
     plan, sweep = tmp_path / "plan.json", tmp_path / "sweep.json"
     assert run("plan", "digits_cnn", "-H", "raspberry_pi_5", "--max-size", "20kB",

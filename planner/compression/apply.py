@@ -22,6 +22,7 @@ from graphs import Graph, GraphError, Layer, fold_batchnorm, folds_into, is_dept
 from hardware_profiles import DTYPE_BITS
 from planner.compression.coupling import Coupling, couple
 from planner.compression.decision_units import COMPRESSIBLE, Unit, build_units, pruned_io
+from planner.compression.storage import format_bits
 from planner.compression.transforms import (
     Choice,
     Factor,
@@ -158,6 +159,21 @@ def _check_plan(graph: Graph, plan: Plan, units: list[Unit]) -> None:
     if missing:
         raise CompressionError(f"the plan has no entry for {len(missing)} layer(s) of "
                               f"{graph.name}: {', '.join(missing[:5])}")
+    extra = sorted(planned - {u.name for u in units})
+    if extra:
+        raise CompressionError(f"the plan has entries for {len(extra)} layer(s) that "
+                              f"{graph.name} does not have: {', '.join(extra[:5])}")
+    for entry in plan.layers:
+        try:
+            format_bits(entry.weight_format)
+        except ValueError as exc:
+            raise CompressionError(f"layer {entry.name!r} of the plan: {exc}") from None
+    macs = graph.total_work().macs
+    if plan.baseline.macs and macs != plan.baseline.macs:
+        raise CompressionError(
+            f"the plan was made for {graph.name} at {plan.baseline.macs:,} MACs; this graph "
+            f"has {macs:,} (another input shape?): plan again at this shape or load the "
+            "model at the shape it was planned for")
 
 
 def _compressed_layers(layer: Layer, in_shapes: list[tuple[int, ...]],

@@ -36,6 +36,10 @@ INDEX_WIDTHS = range(2, 9)
 KMEANS_ITERATIONS = 25
 
 
+MAX_KMEANS_BITS = 8
+"""The widest k-means code: 256 shared values (Deep Compression uses 5 to 8 bits)."""
+
+
 def format_bits(fmt: str) -> int:
     """Bits per stored value of a format (before entropy coding)."""
     if fmt in FLOAT_BITS:
@@ -44,9 +48,12 @@ def format_bits(fmt: str) -> int:
         return INT_BITS[fmt]
     if fmt == "binary":
         return 1
-    if fmt.startswith("kmeans"):
-        return int(fmt.removeprefix("kmeans"))
-    raise ValueError(f"unknown weight format {fmt!r}")
+    bits = fmt.removeprefix("kmeans")
+    if fmt.startswith("kmeans") and bits.isdigit() and 1 <= int(bits) <= MAX_KMEANS_BITS:
+        return int(bits)
+    raise ValueError(f"unknown weight format {fmt!r}; expected one of "
+                     f"{', '.join([*FLOAT_BITS, *INT_BITS, 'binary'])} or kmeans1 to "
+                     f"kmeans{MAX_KMEANS_BITS}")
 
 
 def is_entropy_coded(fmt: str) -> bool:

@@ -130,9 +130,15 @@ def simulate(graph: Graph, plan: Plan, inputs: np.ndarray | Mapping[str, np.ndar
         built = compress(graph, plan)
     except CompressionError as exc:
         raise SimulationError(str(exc)) from None
-    feeds = dict(input_arrays(graph, inputs if inputs is not None
-                              else calibration_inputs(graph, batch=batch, seed=seed)))
+    try:
+        feeds = dict(input_arrays(graph, inputs if inputs is not None
+                                  else calibration_inputs(graph, batch=batch, seed=seed)))
+    except KernelError as exc:
+        raise SimulationError(f"the inputs do not fit {graph.name}: {exc}") from None
     n = next(iter(feeds.values())).shape[0]
+    if labels is not None and np.shape(labels) != (n,):
+        raise SimulationError(f"labels have shape {np.shape(labels)}; expected one per input "
+                              f"({n},)")
     per_input = graph[graph.inputs[0]].output_shape[0] / n
     steps = 2 + len(built.units)
     try:
