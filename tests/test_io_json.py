@@ -113,3 +113,36 @@ def test_missing_weights_file(tmp_path: Path) -> None:
     (tmp_path / "l.npz").unlink()
     with pytest.raises(GraphFileError, match=r"l.npz: cannot read weights"):
         load_graph(tmp_path / "l.json")
+
+
+def _mutated(tmp_path: Path, change: object) -> Path:
+    save_graph(build_zoo_model("lenet5", weights=True), tmp_path / "g.json")
+    doc = json.loads((tmp_path / "g.json").read_text())
+    change(doc)  # type: ignore[operator]
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    return tmp_path / "bad.json"
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (lambda d: d["layers"][1]["attrs"].__setitem__("biass", True),
+     "op 'conv2d' has no attribute(s) 'biass'"),
+    (lambda d: d["layers"][1]["attrs"].__setitem__("stride", [0, 0]),
+     "attribute 'stride' must be positive"),
+    (lambda d: d["layers"][1]["attrs"].__setitem__("stride", 0),
+     "attribute 'stride' must be positive"),
+    (lambda d: d["layers"][1]["attrs"].__setitem__("padding", -1),
+     "padding must not be negative"),
+    (lambda d: d["layers"][1]["attrs"].__setitem__("out_channels", 0),
+     "out_channels must be positive"),
+    (lambda d: d["layers"][1].__setitem__("shape", [1]), "unknown field(s) 'shape'"),
+    (lambda d: d.__setitem__("extra", 1), "unknown field(s) 'extra'"),
+    (lambda d: d.__setitem__("layers", {"a": 1}), "must be a list of objects"),
+    (lambda d: d.__setitem__("weights_file", "../../etc/passwd"),
+     "weights_file must name a file beside the graph"),
+])
+def test_bad_fields_are_named(tmp_path: Path, change: object, says: str) -> None:
+    """Unknown fields and attributes, non-positive windows and paths out of the graph's
+    folder: each an error naming the file, the layer where there is one, and the value."""
+    with pytest.raises(GraphFileError, match=r"bad\.json") as caught:
+        load_graph(_mutated(tmp_path, change))
+    assert says in str(caught.value)

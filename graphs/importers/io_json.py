@@ -19,10 +19,13 @@ import numpy as np
 
 from graphs.errors import GraphError, GraphFileError, ShapeError
 from graphs.ir import Graph, Layer
+from graphs.ops import OPS
 
 FORMAT = "planner.graph"
 VERSION = 1
 _KEY_SEP = "::"
+_FIELDS = {"format", "version", "name", "metadata", "outputs", "layers", "weights_file"}
+_LAYER_FIELDS = {"name", "op", "inputs", "input_shapes", "output_shape", "attrs"}
 
 
 def save_graph(graph: Graph, path: str | Path, weights: bool = True) -> None:
@@ -61,7 +64,14 @@ def load_graph(path: str | Path) -> Graph:
         raise GraphFileError(
             str(path), f"graph format version {doc.get('version')!r}; this planner reads {VERSION}"
         )
+    unknown = sorted(set(doc) - _FIELDS)
+    if unknown:
+        raise GraphFileError(str(path), f"unknown field(s) {', '.join(map(repr, unknown))}; a "
+                             f"graph has {', '.join(sorted(_FIELDS))}")
     weights = _read_weights(path, doc.get("weights_file"))
+    if not isinstance(doc.get("layers"), list) or not all(
+            isinstance(entry, dict) for entry in doc["layers"]):
+        raise GraphFileError(str(path), "\"layers\" must be a list of objects")
     try:
         layers = [_layer_from_dict(entry, i, weights) for i, entry in enumerate(doc["layers"])]
         return Graph(layers, doc["outputs"], doc.get("name", path.stem), doc.get("metadata"))
@@ -73,11 +83,32 @@ def load_graph(path: str | Path) -> Graph:
 
 def _layer_from_dict(entry: dict[str, Any], index: int,
                      weights: dict[str, dict[str, np.ndarray]]) -> Layer:
+    where = str(entry.get("name", f"#{index}"))
     for key in ("name", "op", "inputs", "input_shapes", "output_shape"):
         if key not in entry:
-            raise ShapeError(str(entry.get("name", f"#{index}")), f"missing field {key!r}")
-    layer = Layer.create(entry["name"], entry["op"], entry["inputs"], entry["input_shapes"],
-                         entry.get("attrs", {}), weights.get(entry["name"]))
+            raise ShapeError(where, f"missing field {key!r}")
+    unknown = sorted(set(entry) - _LAYER_FIELDS)
+    if unknown:
+        raise ShapeError(where, f"unknown field(s) {', '.join(map(repr, unknown))}; a layer "
+                         f"has {', '.join(sorted(_LAYER_FIELDS))}")
+    attrs = entry.get("attrs", {})
+    if not isinstance(attrs, dict):
+        raise ShapeError(where, f"attrs must be an object, got {attrs!r}")
+    if entry["op"] != "opaque" and isinstance(entry["op"], str):
+        spec = OPS.get(entry["op"])  # an unknown op: Layer.create names it
+        extra = sorted(set(attrs) - set(spec.required) - set(spec.defaults)) if spec else []
+        if spec is not None and extra:
+            raise ShapeError(where, f"op {entry['op']!r} has no attribute(s) "
+                             f"{', '.join(map(repr, extra))}; it takes "
+                             f"{', '.join(sorted({*spec.required, *spec.defaults}))}")
+    try:
+        layer = Layer.create(entry["name"], entry["op"], entry["inputs"],
+                             entry["input_shapes"], attrs, weights.get(entry["name"]))
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+        if isinstance(exc, GraphError):
+            raise
+        raise ShapeError(where, f"op {entry['op']!r} cannot take attrs {attrs} and input "
+                         f"shapes {entry['input_shapes']}: {exc}") from None
     stored = tuple(entry["output_shape"])
     if layer.output_shape != stored:
         raise ShapeError(
@@ -87,9 +118,12 @@ def _layer_from_dict(entry: dict[str, Any], index: int,
     return layer
 
 
-def _read_weights(path: Path, name: str | None) -> dict[str, dict[str, np.ndarray]]:
+def _read_weights(path: Path, name: object) -> dict[str, dict[str, np.ndarray]]:
     if not name:
         return {}
+    if not isinstance(name, str) or Path(name).name != name or name in (".", ".."):
+        raise GraphFileError(str(path), f"weights_file must name a file beside the graph "
+                             f"(no folders), got {name!r}")
     weights_path = path.parent / name
     try:
         with np.load(weights_path) as archive:

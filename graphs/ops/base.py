@@ -156,22 +156,23 @@ def numel(shape: Sequence[int]) -> int:
 
 
 def pair(value: Any, name: str) -> tuple[int, int]:
-    """An int or a 2-sequence as an (h, w) pair of ints."""
-    if isinstance(value, int):
-        return (value, value)
-    items = tuple(int(v) for v in value)
+    """An int or a 2-sequence as an (h, w) pair of positive ints (kernel sizes, strides,
+    dilations, output sizes)."""
+    items = (value,) if isinstance(value, int) else tuple(int(v) for v in value)
     if len(items) == 1:
-        return (items[0], items[0])
+        items = (items[0], items[0])
     if len(items) != 2:
         raise OpArgumentError(f"attribute {name!r} must be an int or a pair, got {value!r}")
+    if min(items) < 1:
+        raise OpArgumentError(f"attribute {name!r} must be positive, got {value!r}")
     return (items[0], items[1])
 
 
 def padding4(value: Any) -> tuple[int, int, int, int]:
     """Padding as (top, left, bottom, right), the ONNX order, from an int, pair or 4-tuple."""
-    if isinstance(value, int):
-        return (value, value, value, value)
-    items = tuple(int(v) for v in value)
+    items = (value,) * 4 if isinstance(value, int) else tuple(int(v) for v in value)
+    if min(items, default=0) < 0:
+        raise OpArgumentError(f"padding must not be negative, got {value!r}")
     if len(items) == 2:
         return (items[0], items[1], items[0], items[1])
     if len(items) == 4:

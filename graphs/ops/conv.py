@@ -47,7 +47,8 @@ def window_out(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int
 
 def _spatial_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     attrs["kernel_size"] = pair(attrs["kernel_size"], "kernel_size")
-    attrs["stride"] = pair(attrs.get("stride") or attrs["kernel_size"], "stride")
+    stride = attrs.get("stride")
+    attrs["stride"] = pair(attrs["kernel_size"] if stride is None else stride, "stride")
     attrs["padding"] = padding4(attrs.get("padding", 0))
     attrs["dilation"] = pair(attrs.get("dilation", 1), "dilation")
     return attrs
@@ -74,6 +75,8 @@ def _window_shape(x: Shape, attrs: Attrs, channels: int) -> Shape:
 def _conv_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
     attrs = _spatial_attrs(attrs)
     attrs["out_channels"] = int(attrs["out_channels"])
+    if attrs["out_channels"] < 1:
+        raise OpArgumentError(f"out_channels must be positive, got {attrs['out_channels']}")
     attrs["groups"] = int(attrs["groups"])
     attrs["bias"] = bool(attrs["bias"])
     return attrs
