@@ -32,7 +32,7 @@ class Sourced(BaseModel):
 
     model_config = _STRICT
 
-    value: float = Field(ge=0)
+    value: float = Field(ge=0, allow_inf_nan=False)
     source: str = Field(min_length=4, description="URL, datasheet, paper or derivation")
     estimate: bool = False
     note: str = ""

@@ -247,6 +247,17 @@ def test_report_errors_exit_with_a_code() -> None:
     assert "Traceback" not in missing.stderr
 
 
+def test_a_plan_is_reported_only_on_the_profile_it_was_made_for(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    assert run("plan", "lenet5", "--hardware", "raspberry_pi_5", "--proxy", "uniform",
+               "-o", str(plan)).returncode == 0
+    other = run("report", "lenet5", "-H", "snapdragon_855", "--plan", str(plan))
+    assert other.returncode == 1
+    assert "made for the profile 'raspberry_pi_5'" in other.stderr
+    assert run("report", "lenet5", "-H", "raspberry_pi_5", "--plan", str(plan)
+               ).returncode == 0
+
+
 @pytest.mark.parametrize("command", ["inspect", "plan", "simulate", "report", "sweep",
                                      "profiles", "calibrate"])
 def test_every_command_help_shows_an_example(command: str) -> None:

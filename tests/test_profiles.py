@@ -70,6 +70,18 @@ def test_negative_peak_names_file_field_and_value(tmp_path: Path) -> None:
         load_file(broken(tmp_path, edit))
 
 
+@pytest.mark.parametrize("field", ["launch_overhead_s", "dram_bytes_per_s",
+                                   "energy_per_dram_byte_j"])
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_numbers_that_are_not_finite_are_rejected(tmp_path: Path, field: str,
+                                                  value: float) -> None:
+    def edit(d: dict) -> None:  # type: ignore[type-arg]
+        d["processors"]["cpu"][field]["value"] = value
+    with pytest.raises(ProfileError, match=rf"bad.yaml: processors.cpu.{field}.value: "
+                                           r"Input should be a finite number"):
+        load_file(broken(tmp_path, edit))
+
+
 def test_typo_in_field_name_is_rejected(tmp_path: Path) -> None:
     def edit(d: dict) -> None:  # type: ignore[type-arg]
         cpu = d["processors"]["cpu"]

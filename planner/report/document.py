@@ -59,9 +59,17 @@ def build_report(graph: Graph, profile: HardwareProfile, plan: Plan | None = Non
     host) is costed with the same model as ``plan``."""
     baseline = fixed_plan(graph, profile, [], proxy="uniform")
     shown = plan or baseline
-    for item, what in ((plan, "plan"), (simulation, "simulation")):
-        if item is not None and item.model != graph.name:
-            raise ValueError(f"the {what} is for {item.model!r}, the model is {graph.name!r}")
+    plans = [(p, "sweep") for p in frontier or []] + ([(plan, "plan")] if plan else [])
+    made_for = [(p.model, what) for p, what in plans]
+    if simulation is not None:
+        made_for.append((simulation.model, "simulation"))
+    for model, what in made_for:
+        if model != graph.name:
+            raise ValueError(f"the {what} is for {model!r}, the model is {graph.name!r}")
+    for made, what in plans:
+        if made.profile != profile.name:
+            raise ValueError(f"the {what} was made for the profile {made.profile!r}; this "
+                             f"report is on {profile.name!r} (pass -H {made.profile})")
     fused = fused_layers(graph)
     bounds: dict[str, str] = {}
     for entry in shown.layers:
