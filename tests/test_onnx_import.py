@@ -147,6 +147,21 @@ def test_malformed_and_missing_files(tmp_path: Path) -> None:
         from_onnx(path)
 
 
+def test_an_initializer_whose_data_does_not_fit_its_dims_is_named(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((4, 3), np.float32), "W")
+    weight.dims[:] = [3, 3]  # 12 values under dims of 9: the checker lets it through
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], [weight])
+    path = tmp_path / "dims.onnx"
+    onnx.save(helper.make_model(graph), str(path))
+    with pytest.raises(GraphFileError, match=r"dims\.onnx: initializer 'W' \(dims \[3, 3\]\)"):
+        from_onnx(path)
+
+
 def test_load_model_dispatches_on_suffix(tmp_path: Path) -> None:
     from planner import load_model
 

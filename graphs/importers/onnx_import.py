@@ -34,6 +34,15 @@ def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
+def _initializer(init: onnx.TensorProto, path: str) -> np.ndarray:
+    """An initializer as an array; one whose data does not fit its dims is named."""
+    try:
+        return numpy_helper.to_array(init)
+    except (ValueError, TypeError) as exc:
+        raise GraphFileError(path, f"initializer {init.name!r} (dims {list(init.dims)}) does "
+                             f"not hold data of that shape: {exc}") from None
+
+
 class OnnxImporter:
     """Walks the nodes of one ONNX graph in order, emitting layers."""
 
@@ -42,7 +51,7 @@ class OnnxImporter:
         self.model = model
         self.builder = GraphBuilder(name)
         self.consts: dict[str, np.ndarray] = {
-            init.name: numpy_helper.to_array(init) for init in model.graph.initializer
+            init.name: _initializer(init, path) for init in model.graph.initializer
         }
         self.trainable = set(self.consts)
         self.tensors: dict[str, str] = {}  # onnx tensor name -> layer name
