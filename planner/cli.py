@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 bad input (unknown model, malformed file, unreadable qu
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -69,6 +70,9 @@ ObjectiveOpt = Annotated[str, typer.Option(help="accuracy | latency | size | ene
 NoCacheOpt = Annotated[bool, typer.Option(
     "--no-cache", help="Measure proxies afresh instead of reading (and writing) the facts "
     "cache under $XDG_CACHE_HOME/edge-compression-planner.")]
+TimingsOpt = Annotated[bool, typer.Option(
+    "--timings", help="Record solve times in the written plans (without it identical runs "
+    "write identical files).")]
 ProxyOpt = Annotated[str, typer.Option(
     help="measured (sensitivities by perturbation) | weights | uniform")]
 
@@ -268,6 +272,7 @@ def plan(
     fmt: FormatOpt = "table",
     input_shape: ShapeOpt = None,
     no_cache: NoCacheOpt = False,
+    timings: TimingsOpt = False,
 ) -> None:
     """Choose per layer a pruning ratio, sparsity, weight format, rank and processor that
     minimise the objective within the budgets; write the plan as JSON with -o.
@@ -303,6 +308,8 @@ def plan(
         except (InfeasibleBudgetError, BudgetBrokenError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_INFEASIBLE) from None
+    if not timings:
+        result = result.without_timings()
     if output is not None:
         result.save(output)
         typer.echo(f"wrote {output}", err=True)
@@ -363,6 +370,7 @@ def sweep(
     fmt: FormatOpt = "table",
     input_shape: ShapeOpt = None,
     no_cache: NoCacheOpt = False,
+    timings: TimingsOpt = False,
 ) -> None:
     """The Pareto frontier: optimal plans at budgets spaced geometrically from the
     smallest achievable value of --over to what the unconstrained optimum uses; the other
@@ -392,6 +400,8 @@ def sweep(
         except (InfeasibleBudgetError, BudgetBrokenError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_INFEASIBLE) from None
+    if not timings:
+        plans = [p.without_timings() for p in plans]
     if output is not None:
         Sweep(model=graph.name, profile=profile.name, over=over, objective=objective,
               plans=plans).save(output)
@@ -497,6 +507,11 @@ def _root() -> None:
 def main() -> None:
     """Entry point: usage errors exit 2 (click's convention); bad input prints one line
     ``error: …`` and exits 1."""
+    notes = logging.StreamHandler(sys.stderr)
+    notes.setFormatter(logging.Formatter("note: %(message)s"))
+    log = logging.getLogger("planner")
+    log.addHandler(notes)
+    log.setLevel(logging.INFO)
     try:
         app()
     except (GraphError, ProfileError, UnitError, BudgetError, MissingExtraError,

@@ -148,6 +148,21 @@ def test_an_infeasible_sweep_exits_3_with_minimums() -> None:
     assert "smallest achievable" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_identical_runs_write_identical_plans(tmp_path: Path) -> None:
+    """Two processes, each measuring afresh: the same bytes; solve times only with
+    --timings."""
+    args = ("plan", "lenet5", "--hardware", "snapdragon_855", "--max-size", "30kB",
+            "--max-latency", "1ms", "--proxy", "weights", "--no-cache")
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    assert run(*args, "-o", str(first)).returncode == 0
+    assert run(*args, "-o", str(second)).returncode == 0
+    assert first.read_bytes() == second.read_bytes()
+    assert json.loads(first.read_text())["solver"]["seconds"] is None
+    timed = tmp_path / "t.json"
+    assert run(*args, "--timings", "-o", str(timed)).returncode == 0
+    assert json.loads(timed.read_text())["solver"]["seconds"] > 0
+
+
 def test_plan_rejects_unknown_objective() -> None:
     result = run("plan", "lenet5", "--objective", "speed")
     assert result.returncode == 2 and "'speed' is not one of" in result.stderr

@@ -82,7 +82,9 @@ class SolverReport(_Frozen):
     solver: str
     optimal: bool
     gap: float
-    seconds: float
+    seconds: float | None = None
+    """Solve time, when asked for (``planner plan --timings``): without it identical runs
+    write identical plans."""
     variables: int
     constraints: int
     options: int
@@ -115,6 +117,11 @@ class Plan(_Frozen):
     def save(self, path: str | Path) -> None:
         """Write the plan as JSON."""
         Path(path).write_text(self.model_dump_json(indent=1))
+
+    def without_timings(self) -> Plan:
+        """This plan with its solve time left out (what varies between identical runs)."""
+        return self.model_copy(update={"solver": self.solver.model_copy(
+            update={"seconds": None})})
 
 
 def load_plan(path: str | Path) -> Plan:

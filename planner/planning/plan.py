@@ -10,9 +10,11 @@ True
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -57,6 +59,9 @@ from planner.search.problem import (
 from planner.search.proxies import PERTURBATION, measure_facts
 
 Proxy = Literal["measured", "weights", "uniform"]
+LOG = logging.getLogger("planner")
+"""Notes about a run rather than its result (where facts came from): the CLI prints them
+to standard error; they are kept out of plans, so identical runs write identical plans."""
 Progress = Callable[[str, int, int], None]
 BINDING = 0.999
 """A budget is binding when the plan uses at least this fraction of it."""
@@ -106,6 +111,8 @@ class Planner:
                  progress: Progress | None = None, front: bool = True,
                  cache: bool | FactCache = True) -> None:
         self.notes: list[str] = []
+        self.from_cache: Path | None = None
+        """The cache file the facts were read from (None: measured here)."""
         self.seed = seed
         self.progress = progress
         if not graph.has_weights and proxy != "uniform":
@@ -132,7 +139,8 @@ class Planner:
         found = store.load(key) if store is not None else None
         if store is not None and found is not None and set(found) == {
                 u.name for u in self.units}:
-            self.notes.append(f"measured facts read from the cache ({store.path(key)})")
+            self.from_cache = store.path(key)
+            LOG.info("measured facts read from the cache (%s)", self.from_cache)
             return found
         with threadpool_limits(1):  # BLAS threads collapse when cores are shared
             facts = measure_facts(self.graph, self.coupling, self.units, self.space, inputs,

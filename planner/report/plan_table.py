@@ -39,8 +39,8 @@ def plan_table(plan: Plan, all_layers: bool = False) -> Table:
     s = plan.solver
     proof = (f"gap {s.gap:.2%}" if not s.optimal else
              f"optimal (residual gap {s.gap:.1e})" if s.gap else "optimal")
-    notes.append(f"{s.solver}: {proof} in "
-                 f"{s.seconds:.1f} s ({s.options} options, {s.variables} variables, "
+    took = f" in {s.seconds:.1f} s" if s.seconds is not None else ""
+    notes.append(f"{s.solver}: {proof}{took} ({s.options} options, {s.variables} variables, "
                  f"{s.constraints} constraints)")
     notes += plan.notes
     return Table(f"plan for {plan.model} on {plan.profile} (minimise {plan.objective})",

@@ -11,7 +11,7 @@ Optimality is proven to the solver's tolerances (``OPTIMALITY_GAP``) unless ``ga
 for less.
 Ties in the objective are broken lexicographically by a second solve that fixes the
 objective (within ``TIE_TOLERANCE`` relative), starts from the first solution and minimises
-the summed layer latency (size when the objective is latency), within a short time limit.
+the summed layer latency (size when the objective is latency), within ``TIE_BREAK_NODES`` nodes.
 With a time limit the best plan found is returned with its gap (the solver's own bound).
 """
 
@@ -38,6 +38,8 @@ from planner.search.problem import Objective, Problem
 Solver = Literal["highs", "cbc"]
 SOLVERS: tuple[Solver, ...] = ("highs", "cbc")
 TIE_TOLERANCE = 1e-9
+TIE_BREAK_NODES = 500
+"""Branch-and-bound nodes the tie-break may search (HiGHS)."""
 OPTIMALITY_GAP = 1e-9
 """The relative gap the solver is asked to close. A solve is *optimal* when the solver
 proves it within its own tolerances (HiGHS prunes nodes within a few 1e-6 of the
@@ -93,13 +95,17 @@ class _Result:
 
 def _highs_run(matrix: Matrix, time_limit_s: float | None, gap: float,
                start: np.ndarray | None = None, relax: bool = False,
-               presolve: str = "choose") -> tuple[_Result, Any]:
-    """One HiGHS run of ``matrix`` (its LP relaxation when ``relax``); the result and the
-    solver, whose solution holds the duals."""
+               presolve: str = "choose", node_limit: int | None = None
+               ) -> tuple[_Result, Any]:
+    """One HiGHS run of ``matrix`` (its LP relaxation when ``relax``), at most
+    ``node_limit`` branch-and-bound nodes; the result and the solver, whose solution holds
+    the duals."""
     import highspy
 
     h = new_highs()
     h.setOptionValue("presolve", presolve)
+    if node_limit is not None:
+        h.setOptionValue("mip_max_nodes", node_limit)
     h.setOptionValue("mip_rel_gap", gap)
     h.setOptionValue("mip_abs_gap", 1e-12)
     if time_limit_s is not None:
@@ -206,11 +212,13 @@ def _margin(value: float) -> float:
 
 
 def _highs_over(matrix: Matrix, options: int, keep: np.ndarray, time_limit_s: float | None,
-                gap: float, start: np.ndarray | None = None) -> _Result:
+                gap: float, start: np.ndarray | None = None, node_limit: int | None = None
+                ) -> _Result:
     """HiGHS on ``matrix`` with the option columns where ``keep`` is False left out (fixed
     to zero); the result in ``matrix``'s columns."""
     sub, columns = matrix.restricted(options, keep)
-    result = _highs_run(sub, time_limit_s, gap, None if start is None else start[columns])[0]
+    result = _highs_run(sub, time_limit_s, gap, None if start is None else start[columns],
+                        node_limit=node_limit)[0]
     if result.values is None:
         return result
     values = np.zeros(len(matrix.cost))
@@ -352,13 +360,16 @@ def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: 
                 seconds: float, candidates: np.ndarray | None = None,
                 limit_s: float | None = None) -> np.ndarray:
     """Among plans within TIE_TOLERANCE of the optimum, the one with the least summed layer
-    latency (transfers aside; the least size when the objective is latency), searched for
-    at most max(1 s, half the first solve), and at most ``limit_s``. Keeps the first
-    solution when that finds nothing better."""
-    budget = max(1.0, seconds / 2) if limit_s is None else min(max(1.0, seconds / 2),
-                                                               limit_s)
-    if budget <= 0:
-        return values
+    latency (transfers aside; the least size when the objective is latency), searched by
+    HiGHS over at most ``TIE_BREAK_NODES`` nodes (a count, not a time, so identical runs
+    pick the same plan on a busy machine), and at most ``limit_s``; CBC searches for at
+    most max(1 s, half the first solve). Keeps the first solution when that finds nothing
+    better."""
+    budget = max(1.0, seconds / 2) if solver != "highs" else None
+    if limit_s is not None:
+        budget = limit_s if budget is None else min(budget, limit_s)
+        if budget <= 0:
+            return values
     second = "size" if objective == "latency" else "latency"
     m = model.matrix
     found = float(m.cost @ values)
@@ -377,9 +388,11 @@ def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: 
                                              [found + TIE_TOLERANCE * max(abs(found), 1.0)]]),
                    blocks=[*m.blocks, (m.shape[0], "tie_break")])
     if candidates is not None:  # only these can be within the tolerance of the optimum
-        result = (_highs_over(tied, n, candidates, budget, OPTIMALITY_GAP, values)
-                  if solver == "highs" else
+        result = (_highs_over(tied, n, candidates, budget, OPTIMALITY_GAP, values,
+                              TIE_BREAK_NODES) if solver == "highs" else
                   BACKENDS[solver](tied.fixing(n, candidates), budget, OPTIMALITY_GAP, values))
+    elif solver == "highs":
+        result = _highs_run(tied, budget, OPTIMALITY_GAP, values, node_limit=TIE_BREAK_NODES)[0]
     else:
         result = _run(model, tied, solver, budget, OPTIMALITY_GAP, values)
     return result.values if result.values is not None else values
