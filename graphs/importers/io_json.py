@@ -72,6 +72,13 @@ def load_graph(path: str | Path) -> Graph:
     if not isinstance(doc.get("layers"), list) or not all(
             isinstance(entry, dict) for entry in doc["layers"]):
         raise GraphFileError(str(path), "\"layers\" must be a list of objects")
+    for key, kind, what in (("metadata", dict, "an object"), ("name", str, "a string")):
+        if doc.get(key) is not None and not isinstance(doc[key], kind):
+            raise GraphFileError(str(path), f"\"{key}\" must be {what}, got {doc[key]!r}")
+    outputs = doc.get("outputs")
+    if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+        raise GraphFileError(str(path), f"\"outputs\" must be a list of layer names, got "
+                             f"{outputs!r}")
     try:
         layers = [_layer_from_dict(entry, i, weights) for i, entry in enumerate(doc["layers"])]
         return Graph(layers, doc["outputs"], doc.get("name", path.stem), doc.get("metadata"))
@@ -87,6 +94,7 @@ def _layer_from_dict(entry: dict[str, Any], index: int,
     for key in ("name", "op", "inputs", "input_shapes", "output_shape"):
         if key not in entry:
             raise ShapeError(where, f"missing field {key!r}")
+    _check_types(entry, where)
     unknown = sorted(set(entry) - _LAYER_FIELDS)
     if unknown:
         raise ShapeError(where, f"unknown field(s) {', '.join(map(repr, unknown))}; a layer "
@@ -116,6 +124,30 @@ def _layer_from_dict(entry: dict[str, Any], index: int,
             f"output_shape {stored} in the file, but op {layer.op!r} gives {layer.output_shape}",
         )
     return layer
+
+
+def _is_shape(value: object) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value)
+
+
+def _check_types(entry: dict[str, Any], where: str) -> None:
+    """The layer fields have the types the format writes (names are strings, shapes lists
+    of non-negative ints)."""
+    for key in ("name", "op"):
+        if not isinstance(entry[key], str):
+            raise ShapeError(where, f"{key} must be a string, got {entry[key]!r}")
+    if not isinstance(entry["inputs"], list) or not all(
+            isinstance(i, str) for i in entry["inputs"]):
+        raise ShapeError(where, f"inputs must be a list of layer names, got "
+                         f"{entry['inputs']!r}")
+    shapes = entry["input_shapes"]
+    if not isinstance(shapes, list) or not all(_is_shape(x) for x in shapes):
+        raise ShapeError(where, f"input_shapes must be a list of shapes (lists of "
+                         f"non-negative ints), got {shapes!r}")
+    if not _is_shape(entry["output_shape"]):
+        raise ShapeError(where, f"output_shape must be a list of non-negative ints, got "
+                         f"{entry['output_shape']!r}")
 
 
 def _read_weights(path: Path, name: object) -> dict[str, dict[str, np.ndarray]]:

@@ -165,6 +165,12 @@ class OnnxImporter:
                 handler(self, node)
             except Unsupported as exc:
                 self.opaque(node, str(exc))
+            except (ValueError, IndexError, KeyError, TypeError) as exc:
+                if isinstance(exc, GraphError):
+                    raise
+                raise GraphFileError(self.path, f"node {node.name or node.output[0]!r} "
+                                     f"(onnx::{node.op_type}) cannot be read: "
+                                     f"{type(exc).__name__}: {exc}") from None
         outputs = [self.tensor(o.name) for o in self.model.graph.output]
         return self.builder.build(outputs)
 

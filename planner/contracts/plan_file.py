@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hardware_profiles import DTYPE_BITS
 from planner.contracts.quantities import (
     QUANTITIES,
     Budgets,
@@ -30,7 +31,7 @@ class PlanError(ValueError):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LayerPlan(_Frozen):
@@ -39,7 +40,7 @@ class LayerPlan(_Frozen):
     name: str
     op: str
     members: list[str]
-    processor: str
+    processor: str = Field(min_length=1)
     dtype: str
     keep_in: float = Field(gt=0, le=1)
     keep_out: float = Field(gt=0, le=1)
@@ -54,6 +55,15 @@ class LayerPlan(_Frozen):
     error: float
     sensitivity: float
     size_exact: bool
+
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str) -> str:
+        if value not in DTYPE_BITS:
+            raise ValueError(f"unknown dtype {value!r}; expected one of "
+                             f"{', '.join(DTYPE_BITS)}")
+        return value
 
 
 class PlanTotals(_Frozen):
@@ -104,8 +114,19 @@ class Plan(_Frozen):
     baseline: PlanTotals
     layers: list[LayerPlan]
     groups: dict[str, float]
+    """Keep ratio of each channel group, by group id."""
     solver: SolverReport
     notes: list[str] = Field(default_factory=list)
+
+    @field_validator("groups")
+    @classmethod
+    def _ratios(cls, value: dict[str, float]) -> dict[str, float]:
+        for gid, ratio in value.items():
+            if not gid.isdigit():
+                raise ValueError(f"group id {gid!r} is not a number")
+            if not 0 < ratio <= 1:
+                raise ValueError(f"group {gid}: a keep ratio lies in (0, 1], got {ratio}")
+        return value
 
     def layer(self, name: str) -> LayerPlan:
         """The plan of the unit rooted at ``name``."""
