@@ -208,7 +208,8 @@ class Planner:
         broken = evaluate(problem, solution.chosen)
         over = ", ".join(
             f"{name} {format_quantity(name, broken.quantity(name))} > "
-            f"{format_quantity(name, bound)} (+{100 * (broken.quantity(name) / bound - 1):.2f}%)"
+            f"{format_quantity(name, bound)}"
+            + (f" (+{100 * (broken.quantity(name) / bound - 1):.2f}%)" if bound else "")
             for name, bound in budgets.given().items() if name in broken.violations(budgets))
         if deadline.expired:
             raise PlanError(f"no plan that meets every budget on measured sizes was found "
