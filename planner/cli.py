@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 bad input (unknown model, malformed file, unreadable qu
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,8 @@ from planner.validate import SimulationError, SimulationResult
 
 EXIT_INPUT = 1
 EXIT_INFEASIBLE = 3
+EXIT_INTERRUPTED = 130
+"""Ctrl-C: 128 + SIGINT, the shell's convention."""
 PROXIES = ("measured", "weights", "uniform")
 
 app = typer.Typer(
@@ -506,7 +509,15 @@ def _root() -> None:
 
 def main() -> None:
     """Entry point: usage errors exit 2 (click's convention); bad input prints one line
-    ``error: …`` and exits 1."""
+    ``error: …`` and exits 1; Ctrl-C stops even a running solve and exits 130."""
+    interrupted = False
+
+    def interrupt(signum: int, frame: object) -> None:
+        nonlocal interrupted
+        interrupted = True
+        signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
+
+    signal.signal(signal.SIGINT, interrupt)
     notes = logging.StreamHandler(sys.stderr)
     notes.setFormatter(logging.Formatter("note: %(message)s"))
     log = logging.getLogger("planner")
@@ -514,6 +525,10 @@ def main() -> None:
     log.setLevel(logging.INFO)
     try:
         app()
+    except SystemExit:
+        if interrupted:  # click reports "Aborted!" and exits 1; a shell expects 128 + SIGINT
+            sys.exit(EXIT_INTERRUPTED)
+        raise
     except (GraphError, ProfileError, UnitError, BudgetError, MissingExtraError,
             FileNotFoundError, PlanError, SimulationError) as exc:
         typer.echo(f"error: {exc}", err=True)

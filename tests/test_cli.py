@@ -278,3 +278,19 @@ def test_a_plan_is_reported_only_on_the_profile_it_was_made_for(tmp_path: Path) 
 def test_every_command_help_shows_an_example(command: str) -> None:
     helped = run(command, "--help")
     assert helped.returncode == 0 and f"Example: planner {command}" in helped.stdout
+
+
+def test_ctrl_c_exits_130_and_writes_nothing(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "plan.json"
+    running = subprocess.Popen(
+        [sys.executable, "-m", "planner", "plan", "mobilenet_v2", "-H", "snapdragon_855",
+         "--max-size", "1MB", "--max-latency", "4ms", "--proxy", "uniform", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)  # importing, or enumerating options: several seconds from the end
+    running.send_signal(signal.SIGINT)
+    _, err = running.communicate(timeout=30)
+    assert running.returncode == 130, err
+    assert not out.exists() and "Traceback" not in err

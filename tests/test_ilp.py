@@ -197,3 +197,29 @@ def test_column_generation_bound_and_reduced_costs_are_the_full_relaxations(
                            presolve="off")
     if forced.status == "optimal":
         assert float(matrix.cost @ forced.values) >= lp.bound + lp.reduced[j] - 1e-6
+
+
+def test_ctrl_c_stops_a_running_solve() -> None:
+    """SIGINT during a long branch and bound: the solve is cancelled at once and raises
+    KeyboardInterrupt (HiGHS alone would only notice when its run returns)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    import numpy as np
+
+    from planner.search.milp import Matrix
+
+    rng = np.random.default_rng(0)  # a 400-item, 40-row knapsack: minutes to prove
+    n, k = 400, 40
+    a = rng.integers(1, 100, size=(k, n)).astype(float)
+    hard = Matrix(-rng.integers(1, 100, size=n).astype(float), np.zeros(n), np.ones(n),
+                  np.ones(n, bool), np.arange(0, k * n + 1, n), np.tile(np.arange(n), k),
+                  a.ravel(), np.full(k, -np.inf), a.sum(axis=1) / 2)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        _highs_run(hard, 60, 1e-9)
+    assert time.perf_counter() - start < 5

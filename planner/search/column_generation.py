@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 
 from planner.search.deadline import Deadline
-from planner.search.highs_session import new_highs
+from planner.search.highs_session import new_highs, run_highs
 from planner.search.milp import Matrix
 
 PER_DECISION = 64
@@ -110,7 +110,7 @@ def relax(matrix: Matrix, options: int, owner: np.ndarray, seed: np.ndarray,
             if seconds <= 0:
                 return unknown
             h.setOptionValue("time_limit", seconds)
-        h.run()
+        run_highs(h)
         if h.getModelStatus() != model_status.kOptimal:
             return unknown
         duals = np.asarray(h.getSolution().row_dual)

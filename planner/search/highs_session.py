@@ -1,4 +1,5 @@
-"""A fresh HiGHS instance set up the way every solve here wants it."""
+"""A fresh HiGHS instance set up the way every solve here wants it, and a run of it that
+Ctrl-C stops."""
 
 from __future__ import annotations
 
@@ -17,7 +18,26 @@ def new_highs() -> Any:
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     h.setOptionValue("random_seed", 0)
+    h.HandleKeyboardInterrupt = True  # solves in a thread the main thread waits on
     return h
+
+
+CANCEL_WAIT_S = 10.0
+"""How long a cancelled solve may take to stop (HiGHS checks between iterations)."""
+
+
+def run_highs(h: Any) -> None:
+    """Run ``h`` to the end in HiGHS's solver thread while this one waits, so Ctrl-C is
+    seen at once: it cancels the solve, waits for it to stop and raises KeyboardInterrupt
+    (a plain ``run`` would notice only once it returns)."""
+    h.startSolve()
+    try:
+        while not h.wait(0.1)[0]:
+            pass
+    except KeyboardInterrupt:
+        h.cancelSolve()
+        h.wait(CANCEL_WAIT_S)
+        raise
 
 
 def _quiet(make: Callable[[], Any]) -> Any:
@@ -34,4 +54,4 @@ def _quiet(make: Callable[[], Any]) -> Any:
         os.close(saved)
 
 
-__all__ = ["new_highs"]
+__all__ = ["new_highs", "run_highs"]

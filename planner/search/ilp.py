@@ -30,7 +30,7 @@ import numpy as np
 from planner.contracts.quantities import QUANTITIES, Budgets
 from planner.search.column_generation import least_per_group, relax
 from planner.search.deadline import Deadline
-from planner.search.highs_session import new_highs
+from planner.search.highs_session import new_highs, run_highs
 from planner.search.milp import Matrix, Model, build
 from planner.search.options import Option
 from planner.search.problem import Objective, Problem
@@ -130,7 +130,7 @@ def _highs_run(matrix: Matrix, time_limit_s: float | None, gap: float,
         solution.col_value = list(start)
         solution.value_valid = True
         h.setSolution(solution)
-    h.run()
+    run_highs(h)
     status = h.getModelStatus()
     model_status = highspy.HighsModelStatus
     if status in (model_status.kInfeasible, model_status.kUnboundedOrInfeasible):
