@@ -175,3 +175,16 @@ def test_the_cache_folder_follows_xdg_cache_home(tmp_path: Path,
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert cache_dir() == tmp_path / "edge-compression-planner" / "facts"
+
+
+def test_a_predicted_error_above_one_is_flagged() -> None:
+    """Squeezed to 1% of its weights, lenet5's predicted error passes 1 (the output's own
+    energy): the plan says the proxy is out of range; at 20% it says nothing."""
+    graph = build_zoo_model("lenet5", weights=True)
+    planner = Planner(graph, load("raspberry_pi_5"), proxy="weights", dims=("size", "error"))
+    squeezed = planner.solve(Budgets(size_bytes=graph.total_work().weight_bytes * 0.01))
+    assert squeezed.totals.error > 1
+    assert any("predicted error is" in note for note in squeezed.notes)
+    loose = planner.solve(Budgets(size_bytes=graph.total_work().weight_bytes * 0.2))
+    assert loose.totals.error < 1
+    assert not any("predicted error is" in note for note in loose.notes)

@@ -344,13 +344,20 @@ class Planner:
                                         variables=solution.variables,
                                         constraints=solution.constraints,
                                         options=problem.option_count()),
-                    notes=self._notes(solution))
+                    notes=self._notes(solution, totals.error))
 
-    def _notes(self, solution: Solution) -> list[str]:
-        seeded = (not self.graph.has_weights
-                  and any(not o.exact_size for o in solution.chosen.values()))
-        return [*self.notes, *(["the model has no weights: k-means and sparse sizes are "
-                                "measured on seeded random weights"] if seeded else [])]
+    def _notes(self, solution: Solution, error: float) -> list[str]:
+        notes = list(self.notes)
+        if not self.graph.has_weights and any(not o.exact_size
+                                              for o in solution.chosen.values()):
+            notes.append("the model has no weights: k-means and sparse sizes are measured "
+                         "on seeded random weights")
+        if error > 1:
+            notes.append(f"the predicted error is {error:.3g}, more than the output's own "
+                         "energy: the proxy (a sum of per-layer errors) is outside the range "
+                         "where it predicts accuracy; expect the plan to break the model "
+                         "(simulate it, or bound the error with --max-error)")
+        return notes
 
     def _layer_plan(self, decision: Decision, option: Option) -> LayerPlan:
         unit = self._unit(decision.name)
