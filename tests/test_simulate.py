@@ -308,8 +308,9 @@ def test_the_time_limit_is_shared_by_every_solve_of_a_plan(
     limits.clear()
     try:  # the first solve outlasts the limit: no other solve starts after it
         quick = planner.solve(budget, time_limit_s=0.2)
-    except PlanError as exc:
-        assert "within the time limit of 0.2 s" in str(exc)
+    except PlanError as exc:  # no plan in time at all, or none that meets every budget
+        assert "within the time limit of 0.2 s" in str(exc) or "found no plan within" in str(
+            exc)
     else:
         assert quick.totals.size_bytes <= budget.size_bytes  # type: ignore[operator]
     assert len(limits) == 1

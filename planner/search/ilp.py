@@ -335,8 +335,9 @@ def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy",
                   OPTIMALITY_GAP if gap is None else gap)
     if result.values is None:
         proven = result.status == "infeasible"
+        within = f"within {time_limit_s:.3g} s" if time_limit_s is not None else "(stopped)"
         raise NoPlanError("no plan meets the budgets" if proven else
-                          f"{solver} found no plan within {time_limit_s} s", proven)
+                          f"{solver} found no plan {within}", proven)
     rel_gap = max(0.0, result.gap)
     rows, cols = model.matrix.shape
     seconds = time.perf_counter() - start
