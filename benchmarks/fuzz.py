@@ -21,10 +21,12 @@ a defect. ``tests/test_fuzz.py`` runs a quick slice of the same cases in CI.
 from __future__ import annotations
 
 import argparse
+import atexit
 import copy
 import json
 import math
 import random
+import shutil
 import tempfile
 import traceback
 from collections import Counter
@@ -128,7 +130,10 @@ def mutate(doc: Any, rng: random.Random, edits: int = 1) -> Any:
 
 @cache
 def _work() -> Path:
-    return Path(tempfile.mkdtemp(prefix="planner-fuzz-"))
+    """A scratch folder for the mutated files, removed when the process ends."""
+    path = Path(tempfile.mkdtemp(prefix="planner-fuzz-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 @cache
