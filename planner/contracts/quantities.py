@@ -17,7 +17,7 @@ import math
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from planner.contracts.units import (
     format_bytes,
@@ -59,11 +59,6 @@ class Quantity:
     weighted: bool
     parse: Callable[[str | float], float]
     format: Callable[[float], str]
-
-    def of_option(self, option: Any, sensitivity: float = 1.0) -> float:
-        """What one option (a ``planner.search.options.Option``) contributes."""
-        value = float(getattr(option, self.option_field)) * self.option_scale
-        return value * sensitivity if self.weighted else value
 
 
 QUANTITIES: dict[str, Quantity] = {q.name: q for q in (

@@ -55,8 +55,7 @@ class _Columns:
     """The matrix column-wise (CSC), to hand HiGHS any subset of columns."""
 
     def __init__(self, matrix: Matrix) -> None:
-        rows = len(matrix.row_lower)
-        self.row_of = np.repeat(np.arange(rows), np.diff(matrix.row_start))
+        self.row_of = matrix.entry_rows()
         order = np.argsort(matrix.col_index, kind="stable")
         self.rows = self.row_of[order].astype(np.int32)
         self.values = matrix.value[order]

@@ -366,10 +366,10 @@ def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: 
     pick the same plan on a busy machine), and at most ``limit_s``; CBC searches for at
     most max(1 s, half the first solve). Keeps the first solution when that finds nothing
     better."""
-    budget = max(1.0, seconds / 2) if solver != "highs" else None
+    limit = max(1.0, seconds / 2) if solver != "highs" else None
     if limit_s is not None:
-        budget = limit_s if budget is None else min(budget, limit_s)
-        if budget <= 0:
+        limit = limit_s if limit is None else min(limit, limit_s)
+        if limit <= 0:
             return values
     second = "size" if objective == "latency" else "latency"
     m = model.matrix
@@ -389,13 +389,13 @@ def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: 
                                              [found + TIE_TOLERANCE * max(abs(found), 1.0)]]),
                    blocks=[*m.blocks, (m.shape[0], "tie_break")])
     if candidates is not None:  # only these can be within the tolerance of the optimum
-        result = (_highs_over(tied, n, candidates, budget, OPTIMALITY_GAP, values,
+        result = (_highs_over(tied, n, candidates, limit, OPTIMALITY_GAP, values,
                               TIE_BREAK_NODES) if solver == "highs" else
-                  BACKENDS[solver](tied.fixing(n, candidates), budget, OPTIMALITY_GAP, values))
+                  BACKENDS[solver](tied.fixing(n, candidates), limit, OPTIMALITY_GAP, values))
     elif solver == "highs":
-        result = _highs_run(tied, budget, OPTIMALITY_GAP, values, node_limit=TIE_BREAK_NODES)[0]
+        result = _highs_run(tied, limit, OPTIMALITY_GAP, values, node_limit=TIE_BREAK_NODES)[0]
     else:
-        result = _run(model, tied, solver, budget, OPTIMALITY_GAP, values)
+        result = _run(model, tied, solver, limit, OPTIMALITY_GAP, values)
     return result.values if result.values is not None else values
 
 

@@ -113,6 +113,10 @@ class Matrix:
         upper[:options][~keep] = 0.0
         return replace(self, col_upper=upper)
 
+    def entry_rows(self) -> np.ndarray:
+        """The row of each stored entry of A (the CSR row indices spelt out)."""
+        return np.repeat(np.arange(len(self.row_lower)), np.diff(self.row_start))
+
     def restricted(self, options: int, keep: np.ndarray) -> tuple[Matrix, np.ndarray]:
         """This program over fewer columns: of the first ``options`` only those where
         ``keep`` is True, every other column kept; and the original index of each column
@@ -124,8 +128,8 @@ class Matrix:
         columns = np.flatnonzero(mask)
         renumber = np.cumsum(mask) - 1
         entry = mask[self.col_index]
-        row_of = np.repeat(np.arange(len(self.row_lower)), np.diff(self.row_start))
-        row_start = np.searchsorted(row_of[entry], np.arange(len(self.row_lower) + 1))
+        row_start = np.searchsorted(self.entry_rows()[entry],
+                                    np.arange(len(self.row_lower) + 1))
         return replace(self, cost=self.cost[mask], col_lower=self.col_lower[mask],
                        col_upper=self.col_upper[mask], integral=self.integral[mask],
                        row_start=row_start, col_index=renumber[self.col_index[entry]],

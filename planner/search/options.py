@@ -456,14 +456,22 @@ class CostMemo:
     def __init__(self) -> None:
         self.works: dict[tuple[object, ...], tuple[Work, list[Tensor]] | None] = {}
         self.terms: dict[tuple[object, ...], tuple[np.ndarray, float, np.ndarray]] = {}
+        self._signatures: dict[str, tuple[object, ...]] = {}
+
+    def signature(self, unit: Unit) -> tuple[object, ...]:
+        """What the work of ``unit``'s layer depends on besides its pruned shapes."""
+        if unit.name not in self._signatures:
+            layer = unit.layer
+            self._signatures[unit.name] = (
+                layer.op, repr(sorted(layer.attrs.items())),
+                tuple(map(tuple, layer.input_shapes)), unit.folds_norm)
+        return self._signatures[unit.name]
 
     def work(self, unit: Unit, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
              rank: float, bits: int) -> tuple[Work, list[Tensor]] | None:
         """:func:`compressible_work` of ``unit``'s layer at these shapes."""
         layer = unit.layer
-        key = (layer.op, repr(sorted(layer.attrs.items())),
-               tuple(map(tuple, layer.input_shapes[1:])), tuple(layer.input_shapes[0]),
-               in_shape, out_shape, rank, bits, unit.folds_norm)
+        key = (self.signature(unit), in_shape, out_shape, rank, bits)
         if key not in self.works:
             self.works[key] = compressible_work(layer, in_shape, out_shape, rank, bits,
                                                 unit.folds_norm)
