@@ -257,7 +257,10 @@ def weight_bits(tensors: list[Tensor], fmt: str, sparsity: float, facts: LayerFa
     ``bound``: an upper bound on what any tensor of these shapes stores instead of the
     measured rates: a Huffman code never exceeds the fixed-width code of its alphabet
     (``format_bits`` per k-means index), and positions take at most
-    :func:`~planner.compression.storage.index_bits_bound`."""
+    :func:`~planner.compression.storage.index_bits_bound`.
+
+    The definition for one pair: enumeration prices every pair of a layer at once with
+    :func:`weight_bits_table`, which is tested against this."""
     total = 0
     for key, n, rows in tensors:
         if key.endswith("bias"):
