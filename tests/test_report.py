@@ -128,3 +128,16 @@ def test_headless_chromium_renders_the_charts(full: Report, tmp_path: Path) -> N
     # matplotlib's tab:green bars (after), tab:red star / compute-bound points, tab:purple
     # predicted-vs-measured points: present only if the SVG charts were drawn
     assert near((44, 160, 44)) and near((214, 39, 40)) and near((148, 103, 189))
+
+
+def test_a_plan_stopped_before_any_bound_says_so(full: Report) -> None:
+    """A time-limited solve may hold a plan but no bound: its gap is unknown, not infinite
+    (JSON has no infinity), and the reports say what happened."""
+    from planner.contracts.plan_file import Plan
+    from planner.report.plan_table import plan_table
+
+    assert full.plan is not None
+    solver = full.plan.solver.model_copy(update={"optimal": False, "gap": None})
+    stopped = full.plan.model_copy(update={"solver": solver})
+    assert Plan.model_validate_json(stopped.model_dump_json()).solver.gap is None
+    assert any("no bound proved (time limit)" in n for n in plan_table(stopped).notes)

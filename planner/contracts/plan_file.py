@@ -91,7 +91,9 @@ class SolverReport(_Frozen):
 
     solver: str
     optimal: bool
-    gap: float
+    gap: float | None
+    """Relative gap of the plan to the solver's best bound (0 when proven optimal); None
+    when the solver stopped, at its time limit, before it had any bound."""
     seconds: float | None = None
     """Solve time, when asked for (``planner plan --timings``): without it identical runs
     write identical plans."""

@@ -11,6 +11,7 @@ True
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import cached_property
@@ -340,7 +341,8 @@ class Planner:
                     totals=totals, baseline=self.baseline(), layers=layers,
                     groups=groups,
                     solver=SolverReport(solver=solver, optimal=solution.optimal,
-                                        gap=solution.gap, seconds=solution.seconds,
+                                        gap=solution.gap if math.isfinite(solution.gap) else None,
+                                        seconds=solution.seconds,
                                         variables=solution.variables,
                                         constraints=solution.constraints,
                                         options=problem.option_count()),

@@ -26,6 +26,7 @@ from planner.contracts.plan_file import Plan
 from planner.contracts.quantities import format_quantity, total_field
 from planner.cost import LayerCost, fused_layers, layer_cost
 from planner.planning.whatif import fixed_plan
+from planner.report.plan_table import solver_proof
 from planner.report.table import Column, Table
 from planner.validate import SimulationResult
 
@@ -104,7 +105,7 @@ def summary_table(report: Report) -> Table:
                  "plan": plan.totals.macs})
     notes = [f"{report.graph.name} on {report.profile.display_name}: "
              + (f"plan minimising {plan.objective} ({plan.solver.solver}, "
-                f"{'optimal' if plan.solver.optimal else f'gap {plan.solver.gap:.2%}'})"
+                f"{solver_proof(plan.solver)})"
                 if report.planned else "no plan given: the uncompressed model, fp32 on "
                 f"{report.profile.host}")]
     sim = report.simulation

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from planner.contracts.plan_file import Plan
+from planner.contracts.plan_file import Plan, SolverReport
 from planner.contracts.quantities import format_quantity, total_field
 from planner.report.table import Column, Table
 
@@ -37,11 +37,17 @@ def plan_table(plan: Plan, all_layers: bool = False) -> Table:
                  f"{base.size_bytes / max(plan.totals.size_bytes, 1):.1f}x smaller, "
                  f"{base.latency_s / max(plan.totals.latency_s, 1e-12):.2f}x faster")
     s = plan.solver
-    proof = (f"gap {s.gap:.2%}" if not s.optimal else
-             f"optimal (residual gap {s.gap:.1e})" if s.gap else "optimal")
+    proof = solver_proof(s)
     took = f" in {s.seconds:.1f} s" if s.seconds is not None else ""
     notes.append(f"{s.solver}: {proof}{took} ({s.options} options, {s.variables} variables, "
                  f"{s.constraints} constraints)")
     notes += plan.notes
     return Table(f"plan for {plan.model} on {plan.profile} (minimise {plan.objective})",
                  PLAN_COLUMNS, rows, totals, notes)
+
+
+def solver_proof(s: SolverReport) -> str:
+    """How far the solver proved its plan: optimal, or the gap it left at its time limit."""
+    if s.optimal:
+        return f"optimal (residual gap {s.gap:.1e})" if s.gap else "optimal"
+    return "no bound proved (time limit)" if s.gap is None else f"gap {s.gap:.2%}"
