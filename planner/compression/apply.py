@@ -22,12 +22,14 @@ from graphs import Graph, GraphError, Layer, fold_batchnorm, folds_into, is_dept
 from hardware_profiles import DTYPE_BITS
 from planner.compression.coupling import Coupling, couple
 from planner.compression.decision_units import COMPRESSIBLE, Unit, build_units, pruned_io
-from planner.compression.storage import format_bits
+from planner.compression.storage import Encoded, format_bits
 from planner.compression.transforms import (
     Choice,
     Factor,
+    at_width,
     channel_selection,
     factorize,
+    plain_bits,
     prune_weights,
     store,
     tensor_indices,
@@ -45,13 +47,15 @@ class CompressionError(ValueError):
 class CompressedUnit:
     """How one planned unit was realised: its layers in the compressed graph, the layer
     whose output it hands on, the stored bits of its weights and, per layer, the fraction
-    of its stored weight values that are non-zero."""
+    of its stored weight values that are non-zero and the encoded tensors (for export)."""
 
     name: str
     layers: list[str]
     output: str
     stored_bits: int = 0
     nonzero_fraction: dict[str, float] = field(default_factory=dict)
+    encodings: dict[str, dict[str, Encoded]] = field(default_factory=dict)
+    """Per layer of the compressed graph, its encoded weight tensors (by weight name)."""
 
 
 @dataclass
@@ -132,9 +136,10 @@ def compress(graph: Graph, plan: Plan) -> Compressed:
             if layer.name == part.name and entry.op in COMPRESSIBLE:
                 new = _compressed_layers(layer, in_shapes, expected, weights, entry, part)
             else:
-                new = [_rebuilt(layer, in_shapes, expected, weights or None)]
-                part.stored_bits += sum(v.size for v in weights.values()) * max(
-                    16, DTYPE_BITS[entry.dtype])
+                width = plain_bits("", None, DTYPE_BITS[entry.dtype])
+                stored = {k: at_width(v, width) for k, v in weights.items()}
+                new = [_rebuilt(layer, in_shapes, expected, stored or None)]
+                part.stored_bits += sum(v.size for v in weights.values()) * width
             part.layers += [n.name for n in new]
         if new[-1].output_shape[1:] != expected[1:]:
             raise CompressionError(f"layer {layer.name!r} ({layer.op}): pruned output shape "
@@ -192,6 +197,7 @@ def _compressed_layers(layer: Layer, in_shapes: list[tuple[int, ...]],
         unit.stored_bits += bits
         name = layer.name if i == len(factors) - 1 else f"{layer.name}/factor{i}"
         if parts:
+            unit.encodings[name] = {p.name: p.encoded for p in parts}
             unit.nonzero_fraction[name] = (
                 sum(np.count_nonzero(p.encoded.decoded) for p in parts)
                 / sum(p.encoded.decoded.size for p in parts))

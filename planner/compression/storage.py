@@ -207,13 +207,21 @@ def kmeans_1d(values: np.ndarray, clusters: int) -> tuple[np.ndarray, np.ndarray
 
 @dataclass(frozen=True)
 class Encoded:
-    """A weight tensor as stored: its decoded values and the exact bits they take."""
+    """A weight tensor as stored: its decoded values and the exact bits they take, and
+    what an exporter writes: ``fmt``; for integer and binary formats the integer ``codes``
+    (the weight's shape, 0 where pruned) and the per-output-channel fp32 ``scales``
+    (decoded = codes · scale); for k-means the centroid index of every weight (−1 where
+    pruned) as ``codes`` and the fp32 ``codebook``."""
 
     decoded: np.ndarray
     value_bits: int
     index_bits: int
     overhead_bits: int
     encoding: str
+    fmt: str = "fp32"
+    codes: np.ndarray | None = None
+    scales: np.ndarray | None = None
+    codebook: np.ndarray | None = None
 
     @property
     def bits(self) -> int:
@@ -244,23 +252,23 @@ def encode(w: np.ndarray, fmt: str, sparsity: float = 0.0) -> Encoded:
     kept = np.where(mask, w, 0)
     if fmt in FLOAT_BITS:
         decoded = kept.astype(np.float16).astype(np.float32) if fmt == "fp16" else kept
-        return Encoded(decoded, nnz * FLOAT_BITS[fmt], index_bits, 0, encoding)
-    if fmt in INT_BITS:
-        codes, scale = quantize_int(kept, INT_BITS[fmt])
+        return Encoded(decoded, nnz * FLOAT_BITS[fmt], index_bits, 0, encoding, fmt)
+    if fmt in INT_BITS or fmt == "binary":
+        codes, scale = (quantize_int(kept, INT_BITS[fmt]) if fmt in INT_BITS
+                        else binarize(kept))
+        codes = codes * mask.astype(np.int8)
         decoded = (codes.reshape(w.shape[0], -1) * scale[:, None]).reshape(w.shape)
-        return Encoded(decoded.astype(np.float32) * mask, nnz * INT_BITS[fmt], index_bits,
-                       scale.size * SCALE_BITS, encoding)
-    if fmt == "binary":
-        signs, alpha = binarize(kept)
-        decoded = (signs.reshape(w.shape[0], -1) * alpha[:, None]).reshape(w.shape) * mask
-        return Encoded(decoded.astype(np.float32), nnz, index_bits, alpha.size * SCALE_BITS,
-                       encoding)
+        return Encoded(decoded.astype(np.float32), nnz * format_bits(fmt), index_bits,
+                       scale.size * SCALE_BITS, encoding, fmt, codes, scale)
     if fmt.startswith("kmeans"):
         centroids, index = kmeans_1d(kept[mask], 1 << format_bits(fmt))
+        book = centroids.astype(np.float32)
         decoded = np.zeros(w.shape, dtype=np.float32)
-        decoded[mask] = centroids[index]
+        decoded[mask] = book[index]
+        codes = np.full(w.shape, -1, dtype=np.int64)
+        codes[mask] = index
         return Encoded(decoded, huffman_bits(index), index_bits,
-                       centroids.size * SCALE_BITS, encoding)
+                       centroids.size * SCALE_BITS, encoding, fmt, codes, codebook=book)
     raise ValueError(f"unknown weight format {fmt!r}")
 
 

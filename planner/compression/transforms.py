@@ -297,13 +297,36 @@ def store(weights: Mapping[str, np.ndarray], fmt: str, sparsity: float, dtype_bi
             decoded[key] = enc.decoded
             bits += enc.bits
             parts.append(StoredTensor(key, enc))
-        elif key.endswith("bias"):
-            decoded[key] = value
-            bits += bias_bits(value.size, fmt)
         else:
-            decoded[key] = value
-            bits += value.size * max(16, dtype_bits)
+            width = plain_bits(key, fmt, dtype_bits)
+            decoded[key] = at_width(value, width)
+            bits += value.size * width
     return decoded, bits, parts
+
+
+def plain_bits(key: str, fmt: str | None, dtype_bits: int) -> int:
+    """Bits per value of a weight tensor stored plainly rather than in a weight format:
+    in a compressed layer (``fmt`` given) a bias takes 32 bits (16 in fp16 layers); any
+    other tensor, and every tensor of a layer that is not compressed (``fmt`` None), the
+    compute dtype's width, at least 16.
+
+    >>> plain_bits("bias", "int8", 8), plain_bits("bias", None, 8)
+    (32, 16)
+    """
+    if fmt is not None and key.endswith("bias"):
+        return bias_bits(1, fmt)
+    return max(16, dtype_bits)
+
+
+def at_width(value: np.ndarray, bits: int) -> np.ndarray:
+    """A float tensor as stored in ``bits`` (16: fp16, else unchanged fp32).
+
+    >>> at_width(np.array([0.1], np.float32), 16).item() == float(np.float16(0.1))
+    True
+    """
+    if bits == 16 and value.dtype.kind == "f":
+        return value.astype(np.float16).astype(value.dtype)
+    return value
 
 
 def total_parameters(factors: list[Factor]) -> int:

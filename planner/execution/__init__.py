@@ -10,7 +10,12 @@ from planner.execution.executor import (
     input_arrays,
     run_layer,
 )
-from planner.execution.fake_quant import ACTIVATION_BITS, act_bits, fake_quant
+from planner.execution.fake_quant import (
+    ACTIVATION_BITS,
+    act_bits,
+    activation_scale,
+    fake_quant,
+)
 from planner.execution.kernels import KERNELS, KernelError
 
 __all__ = [
@@ -23,6 +28,7 @@ __all__ = [
     "calibration_inputs",
     "downstream",
     "execute",
+    "activation_scale",
     "fake_quant",
     "input_arrays",
     "run_layer",

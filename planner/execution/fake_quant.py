@@ -17,13 +17,27 @@ def act_bits(dtype: str) -> int:
     return ACTIVATION_BITS[dtype]
 
 
-def fake_quant(x: np.ndarray, dtype: str) -> np.ndarray:
+def activation_scale(x: np.ndarray, dtype: str) -> float | None:
+    """The symmetric per-tensor scale of activations stored at an integer ``dtype`` (the
+    tensor's own max over the top code), None for float dtypes.
+
+    >>> activation_scale(np.array([-2.54, 1.0]), "int8")
+    0.02
+    """
+    if dtype in ("fp32", "fp16") or x.dtype.kind != "f":
+        return None
+    top = (1 << (act_bits(dtype) - 1)) - 1
+    return float(np.abs(x).max()) / top or 1.0
+
+
+def fake_quant(x: np.ndarray, dtype: str, scale: float | None = None) -> np.ndarray:
     """Activations as stored at ``dtype``: fp16 rounding, or symmetric per-tensor integer
-    quantization at the activation width with the tensor's own max as range."""
+    quantization at the activation width, with ``scale`` (default: the tensor's own max
+    as range, :func:`activation_scale`)."""
     if dtype == "fp32" or x.dtype.kind != "f":
         return x
     if dtype == "fp16":
         return x.astype(np.float16).astype(x.dtype)
     top = (1 << (act_bits(dtype) - 1)) - 1
-    scale = float(np.abs(x).max()) / top or 1.0
-    return (np.clip(np.round(x / scale), -top, top) * scale).astype(x.dtype)
+    step = scale if scale is not None else activation_scale(x, dtype)
+    return (np.clip(np.round(x / step), -top, top) * step).astype(x.dtype)

@@ -1,0 +1,269 @@
+"""A plan as an ONNX model that onnxruntime runs: :func:`export`.
+
+The plan is applied by :func:`planner.compression.compress`, exactly as ``simulate``
+applies it: batch norms folded, pruned channels physically removed (every tensor and
+consumer shrunk, coupled groups consistent), low-rank layers replaced by their factors
+(SVD: two Gemm/MatMul or 1×1 convs; Tucker-2: 1×1, k×k, 1×1 convs), every weight in its
+format (:mod:`planner.export.onnx_builder`). Activations the plan stores below fp32 are
+written as the runtime stores them: fp16 as a ``Cast`` pair, int8 (and int4 compute, whose
+activations are int8) as static QDQ, ``QuantizeLinear``/``DequantizeLinear`` with one
+per-tensor scale calibrated on the given inputs (the same max-over-127 rule the simulation
+applies per batch, so on the calibration inputs the two agree).
+
+Nodes are named after the layers they compute (``layer`` or ``layer/part``) and carry the
+layer's name in ``doc_string``, so onnxruntime's profiler maps back to the plan. The batch
+axis is symbolic. The file is written to a temporary name and moved into place, so a
+failed export never leaves a partial file.
+
+>>> from graphs import build_zoo_model
+>>> from hardware_profiles import load
+>>> from planner.planning.whatif import fixed_plan
+>>> from planner.planning.whatif import Override
+>>> import tempfile, pathlib
+>>> g = build_zoo_model("lenet5", weights=True)
+>>> p = fixed_plan(g, load("raspberry_pi_5"), [Override("*", bits=8)])
+>>> out = pathlib.Path(tempfile.mkdtemp()) / "lenet5.onnx"
+>>> result = export(g, p, out)
+>>> result.macs == p.totals.macs, result.file_bytes < 1.2 * p.totals.size_bytes + 4000
+(True, True)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from graphs import Graph, Layer
+from hardware_profiles import DTYPE_BITS
+from planner.compression import Compressed, CompressionError, compress
+from planner.compression.transforms import plain_bits
+from planner.contracts.plan_file import Plan
+from planner.execution import (
+    KernelError,
+    activation_scale,
+    calibration_inputs,
+    execute,
+    fake_quant,
+    input_arrays,
+)
+from planner.export.onnx_builder import OPSET, OnnxBuilder, onnx_modules
+from planner.export.onnx_ops import Site, UnexportableError, write_layer
+from planner.export.onnx_macs import onnx_macs
+
+
+class ExportError(ValueError):
+    """A plan that cannot be exported: it does not fit the model, or an op has no ONNX
+    form. Nothing is written."""
+
+
+class ExportResult(BaseModel):
+    """What :func:`export` wrote: the file's size against the plan's stored bytes (the
+    container cannot hold Huffman codes or sparse positions, see ``notes``), MACs per
+    batch counted from the exported ONNX graph against the plan's, and what was written
+    in another form than the plan's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    model: str
+    profile: str
+    opset: int
+    file_bytes: int
+    initializer_bytes: int
+    planned_bytes: float
+    macs: int
+    planned_macs: int
+    nodes: int
+    quantized_activations: int
+    notes: list[str]
+
+
+def export(graph: Graph, plan: Plan, path: str | Path,
+           inputs: np.ndarray | Mapping[str, np.ndarray] | None = None, *, batch: int = 8,
+           seed: int = 0) -> ExportResult:
+    """Write ``plan`` applied to ``graph`` (with weights) as an ONNX model at ``path``.
+
+    ``inputs`` calibrate the static activation scales (default: ``batch`` seeded
+    calibration inputs, as ``simulate`` uses). Raises :class:`ExportError` naming the
+    layer, op or field that does not fit; nothing is written then.
+    """
+    onnx, helper, tp = onnx_modules()
+    try:
+        built = compress(graph, plan)
+        feeds = dict(input_arrays(graph, inputs if inputs is not None
+                                  else calibration_inputs(graph, batch=batch, seed=seed)))
+        scales = activation_scales(built, feeds)
+    except (CompressionError, KernelError) as exc:
+        raise ExportError(str(exc)) from None
+    b = OnnxBuilder(used={layer.name for layer in built.graph})
+    try:
+        tensors = _write_layers(b, built, plan, scales)
+    except UnexportableError as exc:
+        raise ExportError(str(exc)) from None
+    outputs = []
+    for name in built.graph.outputs:
+        if tensors[name] != name:
+            b.node("Identity", [tensors[name]], name, name=f"{name}/output")
+        outputs.append(helper.make_tensor_value_info(
+            name, _elem(built.graph[name]), [None, *built.graph[name].output_shape[1:]]))
+    sources = [helper.make_tensor_value_info(
+        name, _elem(built.graph[name]), ["batch", *built.graph[name].output_shape[1:]])
+        for name in built.graph.inputs]
+    model = helper.make_model(
+        helper.make_graph(b.nodes, graph.name, sources, outputs, b.initializers),
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="edge-compression-planner", doc_string=(
+            f"{plan.model} compressed by a plan for {plan.profile} ({plan.objective})"))
+    helper.set_model_props(model, {"planner.model": plan.model,
+                                   "planner.profile": plan.profile,
+                                   "planner.planned_bytes": str(plan.totals.size_bytes)})
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"the exported model of {graph.name} does not validate: {exc}"
+                          ) from None
+    data = model.SerializeToString()
+    target = Path(path)
+    _write_atomically(target, data)
+    batch_ratio = graph[graph.inputs[0]].output_shape[0]
+    return ExportResult(
+        path=str(target), model=plan.model, profile=plan.profile, opset=OPSET,
+        file_bytes=len(data),
+        initializer_bytes=sum(len(t.raw_data) or t.ByteSize() for t in b.initializers),
+        planned_bytes=plan.totals.size_bytes, macs=onnx_macs(model, batch_ratio),
+        planned_macs=plan.totals.macs, nodes=len(b.nodes),
+        quantized_activations=len(scales), notes=_notes(built, plan))
+
+
+def activation_scales(built: Compressed, feeds: Mapping[str, np.ndarray]) -> dict[str, float]:
+    """Per-tensor scale of every activation the plan stores as integers, from one run of
+    the compressed graph on ``feeds`` with the simulation's fake quantization."""
+    scales: dict[str, float] = {}
+
+    def record(name: str, x: np.ndarray) -> np.ndarray:
+        dtype = built.dtypes.get(name, "fp32")
+        scale = activation_scale(x, dtype)
+        if scale is not None:
+            scales[name] = scale
+        return fake_quant(x, dtype)
+
+    quantized = {name: record(name, value) for name, value in feeds.items()}
+    execute(built.graph, quantized, hook=record)
+    return scales
+
+
+def _write_layers(b: OnnxBuilder, built: Compressed, plan: Plan,
+                  scales: Mapping[str, float]) -> dict[str, str]:
+    """Write every layer of the compressed graph; returns the tensor consumers read for
+    each layer. Every node records its layer's name in ``doc_string``."""
+    unit_of = {name: unit.name for unit in built.units.values() for name in unit.layers}
+    tensors: dict[str, str] = {}
+    for layer in built.graph:
+        first = len(b.nodes)
+        tensors[layer.name] = _write_one(b, built, plan, scales, layer, tensors,
+                                         unit_of.get(layer.name))
+        for node in b.nodes[first:]:
+            node.doc_string = layer.name
+    return tensors
+
+
+def _write_one(b: OnnxBuilder, built: Compressed, plan: Plan, scales: Mapping[str, float],
+               layer: Layer, tensors: Mapping[str, str], unit: str | None) -> str:
+    dtype = built.dtypes.get(layer.name)
+    if layer.op == "input":
+        return _stored(b, layer.name, dtype, scales, raw=layer.name, final=None)
+    if layer.op == "constant":
+        if layer.weights is None:
+            raise UnexportableError(f"layer {layer.name!r}: a constant without a value")
+        value = layer.weights["value"]
+        return b.const(f"{layer.name}/value",
+                       value.astype(np.float32) if value.dtype.kind == "f" else value)
+    if unit is None:
+        raise UnexportableError(f"layer {layer.name!r} belongs to no planned unit")
+    entry = plan.layer(unit)
+    encoded = built.units[unit].encodings.get(layer.name)
+    weights = {}
+    for key, value in (layer.weights or {}).items():
+        base = f"{layer.name}/{key}"
+        if encoded is not None and key in encoded:
+            weights[key] = b.encoded(base, encoded[key])
+        else:  # a compressed layer's bias, or the weights of a layer kept as it is
+            fmt = entry.weight_format if encoded is not None else None
+            weights[key] = b.plain(base, value, plain_bits(key, fmt, DTYPE_BITS[entry.dtype]))
+    stores = dtype not in (None, "fp32")
+    raw = b.fresh(f"{layer.name}/raw") if stores else layer.name
+    write_layer(b, Site(layer, [tensors[i] for i in layer.inputs], weights, raw))
+    return _stored(b, layer.name, dtype, scales, raw=raw, final=layer.name if stores else None)
+
+
+def _stored(b: OnnxBuilder, name: str, dtype: str | None, scales: Mapping[str, float], *,
+            raw: str, final: str | None) -> str:
+    """The tensor consumers read: ``raw`` as stored at ``dtype`` (a Cast pair for fp16,
+    static QDQ for integers), named ``final`` when given."""
+    _, _, tp = onnx_modules()
+    if dtype in (None, "fp32"):
+        return raw
+    if dtype == "fp16":
+        half = b.node("Cast", [raw], name=f"{name}/to_fp16", to=tp.FLOAT16)
+        return b.node("Cast", [half], final, name=f"{name}/from_fp16", to=tp.FLOAT)
+    if name not in scales:  # an integer tensor (token ids): stored as it is
+        return raw
+    scale = b.const(f"{name}/act_scale", np.float32(scales[name]))
+    zero = b.const(f"{name}/act_zero", np.int8(0))
+    q = b.node("QuantizeLinear", [raw, scale, zero], name=f"{name}/quantize")
+    return b.node("DequantizeLinear", [q, scale, zero], final, name=f"{name}/dequantize")
+
+
+def _elem(layer: Layer) -> int:
+    _, _, tp = onnx_modules()
+    floating = layer.op != "input" or layer.attrs.get("dtype", "float32") == "float32"
+    return int(tp.FLOAT if floating else tp.INT64)
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file in the same folder."""
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _notes(built: Compressed, plan: Plan) -> list[str]:
+    """What the file holds in another form than the plan stores."""
+    formats: Counter[str] = Counter()
+    sparse = 0
+    for unit in built.units.values():
+        for tensors in unit.encodings.values():
+            for enc in tensors.values():
+                formats[enc.fmt] += 1
+                sparse += enc.encoding != "dense"
+    notes = []
+    kmeans = sorted(f for f in formats if f.startswith("kmeans"))
+    if kmeans:
+        notes.append(f"{sum(formats[f] for f in kmeans)} weight tensor(s) in "
+                     f"{', '.join(kmeans)}: fixed-width centroid indices and a codebook "
+                     "(ONNX has no Huffman coding)")
+    if formats["binary"]:
+        notes.append(f"{formats['binary']} binary weight tensor(s): int4 sign codes (ONNX "
+                     "has no 1-bit type)")
+    if sparse:
+        notes.append(f"{sparse} sparse weight tensor(s) stored dense with zeros in place "
+                     "(onnxruntime has no sparse convolution)")
+    placed: Counter[str] = Counter(e.processor for e in plan.layers)
+    if len(placed) > 1:
+        notes.append("onnxruntime's CPU provider runs every layer; the plan places "
+                     + ", ".join(f"{n} on {p}" for p, n in sorted(placed.items())))
+    return notes
+
+
+__all__ = ["ExportError", "ExportResult", "activation_scales", "export"]
