@@ -1,6 +1,7 @@
 """The ``planner`` command line.
 
-Exit codes: 0 success; 1 bad input (unknown model, malformed file, unreadable quantity);
+Exit codes: 0 success; 1 bad input (unknown model, malformed file, unreadable quantity, a
+plan that does not fit the model);
 2 usage error (unknown option); 3 no plan meets the budgets.
 """
 
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,6 +23,7 @@ from planner.api import load_model
 from planner.contracts.plan_file import Plan, PlanError
 from planner.contracts.quantities import BudgetError
 from planner.contracts.units import UnitError
+from planner.export import ExportError, RuntimeFailure
 from planner.report import FORMATS, render
 from planner.report.layers import graph_table
 from planner.search.problem import Budgets
@@ -353,6 +355,83 @@ def simulate(
     typer.echo(render(simulation_table(result), fmt).rstrip("\n"))
 
 
+InputsOpt = Annotated[Path | None, typer.Option(
+    help="An .npy of inputs (N, …), or an .npz with an 'inputs' array.")]
+
+
+@app.command("export")
+def export_model(
+    model: ModelArg,
+    plan_file: Annotated[Path, typer.Argument(
+        metavar="PLAN", help="A plan written by `planner plan -o plan.json`.")],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="The .onnx file to write.", callback=writable)],
+    inputs: Annotated[Path | None, typer.Option(
+        help="Calibration inputs for the static activation scales: an .npy (N, …) or an "
+             ".npz with an 'inputs' array (default: --batch seeded inputs).")] = None,
+    batch: Annotated[int, typer.Option(
+        min=1, help="Seeded calibration inputs (without --inputs).")] = 8,
+    hardware: HardwareOpt = None,
+    fmt: FormatOpt = "table",
+    input_shape: ShapeOpt = None,
+) -> None:
+    """Write the plan applied to the model's weights as an ONNX model that onnxruntime
+    runs: pruned channels removed, low-rank layers as their factors, int8/int4 weights as
+    QDQ, fp16 weights as fp16, k-means weights as indices into a codebook, activations as
+    the plan stores them (static int8 QDQ calibrated on the inputs). Nothing is written
+    unless the whole model exports and validates.
+
+    Example: planner export mobilenet_v2 plan.json -o mobilenet_v2.onnx
+    """
+    from planner.contracts.plan_file import load_plan
+    from planner.export import export
+    from planner.report.export_table import export_result_table
+
+    _check_format(fmt)
+    plan = load_plan(plan_file)
+    if hardware is not None and load_profile(hardware).name != plan.profile:
+        raise PlanError(f"{plan_file} was planned for the profile {plan.profile!r}, not "
+                        f"{hardware!r}")
+    graph = load_model(model, parse_shape(input_shape), weights=True)
+    arrays = load_inputs(inputs)[0] if inputs is not None else None
+    result = export(graph, plan, output, arrays, batch=batch)
+    typer.echo(f"wrote {output}", err=True)
+    typer.echo(render(export_result_table(result), fmt).rstrip("\n"))
+
+
+@app.command()
+def measure(
+    onnx_file: Annotated[Path, typer.Argument(
+        metavar="MODEL.onnx", help="An ONNX model, e.g. from `planner export`.")],
+    threads: Annotated[int, typer.Option(min=1, help="onnxruntime intra-op threads.")] = 1,
+    repeat: Annotated[int, typer.Option(min=1, help="Timed runs.")] = 20,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed runs first.")] = 3,
+    inputs: InputsOpt = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write the measurement as JSON to this file.",
+        callback=writable)] = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Time a model in onnxruntime on this machine: the median of --repeat runs after
+    --warmup, their spread, and each layer's kernel time from onnxruntime's profiler, with
+    the thread count pinned and recorded.
+
+    Example: planner measure mobilenet_v2.onnx --threads 1 --repeat 50
+    """
+    from planner.export import measure as time_model
+    from planner.report.export_table import measurement_table
+
+    _check_format(fmt)
+    if not onnx_file.is_file():
+        raise FileNotFoundError(f"{onnx_file}: no such file")
+    arrays = load_inputs(inputs)[0] if inputs is not None else None
+    timing = time_model(onnx_file, arrays, threads=threads, repeat=repeat, warmup=warmup)
+    if output is not None:
+        output.write_text(timing.model_dump_json(indent=1))
+        typer.echo(f"wrote {output}", err=True)
+    typer.echo(render(measurement_table(timing), fmt).rstrip("\n"))
+
+
 @app.command()
 def sweep(
     model: ModelArg = "mobilenet_v2",
@@ -425,6 +504,12 @@ def report(
         "--simulate", help="Run the simulation of --plan now (see `planner simulate`).")
     ] = False,
     batch: Annotated[int, typer.Option(min=1, help="Inputs for --simulate.")] = 8,
+    exported: Annotated[Path | None, typer.Option(
+        help="The plan exported by `planner export`: its file size, onnxruntime's outputs "
+             "against the simulation's, and its measured latency against the plan's.")
+    ] = None,
+    threads: Annotated[int, typer.Option(
+        min=1, help="onnxruntime threads for --exported.")] = 1,
     sweep_file: Annotated[Path | None, typer.Option(
         "--sweep", help="Plans from `planner sweep -o` (the Pareto chart).")] = None,
     fmt: Annotated[str, typer.Option(
@@ -463,8 +548,16 @@ def report(
     elif simulate and plan is not None:
         result = run_simulation(graph, plan, model, input_shape, None, batch)
     frontier = load_sweep(sweep_file).plans if sweep_file is not None else None
+    check = None
+    if exported is not None:
+        from planner.export import check_export
+
+        if plan is None:
+            raise typer.BadParameter("--exported needs the --plan it was exported from",
+                                     param_hint="--exported")
+        check = check_export(graph, plan, exported, threads=threads)
     try:
-        built = build_report(graph, profile, plan, result, frontier)
+        built = build_report(graph, profile, plan, result, frontier, check)
     except ValueError as exc:
         raise PlanError(str(exc)) from None
     emit(render_report(built, fmt), output)
@@ -474,28 +567,31 @@ def run_simulation(graph: Graph, plan: Plan, model: str, input_shape: str | None
                    inputs: Path | None, batch: int) -> SimulationResult:
     """Simulate ``plan`` on the inputs of an .npz, the digits test set (digits_cnn at its
     own shape) or ``batch`` seeded inputs, with a progress bar."""
-    import numpy as np
 
     from planner.validate import simulate as run_plan
 
-    arrays, labels = None, None
-    if inputs is not None:
-        try:
-            stored = np.load(inputs, allow_pickle=False)
-            if isinstance(stored, np.ndarray):  # an .npy: the inputs alone
-                arrays = stored
-            else:
-                arrays = stored["inputs"]
-                labels = stored.get("labels")
-        except (OSError, ValueError, KeyError) as exc:
-            raise PlanError(f"{inputs}: expected an .npy of inputs (N, …) or an .npz with an "
-                            f"'inputs' array and optional 'labels' ({exc})") from None
-    elif model == "digits_cnn" and input_shape is None:
+    arrays, labels = load_inputs(inputs) if inputs is not None else (None, None)
+    if inputs is None and model == "digits_cnn" and input_shape is None:
         from graphs import digits_split
 
         _, _, arrays, labels = digits_split()
     with progress_bar("simulating") as progress:
         return run_plan(graph, plan, arrays, batch=batch, labels=labels, progress=progress)
+
+
+def load_inputs(path: Path) -> tuple[Any, Any]:
+    """(inputs, labels or None) from an .npy of inputs or an .npz with an 'inputs' array
+    and optionally 'labels'."""
+    import numpy as np
+
+    try:
+        stored = np.load(path, allow_pickle=False)
+        if isinstance(stored, np.ndarray):  # an .npy: the inputs alone
+            return stored, None
+        return stored["inputs"], stored.get("labels")
+    except (OSError, ValueError, KeyError) as exc:
+        raise PlanError(f"{path}: expected an .npy of inputs (N, …) or an .npz with an "
+                        f"'inputs' array and optional 'labels' ({exc})") from None
 
 
 @app.callback()
@@ -530,7 +626,7 @@ def main() -> None:
             sys.exit(EXIT_INTERRUPTED)
         raise
     except (GraphError, ProfileError, UnitError, BudgetError, MissingExtraError,
-            FileNotFoundError, PlanError, SimulationError) as exc:
+            FileNotFoundError, PlanError, SimulationError, ExportError, RuntimeFailure) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INPUT)
 

@@ -294,3 +294,47 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path: Path) -> None:
     _, err = running.communicate(timeout=30)
     assert running.returncode == 130, err
     assert not out.exists() and "Traceback" not in err
+
+
+def test_export_measure_and_report_an_exported_plan(tmp_path: Path) -> None:
+    plan, model = tmp_path / "plan.json", tmp_path / "lenet5.onnx"
+    made = run("plan", "lenet5", "-H", "raspberry_pi_5", "--max-size", "60kB", "--proxy",
+               "weights", "-o", str(plan))
+    assert made.returncode == 0, made.stderr
+    exported = run("export", "lenet5", str(plan), "-o", str(model), "-f", "json")
+    assert exported.returncode == 0, exported.stderr
+    rows = {r["what"]: r for r in json.loads(exported.stdout)["rows"]}
+    assert rows["file"]["written"] == model.stat().st_size
+    assert rows["MACs (counted from the ONNX graph)"]["ratio"] == 1
+    timed = run("measure", str(model), "--repeat", "3", "-f", "json")
+    assert timed.returncode == 0, timed.stderr
+    assert json.loads(timed.stdout)["totals"]["seconds"] > 0
+    report = run("report", "lenet5", "-H", "raspberry_pi_5", "--plan", str(plan),
+                 "--exported", str(model), "-f", "json")
+    assert report.returncode == 0, report.stderr
+    section = json.loads(report.stdout)["tables"]["exported"]
+    assert {r["name"] for r in section["rows"]} >= {"conv1", "fc1"}
+    assert any("relative L2" in n for n in section["notes"])
+
+
+def test_export_refuses_what_does_not_match_and_writes_nothing(tmp_path: Path) -> None:
+    plan, model = tmp_path / "plan.json", tmp_path / "m.onnx"
+    assert run("plan", "lenet5", "-H", "raspberry_pi_5", "--max-size", "60kB", "--proxy",
+               "weights", "-o", str(plan)).returncode == 0
+    other = run("export", "digits_cnn", str(plan), "-o", str(model))
+    assert other.returncode == 1 and "the plan is for 'lenet5'" in other.stderr
+    profile = run("export", "lenet5", str(plan), "-o", str(model), "-H", "snapdragon_855")
+    assert profile.returncode == 1 and "planned for the profile 'raspberry_pi_5'" in (
+        profile.stderr)
+    broken = tmp_path / "broken.json"
+    broken.write_text(plan.read_text().replace('"weight_format": "', '"weight_format": "x'))
+    bad = run("export", "lenet5", str(broken), "-o", str(model))
+    assert bad.returncode == 1 and "unknown weight format 'xfp32'" in bad.stderr, bad.stderr
+    broken.write_text(plan.read_text()[:100])  # cut short: not a plan file at all
+    cut = run("export", "lenet5", str(broken), "-o", str(model))
+    assert cut.returncode == 1 and str(broken) in cut.stderr, cut.stderr
+    assert not model.exists()
+    missing = run("measure", str(tmp_path / "none.onnx"))
+    assert missing.returncode == 1 and "no such file" in missing.stderr
+    assert "Traceback" not in other.stderr + profile.stderr + bad.stderr + cut.stderr + (
+        missing.stderr)

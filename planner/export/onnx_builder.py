@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from graphs import MissingExtraError
 from planner.compression.storage import Encoded
 
 OPSET = 21
@@ -29,13 +30,12 @@ OPSET = 21
 
 
 def onnx_modules() -> tuple[Any, Any, Any]:
-    """``(onnx, onnx.helper, onnx.TensorProto)``, or an ImportError naming the extra."""
+    """``(onnx, onnx.helper, onnx.TensorProto)``, or MissingExtraError naming the extra."""
     try:
         import onnx
         from onnx import TensorProto, helper
     except ImportError:
-        raise ImportError("export needs the onnx package: pip install "
-                          "'edge-compression-planner[export]'") from None
+        raise MissingExtraError("onnx", "export") from None
     return onnx, helper, TensorProto
 
 
@@ -59,14 +59,18 @@ class OnnxBuilder:
     nodes: list[Any] = field(default_factory=list)
     initializers: list[Any] = field(default_factory=list)
     used: set[str] = field(default_factory=set)
+    """Tensor names taken (initializers and node outputs)."""
+    node_names: set[str] = field(default_factory=set)
 
-    def fresh(self, base: str) -> str:
-        """A tensor name not used yet: ``base``, else ``base/1``, ``base/2``, …"""
+    def fresh(self, base: str, taken: set[str] | None = None) -> str:
+        """A name not in ``taken`` (default: the tensor names) yet: ``base``, else
+        ``base/1``, ``base/2``, …; it is taken from then on."""
+        names = self.used if taken is None else taken
         name, n = base, 0
-        while name in self.used:
+        while name in names:
             n += 1
             name = f"{base}/{n}"
-        self.used.add(name)
+        names.add(name)
         return name
 
     def node(self, op: str, inputs: list[str], output: str | None = None, *,
@@ -75,16 +79,18 @@ class OnnxBuilder:
         _, helper, _ = onnx_modules()
         out = output if output is not None else self.fresh(f"{name or op}/out")
         self.used.add(out)
-        self.nodes.append(helper.make_node(op, inputs, [out], name=self.fresh(name or out),
-                                           **attrs))
+        self.nodes.append(helper.make_node(
+            op, inputs, [out], name=self.fresh(name or out, self.node_names), **attrs))
         return out
 
-    def const(self, base: str, value: np.ndarray) -> str:
-        """A numpy array as an initializer."""
+    def const(self, base: str, value: np.ndarray | np.generic) -> str:
+        """A numpy array (or scalar) as an initializer."""
         from onnx import numpy_helper
 
         name = self.fresh(base)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        array = np.asarray(value)  # a scalar stays 0-d (a per-tensor scale)
+        self.initializers.append(numpy_helper.from_array(
+            np.ascontiguousarray(array) if array.ndim else array, name))
         return name
 
     def raw(self, base: str, data_type: int, dims: tuple[int, ...], data: bytes) -> str:

@@ -41,7 +41,8 @@ class Site:
         return self.layer.name
 
 
-Writer = Callable[[OnnxBuilder, Site], None]
+Writer = Callable[[OnnxBuilder, Site], object]
+"""Writes one layer's nodes (whatever it returns is ignored)."""
 
 
 def _one(op: str, **fixed: Any) -> Writer:

@@ -12,6 +12,7 @@ fuses QDQ around convolutions into integer kernels).
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from collections import defaultdict
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from graphs import MissingExtraError
+
 
 class RuntimeFailure(ValueError):
     """onnxruntime cannot load or run a model (the message is onnxruntime's own)."""
@@ -31,8 +34,7 @@ def _ort() -> Any:
     try:
         import onnxruntime
     except ImportError:
-        raise ImportError("running an exported model needs onnxruntime: pip install "
-                          "'edge-compression-planner[export]'") from None
+        raise MissingExtraError("onnxruntime", "export") from None
     return onnxruntime
 
 
@@ -180,8 +182,18 @@ def _profile(path: str | Path, feeds: Mapping[str, np.ndarray], threads: int, wa
     return out
 
 
+ORT_RENAMES = re.compile(r"^fused |_nchwc$|_token_\d+$")
+"""What onnxruntime's graph optimisers add to the name of a node they rewrite."""
+
+
 def _layer_by_prefix(node: str, layer_of: Mapping[str, str]) -> str:
-    """The layer of a node onnxruntime made (a fusion): the longest known node name it
-    starts with, else the node's own name."""
-    known = [name for name in layer_of if node.startswith(name)]
-    return layer_of[max(known, key=len)] if known else node
+    """The layer of a node onnxruntime made (a fusion, a layout change): the node it was
+    made from, with onnxruntime's marks removed, or the longest known node name it starts
+    with; else the node's own name (layout reorders onnxruntime inserts)."""
+    name = node
+    while (stripped := ORT_RENAMES.sub("", name)) != name:
+        name = stripped
+    if name in layer_of:
+        return layer_of[name]
+    known = [n for n in layer_of if name.startswith(n)]
+    return layer_of[max(known, key=len)] if known else name

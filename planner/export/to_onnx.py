@@ -44,17 +44,11 @@ from hardware_profiles import DTYPE_BITS
 from planner.compression import Compressed, CompressionError, compress
 from planner.compression.transforms import plain_bits
 from planner.contracts.plan_file import Plan
-from planner.execution import (
-    KernelError,
-    activation_scale,
-    calibration_inputs,
-    execute,
-    fake_quant,
-    input_arrays,
-)
+from planner.execution import KernelError, calibration_inputs, input_arrays
 from planner.export.onnx_builder import OPSET, OnnxBuilder, onnx_modules
-from planner.export.onnx_ops import Site, UnexportableError, write_layer
 from planner.export.onnx_macs import onnx_macs
+from planner.export.onnx_ops import Site, UnexportableError, write_layer
+from planner.validate import run_compressed
 
 
 class ExportError(ValueError):
@@ -93,7 +87,7 @@ def export(graph: Graph, plan: Plan, path: str | Path,
     calibration inputs, as ``simulate`` uses). Raises :class:`ExportError` naming the
     layer, op or field that does not fit; nothing is written then.
     """
-    onnx, helper, tp = onnx_modules()
+    onnx, helper, _ = onnx_modules()
     try:
         built = compress(graph, plan)
         feeds = dict(input_arrays(graph, inputs if inputs is not None
@@ -145,16 +139,7 @@ def activation_scales(built: Compressed, feeds: Mapping[str, np.ndarray]) -> dic
     """Per-tensor scale of every activation the plan stores as integers, from one run of
     the compressed graph on ``feeds`` with the simulation's fake quantization."""
     scales: dict[str, float] = {}
-
-    def record(name: str, x: np.ndarray) -> np.ndarray:
-        dtype = built.dtypes.get(name, "fp32")
-        scale = activation_scale(x, dtype)
-        if scale is not None:
-            scales[name] = scale
-        return fake_quant(x, dtype)
-
-    quantized = {name: record(name, value) for name, value in feeds.items()}
-    execute(built.graph, quantized, hook=record)
+    run_compressed(built, feeds, scales=scales)
     return scales
 
 

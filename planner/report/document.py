@@ -25,7 +25,9 @@ from hardware_profiles import HardwareProfile
 from planner.contracts.plan_file import Plan
 from planner.contracts.quantities import format_quantity, total_field
 from planner.cost import LayerCost, fused_layers, layer_cost
+from planner.export import ExportCheck
 from planner.planning.whatif import fixed_plan
+from planner.report.export_table import export_table
 from planner.report.plan_table import solver_proof
 from planner.report.table import Column, Table
 from planner.validate import SimulationResult
@@ -46,6 +48,8 @@ class Report:
     frontier: list[Plan] = field(default_factory=list)
     bounds: dict[str, str] = field(default_factory=dict)
     """Unit → what bounds its uncompressed layer on its planned processor and dtype."""
+    exported: ExportCheck | None = None
+    """The plan exported as ONNX and measured in onnxruntime (``planner report --exported``)."""
 
     @property
     def planned(self) -> bool:
@@ -55,7 +59,8 @@ class Report:
 
 def build_report(graph: Graph, profile: HardwareProfile, plan: Plan | None = None,
                  simulation: SimulationResult | None = None,
-                 frontier: list[Plan] | None = None) -> Report:
+                 frontier: list[Plan] | None = None, exported: ExportCheck | None = None
+                 ) -> Report:
     """A report of ``graph`` on ``profile``; the baseline plan (every layer fp32 on the
     host) is costed with the same model as ``plan``."""
     baseline = fixed_plan(graph, profile, [], proxy="uniform")
@@ -64,6 +69,8 @@ def build_report(graph: Graph, profile: HardwareProfile, plan: Plan | None = Non
     made_for = [(p.model, what) for p, what in plans]
     if simulation is not None:
         made_for.append((simulation.model, "simulation"))
+    if exported is not None:
+        made_for.append((exported.model, "exported model"))
     for model, what in made_for:
         if model != graph.name:
             raise ValueError(f"the {what} is for {model!r}, the model is {graph.name!r}")
@@ -77,7 +84,8 @@ def build_report(graph: Graph, profile: HardwareProfile, plan: Plan | None = Non
         cost = layer_cost(graph[entry.name], profile, entry.processor, entry.dtype,
                           fused=entry.name in fused)
         bounds[entry.name] = cost.bound if isinstance(cost, LayerCost) else "cannot run"
-    return Report(graph, profile, shown, baseline, simulation, list(frontier or []), bounds)
+    return Report(graph, profile, shown, baseline, simulation, list(frontier or []), bounds,
+                  exported)
 
 
 # ---------------------------------------------------------------- tables
@@ -213,6 +221,8 @@ def report_tables(report: Report) -> list[Table]:
     tables = [summary_table(report), layer_table(report)]
     if report.frontier:
         tables.append(frontier_table(report.frontier, report.plan))
+    if report.exported is not None:
+        tables.append(export_table(report.exported))
     return tables
 
 

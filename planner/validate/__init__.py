@@ -1,6 +1,11 @@
 """Validating a plan by executing it on the real weights: stored bytes, executed MACs and
 output error, measured against the plan's predictions."""
 
-from planner.validate.simulate import SimulationError, SimulationResult, simulate
+from planner.validate.simulate import (
+    SimulationError,
+    SimulationResult,
+    run_compressed,
+    simulate,
+)
 
-__all__ = ["SimulationError", "SimulationResult", "simulate"]
+__all__ = ["SimulationError", "SimulationResult", "run_compressed", "simulate"]

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -44,7 +43,15 @@ from graphs import Graph
 from planner.compression import Compressed, CompressedUnit, CompressionError, compress
 from planner.compression.storage import relative_error
 from planner.contracts.plan_file import Plan
-from planner.execution import KernelError, calibration_inputs, execute, fake_quant, input_arrays
+from planner.execution import (
+    Execution,
+    KernelError,
+    activation_scale,
+    calibration_inputs,
+    execute,
+    fake_quant,
+    input_arrays,
+)
 
 Progress = Callable[[str, int, int], None]
 
@@ -144,7 +151,7 @@ def simulate(graph: Graph, plan: Plan, inputs: np.ndarray | Mapping[str, np.ndar
     try:
         clean = execute(built.reference, feeds, keep=True)
         tick("uncompressed run", steps)
-        run = _run_compressed(built, feeds)
+        run = run_compressed(built, feeds)
         tick("compressed run", steps)
     except KernelError as exc:
         raise SimulationError(str(exc)) from None
@@ -184,18 +191,29 @@ def simulate(graph: Graph, plan: Plan, inputs: np.ndarray | Mapping[str, np.ndar
         outputs=outputs, layers=layers)
 
 
-def _quantizer(dtypes: Mapping[str, str]) -> Callable[[str, np.ndarray], np.ndarray]:
+def _quantizer(dtypes: Mapping[str, str], scales: dict[str, float] | None = None
+               ) -> Callable[[str, np.ndarray], np.ndarray]:
     def hook(name: str, out: np.ndarray) -> np.ndarray:
         dtype = dtypes.get(name)
-        return fake_quant(out, dtype) if dtype is not None else out
+        if dtype is None:
+            return out
+        if scales is not None:
+            scale = activation_scale(out, dtype)
+            if scale is not None:
+                scales[name] = scale
+        return fake_quant(out, dtype)
     return hook
 
 
-def _run_compressed(built: Compressed, feeds: Mapping[str, np.ndarray]) -> Any:
-    quantized = {name: fake_quant(value, built.dtypes.get(name, "fp32"))
-                 for name, value in feeds.items()}
+def run_compressed(built: Compressed, feeds: Mapping[str, np.ndarray], *,
+                   scales: dict[str, float] | None = None) -> Execution:
+    """The compressed graph run on ``feeds`` with every activation stored at its planned
+    dtype (the unit outputs are kept); ``scales``, when given, receives the per-tensor
+    scale of every activation stored as integers (what a static QDQ export calibrates)."""
+    hook = _quantizer(built.dtypes, scales)
+    quantized = {name: hook(name, value) for name, value in feeds.items()}
     return execute(built.graph, quantized, keep=[u.output for u in built.units.values()],
-                   hook=_quantizer(built.dtypes))
+                   hook=hook)
 
 
 def _own_error(built: Compressed, unit: CompressedUnit, feeds: Mapping[str, np.ndarray],
@@ -257,5 +275,6 @@ __all__ = [
     "OutputResult",
     "SimulationError",
     "SimulationResult",
+    "run_compressed",
     "simulate",
 ]
