@@ -3,10 +3,11 @@ onnxruntime latency of the exported model against the fp32 original, side by sid
 latency ratio the planner predicted on the host profile.
 
     python benchmarks/bench_export.py                      # mobilenet_v2, resnet18, resnet50
-    python benchmarks/bench_export.py --models resnet18 --fractions 0.5 --repeat 10
+    python benchmarks/bench_export.py --models resnet18 --budgets 0.25:0.7 --repeat 10
 
 Per model: the fp32 original is exported (a plan that changes nothing) and timed; then for
-each size budget (a fraction of the fp32 weight bytes) a plan is made on the host profile
+each budget (``size:latency``, fractions of the fp32 model's weight bytes and predicted
+latency; a latency of 1 sets no latency budget) a plan is made on the host profile
 (``planner calibrate`` run in-process at one thread, or ``--profile``), exported, checked
 and timed. Latencies are medians of ``--repeat`` runs at batch 1 with ``--threads``
 onnxruntime threads (default 1), after warm-up; numpy and BLAS are pinned to one thread.
@@ -44,8 +45,8 @@ def host_profile(path: str | None) -> HardwareProfile:
     return load(path) if path else calibrate(name="host")
 
 
-def run(models: list[str], fractions: list[float], profile: HardwareProfile, threads: int,
-        repeat: int, folder: Path) -> list[dict[str, object]]:
+def run(models: list[str], budgets: list[tuple[float, float]], profile: HardwareProfile,
+        threads: int, repeat: int, folder: Path) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for name in models:
         graph = build_zoo_model(name, weights=True)
@@ -56,17 +57,20 @@ def run(models: list[str], fractions: list[float], profile: HardwareProfile, thr
         print(f"{name}: fp32 export {base_file.stat().st_size:,} B, onnxruntime "
               f"{base.median_s * 1e3:.2f} ms (p10–p90 {base.p10_s * 1e3:.2f}–"
               f"{base.p90_s * 1e3:.2f})", file=sys.stderr)
-        for fraction in fractions:
+        for fraction, latency in budgets:
             start = time.perf_counter()
             made = plan(graph, profile, max_size_bytes=fraction * original.totals.size_bytes,
-                        proxy="weights")
+                        max_latency_s=(latency * original.totals.latency_s if latency < 1
+                                       else None), proxy="weights")
             planned_s = time.perf_counter() - start
-            path = folder / f"{name}-{fraction:g}.onnx"
+            path = folder / f"{name}-{fraction:g}-{latency:g}.onnx"
             result = export(graph, made, path)
             timed = measure(path, threads=threads, repeat=repeat, per_layer=False)
             formats = Counter(f"{e.weight_format}@{e.dtype}" for e in made.layers if e.size_bytes)
             rows.append({
-                "model": name, "budget": fraction, "planned_bytes": made.totals.size_bytes,
+                "model": name, "budget": f"{fraction:g} size" + (
+                    f", {latency:g} latency" if latency < 1 else ""),
+                "planned_bytes": made.totals.size_bytes,
                 "file_bytes": result.file_bytes,
                 "file_over_planned": result.file_bytes / made.totals.size_bytes,
                 "macs_equal": result.macs == made.totals.macs,
@@ -75,16 +79,18 @@ def run(models: list[str], fractions: list[float], profile: HardwareProfile, thr
                 "measured_ms": timed.median_s * 1e3, "fp32_ms": base.median_s * 1e3,
                 "spread_ms": (timed.p90_s - timed.p10_s) * 1e3,
                 "plan_s": planned_s, "formats": dict(formats.most_common(3)),
+                "pruned": sum(e.keep_out < 1 for e in made.layers),
                 "notes": result.notes})
-            print(f"  {fraction:g}: {rows[-1]}", file=sys.stderr)
+            print(f"  {rows[-1]['budget']}: {rows[-1]}", file=sys.stderr)
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="mobilenet_v2,resnet18,resnet50")
-    parser.add_argument("--fractions", default="0.5,0.25,0.125",
-                        help="size budgets as fractions of the fp32 weight bytes")
+    parser.add_argument("--budgets", default="0.5:1,0.25:0.7,0.125:0.5",
+                        help="size:latency budgets as fractions of the fp32 model's weight "
+                             "bytes and predicted latency (latency 1: no latency budget)")
     parser.add_argument("--profile", help="a profile YAML (default: calibrate this host)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=30)
@@ -93,18 +99,20 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
     profile = host_profile(args.profile)
     with tempfile.TemporaryDirectory() as folder:
-        rows = run(args.models.split(","), [float(f) for f in args.fractions.split(",")],
-                   profile, args.threads, args.repeat, Path(folder))
+        budgets = [(float(s), float(lat)) for s, lat in
+                   (pair.split(":") for pair in args.budgets.split(","))]
+        rows = run(args.models.split(","), budgets, profile, args.threads, args.repeat,
+                   Path(folder))
     print(f"load average after: {os.getloadavg()}", file=sys.stderr)
-    print(f"| model | budget (of fp32) | planned | file | file / planned | MACs equal | "
-          f"onnxruntime ms (fp32 ms) | measured latency ratio | predicted ratio "
-          f"({profile.name}) | formats |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"| model | budget (of fp32) | planned bytes | file bytes | file / planned | "
+          f"MACs equal | onnxruntime ms (fp32 ms) | measured latency ratio | predicted ratio "
+          f"({profile.name}) | pruned units | most common weights@compute |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['model']} | {r['budget']:g} | {r['planned_bytes']:,.0f} | "
+        print(f"| {r['model']} | {r['budget']} | {r['planned_bytes']:,.0f} | "
               f"{r['file_bytes']:,} | {r['file_over_planned']:.3f} | {r['macs_equal']} | "
               f"{r['measured_ms']:.2f} ({r['fp32_ms']:.2f}) | {r['measured_ratio']:.2f} | "
-              f"{r['predicted_ratio']:.2f} | {r['formats']} |")
+              f"{r['predicted_ratio']:.2f} | {r['pruned']} | {r['formats']} |")
     print(f"\nonnxruntime {args.threads} thread(s), batch 1, median of {args.repeat} runs; "
           "plans with the weights proxy on the host profile.")
     if args.json:

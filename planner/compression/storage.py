@@ -265,7 +265,7 @@ def encode(w: np.ndarray, fmt: str, sparsity: float = 0.0) -> Encoded:
         book = centroids.astype(np.float32)
         decoded = np.zeros(w.shape, dtype=np.float32)
         decoded[mask] = book[index]
-        codes = np.full(w.shape, -1, dtype=np.int64)
+        codes = np.full(w.shape, -1, dtype=np.int16)  # at most 256 centroids
         codes[mask] = index
         return Encoded(decoded, huffman_bits(index), index_bits,
                        centroids.size * SCALE_BITS, encoding, fmt, codes, codebook=book)

@@ -5,8 +5,11 @@ mapped back to the layers they compute.
 
 ``run_onnx(..., optimized=False)`` turns graph optimisations off so that onnxruntime
 computes in the same fp32 arithmetic as the simulation (a QDQ pair stays a fake
-quantization); ``measure`` runs fully optimised, as a deployment does (onnxruntime then
-fuses QDQ around convolutions into integer kernels).
+quantization); ``measure`` runs fully optimised, as a deployment does: with integer
+activations onnxruntime fuses the QDQ around convolutions and matrix products into integer
+kernels; a weight-only quantized model (no ``QuantizeLinear``) has its weights decoded once
+when the session loads (onnxruntime's QDQ handling is turned off so that constant folding
+removes the ``DequantizeLinear`` of initializers, which it otherwise runs on every call).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ def open_session(path: str | Path, *, threads: int = 1, optimized: bool = True,
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimized
                                         else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    if optimized and not _quantizes_activations(path):
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
     if profile_prefix is not None:
         options.enable_profiling = True
         options.profile_file_prefix = profile_prefix
@@ -55,6 +60,17 @@ def open_session(path: str | Path, *, threads: int = 1, optimized: bool = True,
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise RuntimeFailure(f"{path}: onnxruntime cannot load it: {exc}") from None
+
+
+def _quantizes_activations(path: str | Path) -> bool:
+    """Whether the model holds a ``QuantizeLinear`` (integer activations)."""
+    import onnx
+
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise RuntimeFailure(f"{path}: not an ONNX model ({exc})") from None
+    return any(node.op_type == "QuantizeLinear" for node in graph.node)
 
 
 def session_feeds(session: Any, inputs: np.ndarray | Mapping[str, np.ndarray]

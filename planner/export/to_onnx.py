@@ -51,6 +51,10 @@ from planner.export.onnx_ops import Site, UnexportableError, write_layer
 from planner.validate import run_compressed
 
 
+PROTOBUF_LIMIT = 2**31
+"""Bytes one serialised ONNX file may hold (protobuf's limit)."""
+
+
 class ExportError(ValueError):
     """A plan that cannot be exported: it does not fit the model, or an op has no ONNX
     form. Nothing is written."""
@@ -117,6 +121,10 @@ def export(graph: Graph, plan: Plan, path: str | Path,
     helper.set_model_props(model, {"planner.model": plan.model,
                                    "planner.profile": plan.profile,
                                    "planner.planned_bytes": str(plan.totals.size_bytes)})
+    if model.ByteSize() >= PROTOBUF_LIMIT:
+        raise ExportError(f"the exported model of {graph.name} takes {model.ByteSize():,} "
+                          "bytes, over protobuf's 2 GiB limit for one ONNX file (external "
+                          "data files are not written yet)")
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.checker.ValidationError as exc:
