@@ -157,3 +157,26 @@ def test_measure_times_the_model_and_its_layers(tmp_path: Path) -> None:
     assert 0 < timing.p10_s <= timing.median_s <= timing.p90_s
     layers = {t.layer for t in timing.layers}
     assert {"conv1", "fc1"} <= layers, layers
+
+
+def test_the_report_holds_the_exported_model_against_its_plan(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+
+    from planner.export import check_export
+    from planner.report.document import SCHEMA, build_report, report_json
+    from planner.report.output import render_report
+
+    graph = build_zoo_model("digits_cnn", weights=True)
+    plan = fixed_plan(graph, BOARD, [Override("conv*", keep=0.5, bits=8)])
+    export(graph, plan, tmp_path / "d.onnx")
+    check = check_export(graph, plan, tmp_path / "d.onnx", repeat=5)
+    assert check.file_bytes == (tmp_path / "d.onnx").stat().st_size
+    assert all(o.relative_l2 < 0.2 for o in check.outputs)
+    assert {layer.name for layer in check.layers if layer.measured_s > 0} >= {"conv2", "fc1"}
+    report = build_report(graph, BOARD, plan, exported=check)
+    doc = report_json(report)
+    jsonschema.validate(doc, json.loads(SCHEMA.read_text()))
+    assert doc["tables"]["exported"]["totals"]["measured_s"] == check.measurement.median_s
+    assert "exported: digits_cnn as ONNX" in render_report(report, "html")

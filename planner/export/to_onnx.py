@@ -8,7 +8,9 @@ format (:mod:`planner.export.onnx_builder`). Activations the plan stores below f
 written as the runtime stores them: fp16 as a ``Cast`` pair, int8 (and int4 compute, whose
 activations are int8) as static QDQ, ``QuantizeLinear``/``DequantizeLinear`` with one
 per-tensor scale calibrated on the given inputs (the same max-over-127 rule the simulation
-applies per batch, so on the calibration inputs the two agree).
+applies per batch, so on the calibration inputs the two agree). The symmetric int8 grid is
+written as uint8 with zero point 128, the same 255 levels in the form onnxruntime's x86
+integer kernels take (u8 activations, s8 weights) and that its QDQ rewrites keep valid.
 
 Nodes are named after the layers they compute (``layer`` or ``layer/part``) and carry the
 layer's name in ``doc_string``, so onnxruntime's profiler maps back to the plan. The batch
@@ -50,6 +52,8 @@ from planner.export.onnx_macs import onnx_macs
 from planner.export.onnx_ops import Site, UnexportableError, write_layer
 from planner.validate import run_compressed
 
+ACTIVATION_ZERO = 128
+"""The uint8 zero point of quantized activations: symmetric int8 shifted by 128."""
 
 PROTOBUF_LIMIT = 2**31
 """Bytes one serialised ONNX file may hold (protobuf's limit)."""
@@ -208,7 +212,7 @@ def _stored(b: OnnxBuilder, name: str, dtype: str | None, scales: Mapping[str, f
     if name not in scales:  # an integer tensor (token ids): stored as it is
         return raw
     scale = b.const(f"{name}/act_scale", np.float32(scales[name]))
-    zero = b.const(f"{name}/act_zero", np.int8(0))
+    zero = b.const(f"{name}/act_zero", np.uint8(ACTIVATION_ZERO))
     q = b.node("QuantizeLinear", [raw, scale, zero], name=f"{name}/quantize")
     return b.node("DequantizeLinear", [q, scale, zero], final, name=f"{name}/dequantize")
 

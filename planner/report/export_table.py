@@ -53,7 +53,7 @@ def export_result_table(result: ExportResult) -> Table:
          "ratio": result.macs / result.planned_macs if result.planned_macs else None},
     ]
     notes = [f"{result.path}: opset {result.opset}, {result.nodes} nodes, "
-             f"{result.quantized_activations} activation(s) as static int8 QDQ; checked "
+             f"{result.quantized_activations} activation(s) as static QDQ (8-bit); checked "
              "with onnx.checker", *result.notes]
     return Table(f"export: {result.model} (plan for {result.profile}) as ONNX",
                  [Column("what", "quantity"), Column("written", "written", "count"),
