@@ -227,6 +227,32 @@ def plan_case(rng: random.Random) -> Callable[[], object]:
     return run
 
 
+def export_case(rng: random.Random) -> Callable[[], object]:
+    """A mutated plan exported as ONNX and run by onnxruntime: a result, or a typed error
+    and no file written."""
+    from planner.export import ExportError, RuntimeFailure, export, run_onnx
+
+    doc = mutate(json.loads(_plan().model_dump_json()), rng, rng.randint(1, 2))
+    path, model = _work() / "export-plan.json", _work() / "export.onnx"
+    path.write_text(json.dumps(doc))
+    model.unlink(missing_ok=True)
+
+    def run() -> object:
+        plan = load_plan(path)
+        graph = build_zoo_model("lenet5", weights=True)
+        try:
+            export(graph, plan, model, batch=2)
+            outputs = run_onnx(model, np.zeros((1, *graph["input"].output_shape[1:]),
+                                               np.float32))
+        except (ExportError, RuntimeFailure) as exc:
+            if model.exists() and isinstance(exc, ExportError):
+                raise AssertionError(f"a failed export left {model}") from None
+            raise PlanError(str(exc)) from None
+        return float(sum(float(np.abs(v).sum()) for v in outputs.values()))
+
+    return run
+
+
 @cache
 def _profile_doc() -> dict[str, Any]:
     source = Path(load.__code__.co_filename).parent / "raspberry_pi_5.yaml"
@@ -281,7 +307,7 @@ def budget_case(rng: random.Random) -> Callable[[], object]:
 
 TARGETS: dict[str, Callable[[random.Random], Callable[[], object]]] = {
     "graph": graph_case, "onnx": onnx_case, "plan": plan_case, "profile": profile_case,
-    "budget": budget_case,
+    "budget": budget_case, "export": export_case,
 }
 
 
