@@ -197,11 +197,10 @@ def _quantizer(dtypes: Mapping[str, str], scales: dict[str, float] | None = None
         dtype = dtypes.get(name)
         if dtype is None:
             return out
-        if scales is not None:
-            scale = activation_scale(out, dtype)
-            if scale is not None:
-                scales[name] = scale
-        return fake_quant(out, dtype)
+        scale = activation_scale(out, dtype)
+        if scales is not None and scale is not None:
+            scales[name] = scale
+        return fake_quant(out, dtype, scale)
     return hook
 
 
