@@ -180,3 +180,24 @@ def test_the_report_holds_the_exported_model_against_its_plan(tmp_path: Path) ->
     jsonschema.validate(doc, json.loads(SCHEMA.read_text()))
     assert doc["tables"]["exported"]["totals"]["measured_s"] == check.measurement.median_s
     assert "exported: digits_cnn as ONNX" in render_report(report, "html")
+
+
+@pytest.mark.parametrize("kind", ["int4", "kmeans", "all together"])
+def test_an_exported_model_imports_back_with_the_plans_macs(kind: str, tmp_path: Path) -> None:
+    """The ONNX importer reads QDQ weights, fp16 casts and codebook lookups as the weights
+    they decode to: the exported file plans again, at the plan's MACs and the compressed
+    graph's parameters, and the numpy executor runs it as onnxruntime does."""
+    from graphs import from_onnx
+
+    graph = build_zoo_model("resnet18", SHAPE, weights=True)
+    plan = _plan(graph, kind, *MODELS["resnet18"][1:])
+    export(graph, plan, tmp_path / "m.onnx")
+    back = from_onnx(tmp_path / "m.onnx")
+    assert back.total_work().macs == plan.totals.macs
+    assert back.total_work().params == compress(graph, plan).graph.total_work().params
+    if kind == "all together":
+        return  # its int8 activations are read back as fp32: onnxruntime rounds, numpy not
+    feeds = calibration_inputs(back, batch=2)
+    (numpy_out,) = execute(back, feeds).outputs.values()
+    (onnx_out,) = run_onnx(tmp_path / "m.onnx", next(iter(feeds.values()))).values()
+    assert _relative(numpy_out, onnx_out) < 1e-4

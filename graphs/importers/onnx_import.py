@@ -202,6 +202,9 @@ class OnnxImporter:
         that it is counted once, whatever the batch), except through an Identity."""
         if node.op_type not in CONST_EVAL or any(i and i not in self.consts for i in node.input):
             return False
+        if node.op_type in WEIGHT_DECODERS and (
+                node.op_type != "Gather" or self.consts[node.input[0]].ndim == 1):
+            return True  # a codebook lookup reads a 1-D table; an embedding stays a layer
         return node.op_type == "Identity" or not any(
             i in self.trainable and self.consts[i].dtype.kind == "f" for i in node.input)
 
@@ -214,7 +217,8 @@ class OnnxImporter:
                                  f"constants fails: {exc}") from None
         for out, value in zip(node.output, results, strict=False):
             self.consts[out] = np.asarray(value)
-        if node.op_type == "Identity" and node.input[0] in self.trainable:
+        decoded = node.op_type == "Identity" or node.op_type in WEIGHT_DECODERS
+        if decoded and any(i in self.trainable for i in node.input if i):
             self.trainable.add(node.output[0])
 
     def bias_add(self, node: onnx.NodeProto, out_features: int) -> onnx.NodeProto | None:
@@ -282,7 +286,28 @@ def _squeeze_const(values: list[Any], attrs: dict[str, Any]) -> list[Any]:
     return [np.squeeze(values[0], axis=None if axes is None else tuple(int(a) for a in axes))]
 
 
+def _dequantize(values: list[Any], attrs: dict[str, Any]) -> list[Any]:
+    """``DequantizeLinear`` of a constant: (x − zero point) · scale, per tensor or per axis
+    (a quantized weight as QDQ exporters write it)."""
+    if attrs.get("block_size"):
+        raise ValueError("blocked quantization (block_size) is not supported")
+    x = np.asarray(values[0]).astype(np.float32)
+    scale = np.asarray(values[1], dtype=np.float32)
+    zero = (np.asarray(values[2]).astype(np.float32) if len(values) > 2
+            and values[2] is not None else np.zeros_like(scale))
+    if scale.ndim == 1 and x.ndim > 0:  # per axis
+        shape = [1] * x.ndim
+        shape[attrs.get("axis", 1) % x.ndim] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return [((x - zero) * scale).astype(np.float32)]
+
+
+WEIGHT_DECODERS = {"DequantizeLinear", "Cast", "Gather"}
+"""Ops that decode a stored weight (QDQ, fp16 casts, a codebook lookup): on constants they
+fold, and their output is a parameter when an input is."""
+
 CONST_EVAL: dict[str, Callable[[list[Any], dict[str, Any]], list[Any]]] = {
+    "DequantizeLinear": _dequantize,
     "Constant": lambda v, a: [numpy_helper.to_array(a["value"]) if "value" in a else np.array(
         a.get("value_float", a.get("value_int", a.get("value_ints"))))],
     "Identity": lambda v, a: [v[0]],
@@ -615,6 +640,16 @@ def _alias(imp: OnnxImporter, node: onnx.NodeProto) -> None:
     imp.alias(node)
 
 
+def _fake_quant(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    """A QuantizeLinear/DequantizeLinear on activations: read as the identity (the planner
+    chooses activation dtypes itself), said once per model."""
+    note = ("QuantizeLinear/DequantizeLinear on activations read as the identity: the graph "
+            "is planned from fp32")
+    if note not in imp.warnings:
+        imp.warnings.append(note)
+    imp.alias(node)
+
+
 HANDLERS: dict[str, Handler] = {
     "Conv": _conv, "Gemm": _gemm, "MatMul": _matmul,
     "BatchNormalization": _batch_norm, "LayerNormalization": _layer_norm,
@@ -631,6 +666,7 @@ HANDLERS: dict[str, Handler] = {
     "Slice": _slice, "Gather": _gather, "Resize": _resize, "Expand": _expand,
     "Einsum": _einsum, "Shape": _shape,
     "Identity": _alias, "Dropout": _alias, "Cast": _alias,
+    "QuantizeLinear": _fake_quant, "DequantizeLinear": _fake_quant,
 }
 
 
