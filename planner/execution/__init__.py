@@ -9,6 +9,7 @@ from planner.execution.executor import (
     execute,
     input_arrays,
     run_layer,
+    runnable_layers,
 )
 from planner.execution.fake_quant import (
     ACTIVATION_BITS,
@@ -32,4 +33,5 @@ __all__ = [
     "fake_quant",
     "input_arrays",
     "run_layer",
+    "runnable_layers",
 ]

@@ -131,6 +131,23 @@ def run_layer(layer: Layer, inputs: list[np.ndarray], dtype: type = np.float32
     return kernel(layer, inputs, weights)
 
 
+def runnable_layers(graph: Graph) -> set[str]:
+    """Layers the executor can compute: inputs, constants with a value, and layers whose op
+    has a kernel and whose inputs are all runnable (milliseconds: no arrays are touched).
+
+    >>> from graphs import build_zoo_model
+    >>> g = build_zoo_model("lenet5")
+    >>> runnable_layers(g) == set(g.order)
+    True
+    """
+    runnable: set[str] = set()
+    for layer in graph:
+        if layer.op == "input" or (layer.op == "constant" and layer.weights is not None) or (
+                layer.op in KERNELS and all(i in runnable for i in layer.inputs)):
+            runnable.add(layer.name)
+    return runnable
+
+
 def downstream(graph: Graph, name: str) -> set[str]:
     """``name`` and every layer that depends on it."""
     return {name} | nx.descendants(graph.dag, name)

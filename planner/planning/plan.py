@@ -36,6 +36,7 @@ from planner.contracts.plan_file import (
 )
 from planner.contracts.quantities import format_quantity, total_field
 from planner.cost import placement_cost, single_processor_placement
+from planner.execution import KERNELS, runnable_layers
 from planner.search.deadline import Deadline
 from planner.search.fact_cache import FactCache, facts_key
 from planner.search.ilp import NoPlanError, Solution, Solver, minimum, solve
@@ -124,6 +125,16 @@ class Planner:
         self.proxy = proxy
         self.coupling: Coupling = couple(graph)
         self.units, _ = build_units(graph, self.coupling)
+        blocked = [n for n in graph.order if n not in runnable_layers(graph)]
+        causes = [f"{n} ({graph[n].attrs.get('target', graph[n].op)})" for n in blocked
+                  if graph[n].op not in KERNELS]
+        if blocked and proxy != "uniform":
+            self.notes.append(
+                f"the simulator cannot execute {', '.join(causes[:4])}"
+                f"{', …' if len(causes) > 4 else ''}, nor the {len(blocked) - len(causes)} "
+                "layer(s) after them: layers whose path to the output runs through them take "
+                "sensitivity 1, layers after them activation errors measured on standard "
+                "normal stand-ins, and `planner simulate` cannot run this model")
         if proxy == "uniform":
             self.facts = {u.name: LayerFacts() for u in self.units}
         else:

@@ -37,7 +37,7 @@ from planner.compression.storage import (
     sparse_index_bits,
 )
 from planner.compression.transforms import channel_selection, rank_errors, tensor_indices
-from planner.execution import calibration_inputs, fake_quant
+from planner.execution import calibration_inputs, fake_quant, runnable_layers
 from planner.execution.executor import downstream, execute
 from planner.search.options import LayerFacts, OptionSpace
 
@@ -112,29 +112,34 @@ def measure_facts(graph: Graph, coupling: Coupling, units: list[Unit], space: Op
             weight_facts(unit, folded, coupling, space, facts[unit.name])
         tick(f"weights of {unit.name}")
     feeds: Any = inputs if inputs is not None else calibration_inputs(graph, seed=seed)
-    clean = execute(graph, feeds, keep=True)
-    outputs = [clean.kept[o] for o in graph.outputs]
+    runnable = runnable_layers(graph)  # the rest (opaque ops) keep nominal facts
+    clean = execute(graph, feeds, keep=True, only=runnable)
+    outputs = {o: clean.kept[o] for o in graph.outputs if o in clean.kept}
+    rng = np.random.default_rng(seed)
     for unit in units:
-        value = clean.kept[unit.output]
+        value = clean.kept.get(unit.output)
+        if value is None:  # not executable: a standard normal tensor of its shape stands in
+            value = rng.standard_normal(graph[unit.output].output_shape).astype(np.float32)
         if value.dtype.kind == "f":
             facts[unit.name].act_error = {
                 d: relative_error(value, fake_quant(value, d)) for d in ("fp16", "int8")}
             facts[unit.name].act_error["int4"] = facts[unit.name].act_error["int8"]
     if sensitivity != "measured":
         return facts
-    rng = np.random.default_rng(seed)
-    reference = sum(float(np.sum(np.square(o, dtype=np.float64))) for o in outputs)
+    reference = sum(float(np.sum(np.square(o, dtype=np.float64))) for o in outputs.values())
     for unit in units:
         tick(f"sensitivity of {unit.name}")
-        if unit.kind == "input" or clean.kept[unit.name].dtype.kind != "f":
-            continue
+        value = clean.kept.get(unit.name)
+        if unit.kind == "input" or value is None or value.dtype.kind != "f" or not (
+                downstream(graph, unit.name) <= runnable):
+            continue  # sensitivity 1: the network after it cannot be run
         facts[unit.name].sensitivity = _sensitivity(graph, feeds, clean.kept, unit.name,
                                                     outputs, reference, rng)
     return facts
 
 
 def _sensitivity(graph: Graph, feeds: Any, clean: Mapping[str, np.ndarray], name: str,
-                 outputs: list[np.ndarray], reference: float,
+                 outputs: Mapping[str, np.ndarray], reference: float,
                  rng: np.random.Generator) -> float:
     value = clean[name]
     energy = float(np.sum(np.square(value, dtype=np.float64)))
@@ -150,5 +155,5 @@ def _sensitivity(graph: Graph, feeds: Any, clean: Mapping[str, np.ndarray], name
 
     run = execute(graph, feeds, given=given, only=affected, hook=perturb)
     change = sum(float(np.sum(np.square(run.outputs[o].astype(np.float64) - ref)))
-                 for o, ref in zip(graph.outputs, outputs, strict=True) if o in run.outputs)
+                 for o, ref in outputs.items() if o in run.outputs)
     return change / reference / PERTURBATION**2
