@@ -168,3 +168,39 @@ def test_load_model_dispatches_on_suffix(tmp_path: Path) -> None:
     path = tmp_path / "relu.onnx"
     onnx.save(tiny_model("Relu", (1, 8)), str(path))
     assert load_model(path).total_work().flops == 8  # one relu FLOP per element
+
+
+def test_pow_exp_log_neg_abs_import_execute_and_export(tmp_path: Path) -> None:
+    """LayerNorm and GELU as exporters write them out use Pow, Exp, Log, Neg, Abs: each
+    imports as a layer the numpy executor runs as onnxruntime does, and exports again."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from hardware_profiles import load
+    from planner.execution import execute
+    from planner.export import export
+    from planner.planning.whatif import fixed_plan
+
+    two = numpy_helper.from_array(np.array(2.0, np.float32), "two")
+    nodes = [helper.make_node("Pow", ["x", "two"], ["p"], name="square"),
+             helper.make_node("Abs", ["x"], ["a"], name="abs"),
+             helper.make_node("Log", ["a"], ["l"], name="log"),
+             helper.make_node("Neg", ["p"], ["n"], name="neg"),
+             helper.make_node("Exp", ["n"], ["e"], name="exp"),
+             helper.make_node("Pow", ["e", "l"], ["y"], name="power")]  # tensor ** tensor
+    graph = helper.make_graph(
+        nodes, "elementwise", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8])], [two])
+    path = tmp_path / "elementwise.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    imported = from_onnx(path)
+    assert not imported.unmapped_ops()
+    assert {layer.op for layer in imported} >= {"pow", "abs", "log", "neg", "exp"}
+    x = np.random.default_rng(0).uniform(0.2, 2.0, (1, 4, 8)).astype(np.float32)
+    ours = execute(imported, x).outputs["power"]
+    (theirs,) = ort.InferenceSession(str(path)).run(None, {"x": x})
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+    back = tmp_path / "back.onnx"
+    export(imported, fixed_plan(imported, load("raspberry_pi_5"), []), back, x)
+    (again,) = ort.InferenceSession(str(back)).run(None, {"x": x})
+    np.testing.assert_allclose(again, theirs, rtol=1e-5)

@@ -657,6 +657,8 @@ HANDLERS: dict[str, Handler] = {
     "HardSwish": _unary("hardswish"), "HardSigmoid": _hard_sigmoid, "Erf": _unary("erf"),
     "Sqrt": _unary("sqrt"), "Gelu": _gelu, "Clip": _clip,
     "Add": _binary("add"), "Sub": _binary("sub"), "Mul": _binary("mul"), "Div": _binary("div"),
+    "Pow": _binary("pow"), "Exp": _unary("exp"), "Log": _unary("log"), "Neg": _unary("neg"),
+    "Abs": _unary("abs"),
     "MaxPool": _max_pool, "AveragePool": _avg_pool,
     "GlobalAveragePool": _global_pool("adaptive_avg_pool2d"),
     "GlobalMaxPool": _global_pool("adaptive_max_pool2d"),

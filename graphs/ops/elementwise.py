@@ -66,6 +66,10 @@ UNARY = (
     unary("tanh", 5, "tanh(x)"),
     unary("erf", 8, "the error function (ONNX exports of GELU use it)", fuses=False),
     unary("sqrt", 1, "√x", fuses=False),
+    unary("exp", 8, "eˣ", fuses=False),
+    unary("log", 8, "ln x", fuses=False),
+    unary("neg", 1, "−x", fuses=False),
+    unary("abs", 1, "|x|", fuses=False),
 )
 
 
@@ -100,7 +104,8 @@ def binary(kind: str, symbol: str) -> OpSpec:
     )
 
 
-BINARY = (binary("add", "+"), binary("sub", "−"), binary("mul", "×"), binary("div", "÷"))
+BINARY = (binary("add", "+"), binary("sub", "−"), binary("mul", "×"), binary("div", "÷"),
+          binary("pow", "^"))
 
 
 # ---------------------------------------------------------------- normalisation

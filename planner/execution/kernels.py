@@ -273,10 +273,14 @@ UNARY: dict[str, Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]] = {
     "tanh": lambda x, a: np.tanh(x),
     "erf": lambda x, a: erf(x),
     "sqrt": lambda x, a: np.sqrt(x),
+    "exp": lambda x, a: np.exp(x),
+    "log": lambda x, a: np.log(x),
+    "neg": lambda x, a: -x,
+    "abs": lambda x, a: np.abs(x),
 }
 
 BINARY: dict[str, Callable[[np.ndarray, Any], np.ndarray]] = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide,
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
 }
 
 

@@ -306,10 +306,15 @@ WRITERS: dict[str, Writer] = {
     "tanh": _one("Tanh"),
     "erf": _one("Erf"),
     "sqrt": _one("Sqrt"),
+    "exp": _one("Exp"),
+    "log": _one("Log"),
+    "neg": _one("Neg"),
+    "abs": _one("Abs"),
     "add": _binary("Add"),
     "sub": _binary("Sub"),
     "mul": _binary("Mul"),
     "div": _binary("Div"),
+    "pow": _binary("Pow"),
 }
 """The ONNX writer of every exportable op kind (``multihead_attention`` and opaque ops
 have none yet: exporting them raises :class:`UnexportableError` naming the layer)."""
