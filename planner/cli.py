@@ -268,8 +268,9 @@ def plan(
     proxy: ProxyOpt = "measured",
     solver: Annotated[str, typer.Option(help="highs | cbc")] = "highs",
     time_limit: Annotated[str | None, typer.Option(
-        help="Stop solving after this long in all (e.g. 60s; every solve and re-solve "
-             "share it) and keep the best plan found that meets every budget.")
+        help="Stop after this long in all (e.g. 60s; measuring proxies, building the "
+             "options and every solve share it) and keep the best plan found that meets "
+             "every budget.")
     ] = None,
     resolution: Annotated[float, typer.Option(
         help="Merge options within this relative factor (0: exact option fronts).")] = 0.0,

@@ -218,3 +218,13 @@ def test_a_graph_the_simulator_cannot_run_still_plans_and_says_so(tmp_path: Path
     assert planner.facts["conv1"].sensitivity == 1.0  # its path to the output is opaque
     with pytest.raises(SimulationError, match="'sin'"):
         simulate(model, plan)
+
+
+def test_the_time_limit_covers_measuring_before_any_solve() -> None:
+    from planner.planning.plan import plan
+
+    graph = build_zoo_model("lenet5", weights=True)
+    with pytest.raises(PlanError, match=r"time limit of 1e-06 s ran out before any solve, at "
+                                        r"weights of input \(1 of 16\)"):
+        plan(graph, load("raspberry_pi_5"), max_size_bytes=30_000, time_limit_s=1e-6,
+             cache=False)

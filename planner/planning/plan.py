@@ -111,8 +111,10 @@ class Planner:
                  inputs: np.ndarray | Mapping[str, np.ndarray] | None = None,
                  dims: tuple[Dimension, ...] = ALL_DIMENSIONS, seed: int = 0,
                  progress: Progress | None = None, front: bool = True,
-                 cache: bool | FactCache = True) -> None:
+                 cache: bool | FactCache = True, deadline: Deadline | None = None) -> None:
         self.notes: list[str] = []
+        if deadline is not None and deadline.seconds is not None:
+            progress = _checking(deadline, progress)
         self.from_cache: Path | None = None
         """The cache file the facts were read from (None: measured here)."""
         self.seed = seed
@@ -436,15 +438,32 @@ def plan(graph: Graph, profile: HardwareProfile, *, max_size_bytes: float | None
 
     ``proxy``: "measured" (weight errors and measured sensitivities, the default),
     "weights" (weight errors, every sensitivity 1) or "uniform" (no measurements).
-    Raises :class:`InfeasibleBudgetError` naming each budget's smallest achievable value.
+    ``time_limit_s`` bounds the whole call: measuring proxies, building the options and
+    every solve. Raises :class:`InfeasibleBudgetError` naming each budget's smallest
+    achievable value.
     """
     budgets = Budgets(size_bytes=max_size_bytes, latency_s=max_latency_s,
                       memory_bytes=max_memory_bytes, energy_j=max_energy_j, error=max_error)
+    deadline = Deadline(time_limit_s)  # covers measuring and building too, not only solving
     planner = Planner(graph, profile, space=space, proxy=proxy, inputs=inputs,
                       dims=relevant_dims(budgets, objective), seed=seed, progress=progress,
-                      cache=cache)
-    return planner.solve(budgets, objective, solver=solver, time_limit_s=time_limit_s,
+                      cache=cache, deadline=deadline)
+    return planner.solve(budgets, objective, solver=solver, time_limit_s=deadline.left(),
                          gap=gap)
+
+
+def _checking(deadline: Deadline, progress: Progress | None) -> Progress:
+    """``progress`` that first stops the work with PlanError once ``deadline`` passed."""
+    def check(label: str, done: int, total: int) -> None:
+        if deadline.expired:
+            raise PlanError(
+                f"the time limit of {deadline.seconds:g} s ran out before any solve, at "
+                f"{label} ({done} of {total}); measured facts are cached only once all are "
+                "measured: give a longer time limit, use the weights proxy, or plan once "
+                "without a limit to fill the cache")
+        if progress is not None:
+            progress(label, done, total)
+    return check
 
 
 def pareto(graph: Graph, profile: HardwareProfile, over: str = "size", points: int = 8, *,
