@@ -159,3 +159,61 @@ def test_untraceable_and_bad_input_errors() -> None:
         from_torch(torch.nn.Linear(4, 2), input_shape=(1, 5))
     with pytest.raises(TorchImportError, match="example input or an input shape"):
         from_torch(torch.nn.Linear(4, 2))
+
+
+class _Decoder(torch.nn.Module):
+    """A small encoder-decoder (the shape of a segmentation head): strided convs down,
+    transposed convs (grouped, dilated, with output padding) back up."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down1 = torch.nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.down2 = torch.nn.Conv2d(16, 32, 3, stride=2, padding=1)
+        self.up1 = torch.nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1, groups=2)
+        self.up2 = torch.nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1,
+                                            dilation=1)
+        self.head = torch.nn.ConvTranspose2d(8, 5, 3, padding=2, dilation=2, bias=False)
+
+    def forward(self, x: Any) -> Any:
+        x = torch.relu(self.down2(torch.relu(self.down1(x))))
+        return self.head(torch.relu(self.up2(torch.relu(self.up1(x)))))
+
+
+def test_transposed_convolutions_import_execute_plan_and_export(tmp_path: Any) -> None:
+    pytest.importorskip("onnxruntime")
+    from graphs import from_onnx
+    from hardware_profiles import load
+    from planner import Budgets, Planner, simulate
+    from planner.compression import compress
+    from planner.execution import execute
+    from planner.export import export, run_onnx
+    from planner.validate import run_compressed
+
+    torch.manual_seed(0)
+    model = _Decoder().eval()
+    x = torch.randn(2, 3, 32, 32)
+    graph = from_torch(model, x)
+    assert graph.total_work().params == sum(p.numel() for p in model.parameters())
+    assert graph.total_work().macs == flop_counter_macs(model, x)
+    assert graph[graph.outputs[0]].output_shape == (2, 5, 32, 32)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    (ours,) = execute(graph, x.numpy()).outputs.values()
+    assert np.linalg.norm(ours - expected) / np.linalg.norm(expected) < 1e-5
+    path = tmp_path / "decoder.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(model, (x,), str(path), dynamo=False)
+    again = from_onnx(path)
+    assert again.total_work().macs == graph.total_work().macs
+    assert Counter(layer.op for layer in again)["conv_transpose2d"] == 3
+    planner = Planner(graph, load("raspberry_pi_5"), cache=False)
+    plan = planner.solve(Budgets(size_bytes=graph.total_work().weight_bytes * 0.6))
+    assert simulate(graph, plan, x.numpy()).stored_bytes == plan.totals.size_bytes
+    export(graph, plan, tmp_path / "planned.onnx")
+    (ran,) = run_onnx(tmp_path / "planned.onnx", x.numpy()).values()
+    built = compress(graph, plan)
+    (simulated,) = run_compressed(built, {graph.inputs[0]: x.numpy()}).outputs.values()
+    integer = any(d in ("int8", "int4") for d in built.dtypes.values())
+    assert np.linalg.norm(ran - simulated) / np.linalg.norm(simulated) < (
+        0.05 if integer else 1e-4)

@@ -383,6 +383,25 @@ def _conv(imp: OnnxImporter, node: onnx.NodeProto) -> None:
              groups=int(_attrs(node).get("group", 1)), bias=bias is not None, **window)
 
 
+def _conv_transpose(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    weight = imp.const(node.input[1])
+    bias = imp.optional_const(node, 2)
+    a = _attrs(node)
+    if weight.ndim != 4:
+        raise Unsupported(f"{weight.ndim - 2}-D transposed convolution")
+    auto = a.get("auto_pad", b"NOTSET")
+    if "output_shape" in a or (auto.decode() if isinstance(auto, bytes) else auto) != "NOTSET":
+        raise Unsupported("output_shape or auto_pad (give explicit pads)")
+    groups = int(a.get("group", 1))
+    weights = {"weight": weight} | ({"bias": bias} if bias is not None else {})
+    imp.emit(node, "conv_transpose2d", [node.input[0]], weights,
+             out_channels=weight.shape[1] * groups, kernel_size=tuple(weight.shape[2:]),
+             stride=tuple(a.get("strides", (1, 1))), padding=tuple(a.get("pads", (0,) * 4)),
+             dilation=tuple(a.get("dilations", (1, 1))),
+             output_padding=tuple(a.get("output_padding", (0, 0))), groups=groups,
+             bias=bias is not None)
+
+
 def _linear(imp: OnnxImporter, node: onnx.NodeProto, weight: np.ndarray,
             bias: np.ndarray | None, output: str | None = None) -> None:
     weights = {"weight": weight} | ({"bias": bias} if bias is not None else {})
@@ -651,7 +670,7 @@ def _fake_quant(imp: OnnxImporter, node: onnx.NodeProto) -> None:
 
 
 HANDLERS: dict[str, Handler] = {
-    "Conv": _conv, "Gemm": _gemm, "MatMul": _matmul,
+    "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "MatMul": _matmul,
     "BatchNormalization": _batch_norm, "LayerNormalization": _layer_norm,
     "Relu": _unary("relu"), "Sigmoid": _unary("sigmoid"), "Tanh": _unary("tanh"),
     "HardSwish": _unary("hardswish"), "HardSigmoid": _hard_sigmoid, "Erf": _unary("erf"),

@@ -69,6 +69,18 @@ def _conv2d_module(imp: TorchImporter, node: Node, m: nn.Conv2d) -> None:
              bias=m.bias is not None)
 
 
+def _conv_transpose2d_module(imp: TorchImporter, node: Node, m: nn.ConvTranspose2d) -> None:
+    if m.padding_mode != "zeros" or len(node.args) > 1:  # output_size given at call time
+        raise Unsupported(f"padding_mode={m.padding_mode!r}" if m.padding_mode != "zeros"
+                          else "an output_size argument")
+    ph, pw = _pair(m.padding)
+    imp.emit(node, "conv_transpose2d", [imp.tensor(node.args[0])],
+             imp.weights(weight=m.weight, bias=m.bias), out_channels=m.out_channels,
+             kernel_size=m.kernel_size, stride=m.stride, dilation=m.dilation, groups=m.groups,
+             padding=(ph, pw, ph, pw), output_padding=m.output_padding,
+             bias=m.bias is not None)
+
+
 def _conv2d_function(imp: TorchImporter, node: Node, _: Any) -> None:
     weight = imp.param(arg(node, 1, "weight"))
     bias = imp.param(arg(node, 2, "bias"))
@@ -454,6 +466,7 @@ def handler_tables() -> HandlerTables:
     }
     modules: dict[type, Handler] = {
         nn.Conv2d: _conv2d_module,
+        nn.ConvTranspose2d: _conv_transpose2d_module,
         nn.Linear: _linear_module,
         nn.modules.batchnorm._BatchNorm: _batch_norm_module,
         nn.LayerNorm: _layer_norm_module,

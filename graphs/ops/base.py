@@ -155,16 +155,18 @@ def numel(shape: Sequence[int]) -> int:
     return math.prod(shape)
 
 
-def pair(value: Any, name: str) -> tuple[int, int]:
-    """An int or a 2-sequence as an (h, w) pair of positive ints (kernel sizes, strides,
-    dilations, output sizes)."""
+def pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
+    """An int or a 2-sequence as an (h, w) pair of ints of at least ``minimum`` (positive:
+    kernel sizes, strides, dilations, output sizes; 0 for an output padding)."""
     items = (value,) if isinstance(value, int) else tuple(int(v) for v in value)
     if len(items) == 1:
         items = (items[0], items[0])
     if len(items) != 2:
         raise OpArgumentError(f"attribute {name!r} must be an int or a pair, got {value!r}")
-    if min(items) < 1:
-        raise OpArgumentError(f"attribute {name!r} must be positive, got {value!r}")
+    if min(items) < minimum:
+        raise OpArgumentError(f"attribute {name!r} must be "
+                              f"{'positive' if minimum == 1 else f'at least {minimum}'}, "
+                              f"got {value!r}")
     return (items[0], items[1])
 
 

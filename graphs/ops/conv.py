@@ -140,6 +140,79 @@ CONV2D = OpSpec(
 )
 
 
+# ---------------------------------------------------------------- conv_transpose2d
+
+
+def _transpose_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
+    attrs = _conv_normalize(attrs)
+    attrs["output_padding"] = pair(attrs.get("output_padding", 0), "output_padding", 0)
+    return attrs
+
+
+def transpose_out(size: int, kernel: int, stride: int, pad_begin: int, pad_end: int,
+                  dilation: int, output_padding: int) -> int:
+    """Output length of a transposed convolution (PyTorch's and ONNX's formula).
+
+    >>> transpose_out(16, 4, 2, 1, 1, 1, 0)
+    32
+    """
+    out = (size - 1) * stride - pad_begin - pad_end + dilation * (kernel - 1) + (
+        output_padding + 1)
+    if out < 1:
+        raise OpArgumentError(f"a transposed convolution of {size} gives {out} outputs")
+    return out
+
+
+def _transpose_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
+    x = shapes[0]
+    expect_rank(x, 4, "conv_transpose2d input (N, C, H, W)")
+    groups, out = attrs["groups"], attrs["out_channels"]
+    if groups < 1 or x[1] % groups or out % groups:
+        raise OpArgumentError(
+            f"groups={groups} must divide in_channels={x[1]} and out_channels={out}")
+    (kh, kw), (sh, sw) = attrs["kernel_size"], attrs["stride"]
+    top, left, bottom, right = attrs["padding"]
+    (dh, dw), (oh, ow) = attrs["dilation"], attrs["output_padding"]
+    return (x[0], out, transpose_out(x[2], kh, sh, top, bottom, dh, oh),
+            transpose_out(x[3], kw, sw, left, right, dw, ow))
+
+
+def _transpose_weights(shapes: Sequence[Shape], attrs: Attrs) -> dict[str, WeightSpec]:
+    kh, kw = attrs["kernel_size"]
+    out = attrs["out_channels"]
+    weights = {"weight": WeightSpec((shapes[0][1], out // attrs["groups"], kh, kw))}
+    if attrs["bias"]:
+        weights["bias"] = WeightSpec((out,))
+    return weights
+
+
+def transpose_macs(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
+    """N·C_in·H_in·W_in · (C_out/groups)·kh·kw: every input value meets a kernel."""
+    kh, kw = attrs["kernel_size"]
+    return numel(shapes[0]) * (attrs["out_channels"] // attrs["groups"]) * kh * kw
+
+
+CONV_TRANSPOSE2D = OpSpec(
+    kind="conv_transpose2d",
+    channels="barrier",
+    compressible=False,
+    fuses=False,
+    executable=True,
+    op_class="conv",
+    infer=_transpose_infer,
+    summary="2-D transposed convolution (decoders, upsampling); weights (Cin, Cout/groups, "
+            "kh, kw); MACs = N·Cin·Hin·Win·(Cout/groups)·kh·kw; kept as it is (not pruned or "
+            "quantized yet)",
+    weights=_transpose_weights,
+    macs=transpose_macs,
+    other_flops=_conv_bias_flops,
+    required=("out_channels", "kernel_size"),
+    defaults={"stride": 1, "padding": 0, "output_padding": 0, "dilation": 1, "groups": 1,
+              "bias": True},
+    normalize=_transpose_normalize,
+)
+
+
 # ---------------------------------------------------------------- pooling
 
 
@@ -251,4 +324,4 @@ ADAPTIVE_MAX_POOL2D = OpSpec(
     normalize=_adaptive_normalize,
 )
 
-SPECS = (CONV2D, MAX_POOL2D, AVG_POOL2D, ADAPTIVE_AVG_POOL2D, ADAPTIVE_MAX_POOL2D)
+SPECS = (CONV2D, CONV_TRANSPOSE2D, MAX_POOL2D, AVG_POOL2D, ADAPTIVE_AVG_POOL2D, ADAPTIVE_MAX_POOL2D)

@@ -83,6 +83,34 @@ def conv2d(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, 
     return np.ascontiguousarray(out), out.size * cin_g * kh * kw
 
 
+def conv_transpose2d(layer: Layer, inputs: Arrays, weights: Weights
+                     ) -> tuple[np.ndarray, int]:
+    """One (batched over groups) matrix product gives every input pixel's contribution at
+    every kernel position; each kernel position is then added into the strided output
+    (a loop over kernel positions, not pixels), and the padding is cropped."""
+    x, w = inputs[0], weights["weight"]
+    a = layer.attrs
+    n, cin, h, wd = x.shape
+    groups = a["groups"]
+    cig, cog, kh, kw = cin // groups, w.shape[1], w.shape[2], w.shape[3]
+    (sh, sw), (dh, dw) = a["stride"], a["dilation"]
+    top, left = a["padding"][0], a["padding"][1]
+    oh, ow = layer.output_shape[2:]
+    wg = w.reshape(groups, cig, cog * kh * kw).transpose(0, 2, 1)  # (g, cog·kh·kw, cig)
+    cols = np.matmul(wg[None], x.reshape(n, groups, cig, h * wd))   # (n, g, cog·kh·kw, h·w)
+    cols = cols.reshape(n, groups * cog, kh, kw, h, wd)
+    full = np.zeros((n, groups * cog, max((h - 1) * sh + dh * (kh - 1) + 1, top + oh),
+                     max((wd - 1) * sw + dw * (kw - 1) + 1, left + ow)), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            full[:, :, i * dh:i * dh + (h - 1) * sh + 1:sh,
+                 j * dw:j * dw + (wd - 1) * sw + 1:sw] += cols[:, :, i, j]
+    out = full[:, :, top:top + oh, left:left + ow]
+    if "bias" in weights:
+        out = out + weights["bias"][None, :, None, None]
+    return np.ascontiguousarray(out), x.size * cog * kh * kw
+
+
 def linear(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
     """x @ Wᵀ + b on the last axis."""
     x, w = inputs[0], weights["weight"]
@@ -347,6 +375,7 @@ def _plain(fn: Callable[[Layer, np.ndarray], np.ndarray]) -> Kernel:
 
 KERNELS: dict[str, Kernel] = {
     "conv2d": conv2d,
+    "conv_transpose2d": conv_transpose2d,
     "linear": linear,
     "matmul": matmul,
     "scaled_dot_product_attention": sdpa,

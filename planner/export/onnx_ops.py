@@ -66,6 +66,15 @@ def _conv(b: OnnxBuilder, s: Site) -> None:
            dilations=list(a["dilation"]), group=groups)
 
 
+def _conv_transpose(b: OnnxBuilder, s: Site) -> None:
+    a = s.layer.attrs
+    inputs = [s.inputs[0], s.weights["weight"], *([s.weights["bias"]] if "bias" in s.weights
+                                                  else [])]
+    b.node("ConvTranspose", inputs, s.out, name=s.name, kernel_shape=list(a["kernel_size"]),
+           strides=list(a["stride"]), pads=list(a["padding"]), dilations=list(a["dilation"]),
+           output_padding=list(a["output_padding"]), group=int(a["groups"]))
+
+
 def _linear(b: OnnxBuilder, s: Site) -> None:
     x = s.inputs[0]
     if len(s.layer.input_shapes[0]) == 2:
@@ -267,6 +276,7 @@ def _attention(b: OnnxBuilder, s: Site) -> None:
 
 WRITERS: dict[str, Writer] = {
     "conv2d": _conv,
+    "conv_transpose2d": _conv_transpose,
     "linear": _linear,
     "matmul": _one("MatMul"),
     "scaled_dot_product_attention": _attention,
