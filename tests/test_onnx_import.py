@@ -170,9 +170,10 @@ def test_load_model_dispatches_on_suffix(tmp_path: Path) -> None:
     assert load_model(path).total_work().flops == 8  # one relu FLOP per element
 
 
-def test_pow_exp_log_neg_abs_import_execute_and_export(tmp_path: Path) -> None:
-    """LayerNorm and GELU as exporters write them out use Pow, Exp, Log, Neg, Abs: each
-    imports as a layer the numpy executor runs as onnxruntime does, and exports again."""
+def test_elementwise_ops_and_reductions_import_execute_and_export(tmp_path: Path) -> None:
+    """Exporters write LayerNorm, GELU and softmax out with Pow, Exp, Log, Neg, Abs and
+    ReduceSum/Max/Min: each imports as a layer the numpy executor runs as onnxruntime does,
+    and exports again."""
     ort = pytest.importorskip("onnxruntime")
     from onnx import TensorProto, helper, numpy_helper
 
@@ -187,17 +188,24 @@ def test_pow_exp_log_neg_abs_import_execute_and_export(tmp_path: Path) -> None:
              helper.make_node("Log", ["a"], ["l"], name="log"),
              helper.make_node("Neg", ["p"], ["n"], name="neg"),
              helper.make_node("Exp", ["n"], ["e"], name="exp"),
-             helper.make_node("Pow", ["e", "l"], ["y"], name="power")]  # tensor ** tensor
+             helper.make_node("Pow", ["e", "l"], ["y"], name="power"),  # tensor ** tensor
+             helper.make_node("ReduceMax", ["y", "last"], ["m"], name="amax"),
+             helper.make_node("Sub", ["y", "m"], ["d"], name="centred"),
+             helper.make_node("ReduceSum", ["d", "first"], ["s"], name="sum"),
+             helper.make_node("ReduceMin", ["s", "last"], ["out"], name="amin", keepdims=0)]
+    axes = [numpy_helper.from_array(np.array([a], np.int64), n)
+            for n, a in (("first", 1), ("last", 2))]
     graph = helper.make_graph(
         nodes, "elementwise", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8])], [two])
-    path = tmp_path / "elementwise.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 1])], [two, *axes])
+    path = tmp_path / "elementwise.onnx"  # opset 18: reductions take axes as an input
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
     imported = from_onnx(path)
     assert not imported.unmapped_ops()
-    assert {layer.op for layer in imported} >= {"pow", "abs", "log", "neg", "exp"}
+    assert {layer.op for layer in imported} >= {"pow", "abs", "log", "neg", "exp", "amax",
+                                                "sum", "amin"}
     x = np.random.default_rng(0).uniform(0.2, 2.0, (1, 4, 8)).astype(np.float32)
-    ours = execute(imported, x).outputs["power"]
+    ours = execute(imported, x).outputs["amin"]
     (theirs,) = ort.InferenceSession(str(path)).run(None, {"x": x})
     np.testing.assert_allclose(ours, theirs, rtol=1e-5)
     back = tmp_path / "back.onnx"

@@ -521,14 +521,22 @@ def _global_pool(op: str) -> Handler:
     return handle
 
 
-def _reduce_mean(imp: OnnxImporter, node: onnx.NodeProto) -> None:
-    a = _attrs(node)
-    axes = a.get("axes")
-    if axes is None:
-        given = imp.optional_const(node, 1)
-        axes = (list(range(len(imp.shape(node.input[0])))) if given is None
-                else [int(x) for x in given])
-    imp.emit(node, "mean", [node.input[0]], axes=tuple(axes), keepdim=bool(a.get("keepdims", 1)))
+def _reduce(op: str) -> Handler:
+    """ReduceMean/Sum/Max/Min: axes as an attribute (old opsets) or a constant input."""
+    def handle(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+        a = _attrs(node)
+        axes = a.get("axes")
+        if axes is None:
+            given = imp.optional_const(node, 1)
+            if given is not None and given.size == 0 and a.get("noop_with_empty_axes", 0):
+                imp.alias(node)
+                return
+            axes = (list(range(len(imp.shape(node.input[0])))) if given is None or not given.size
+                    else [int(x) for x in given])
+        imp.emit(node, op, [node.input[0]], axes=tuple(axes),
+                 keepdim=bool(a.get("keepdims", 1)))
+
+    return handle
 
 
 def _flatten(imp: OnnxImporter, node: onnx.NodeProto) -> None:
@@ -681,7 +689,8 @@ HANDLERS: dict[str, Handler] = {
     "MaxPool": _max_pool, "AveragePool": _avg_pool,
     "GlobalAveragePool": _global_pool("adaptive_avg_pool2d"),
     "GlobalMaxPool": _global_pool("adaptive_max_pool2d"),
-    "ReduceMean": _reduce_mean, "Softmax": _softmax,
+    "ReduceMean": _reduce("mean"), "ReduceSum": _reduce("sum"), "ReduceMax": _reduce("amax"),
+    "ReduceMin": _reduce("amin"), "Softmax": _softmax,
     "Flatten": _flatten, "Reshape": _reshape, "Squeeze": _squeeze_like,
     "Unsqueeze": _squeeze_like, "Transpose": _transpose, "Concat": _concat, "Split": _split,
     "Slice": _slice, "Gather": _gather, "Resize": _resize, "Expand": _expand,

@@ -246,4 +246,28 @@ MEAN = OpSpec(
     normalize=_mean_normalize,
 )
 
-SPECS = (*UNARY, *BINARY, BATCH_NORM, LAYER_NORM, SOFTMAX, MEAN)
+
+
+def reduction(kind: str, summary: str) -> OpSpec:
+    """Factory for a reduction over ``axes`` like ``mean`` (one operation per input
+    element)."""
+    return OpSpec(
+        kind=kind,
+        channels="reduce",
+        compressible=False,
+        fuses=False,
+        executable=True,
+        op_class="pooling",
+        infer=_mean_infer,
+        summary=f"{summary} over axes; 1 operation per input element",
+        other_flops=lambda shapes, out, attrs: numel(shapes[0]),
+        required=("axes",),
+        defaults={"keepdim": False},
+        normalize=_mean_normalize,
+    )
+
+
+REDUCTIONS = (reduction("sum", "sum"), reduction("amax", "maximum"),
+              reduction("amin", "minimum"))
+
+SPECS = (*UNARY, *BINARY, BATCH_NORM, LAYER_NORM, SOFTMAX, MEAN, *REDUCTIONS)

@@ -359,6 +359,16 @@ def _upsample(layer: Layer, x: np.ndarray) -> np.ndarray:
     return (top * (1 - wy) + bottom * wy).astype(x.dtype)
 
 
+REDUCTIONS: dict[str, Callable[..., np.ndarray]] = {
+    "mean": np.mean, "sum": np.sum, "amax": np.max, "amin": np.min}
+
+
+def _reduction(fn: Callable[..., np.ndarray]) -> Callable[[Layer, np.ndarray], np.ndarray]:
+    """A reduction over the layer's ``axes``."""
+    return lambda layer, x: fn(x, axis=tuple(layer.attrs["axes"]),
+                               keepdims=layer.attrs["keepdim"])
+
+
 def _unary(fn: Callable[[np.ndarray, Any], np.ndarray]
            ) -> Callable[[Layer, np.ndarray], np.ndarray]:
     """An elementwise function of the input and the layer's attributes."""
@@ -388,8 +398,7 @@ KERNELS: dict[str, Kernel] = {
     "avg_pool2d": _plain(lambda layer, x: _pool(layer, x, "avg")),
     "adaptive_avg_pool2d": _plain(lambda layer, x: _adaptive(layer, x, "avg")),
     "adaptive_max_pool2d": _plain(lambda layer, x: _adaptive(layer, x, "max")),
-    "mean": _plain(lambda layer, x: x.mean(axis=tuple(layer.attrs["axes"]),
-                                           keepdims=layer.attrs["keepdim"])),
+    **{op: _plain(_reduction(fn)) for op, fn in REDUCTIONS.items()},
     "softmax": _plain(lambda layer, x: _softmax(x, layer.attrs["axis"])),
     "concat": lambda layer, inputs, w: (np.concatenate(inputs, axis=layer.attrs["axis"]), 0),
     "flatten": _plain(lambda layer, x: x.reshape(

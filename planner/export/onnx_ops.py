@@ -140,10 +140,12 @@ def _adaptive(kind: str) -> Writer:
     return write
 
 
-def _mean(b: OnnxBuilder, s: Site) -> None:
-    axes = b.ints(f"{s.name}/axes", list(s.layer.attrs["axes"]))
-    b.node("ReduceMean", [s.inputs[0], axes], s.out, name=s.name,
-           keepdims=int(bool(s.layer.attrs["keepdim"])))
+def _reduce(op: str) -> Writer:
+    def write(b: OnnxBuilder, s: Site) -> None:
+        axes = b.ints(f"{s.name}/axes", list(s.layer.attrs["axes"]))
+        b.node(op, [s.inputs[0], axes], s.out, name=s.name,
+               keepdims=int(bool(s.layer.attrs["keepdim"])))
+    return write
 
 
 def _reshape_to(b: OnnxBuilder, s: Site, shape: list[int]) -> None:
@@ -289,7 +291,10 @@ WRITERS: dict[str, Writer] = {
     "avg_pool2d": _pool("AveragePool"),
     "adaptive_avg_pool2d": _adaptive("Average"),
     "adaptive_max_pool2d": _adaptive("Max"),
-    "mean": _mean,
+    "mean": _reduce("ReduceMean"),
+    "sum": _reduce("ReduceSum"),
+    "amax": _reduce("ReduceMax"),
+    "amin": _reduce("ReduceMin"),
     "softmax": lambda b, s: b.node("Softmax", s.inputs, s.out, name=s.name,
                                    axis=int(s.layer.attrs["axis"])),
     "concat": lambda b, s: b.node("Concat", s.inputs, s.out, name=s.name,
