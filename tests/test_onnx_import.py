@@ -212,3 +212,42 @@ def test_elementwise_ops_and_reductions_import_execute_and_export(tmp_path: Path
     export(imported, fixed_plan(imported, load("raspberry_pi_5"), []), back, x)
     (again,) = ort.InferenceSession(str(back)).run(None, {"x": x})
     np.testing.assert_allclose(again, theirs, rtol=1e-5)
+
+
+def test_pad_in_every_mode_imports_executes_and_exports(tmp_path: Path) -> None:
+    """TensorFlow and Paddle exporters write explicit Pad nodes (constant, reflect, edge;
+    negative pads crop): numpy runs them as onnxruntime does, and they export again."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from hardware_profiles import load
+    from planner.execution import execute
+    from planner.export import export
+    from planner.planning.whatif import fixed_plan
+
+    rng = np.random.default_rng(0)
+    init = [numpy_helper.from_array(rng.standard_normal((6, 3, 3, 3)).astype(np.float32), "w"),
+            numpy_helper.from_array(np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64), "p1"),
+            numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+            numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "p2"),
+            numpy_helper.from_array(np.array([0, 0, -1, 2, 0, 0, 0, -1], np.int64), "p3")]
+    nodes = [helper.make_node("Pad", ["x", "p1", "half"], ["a"], name="pad_constant"),
+             helper.make_node("Conv", ["a", "w"], ["c"], name="conv"),
+             helper.make_node("Pad", ["c", "p2"], ["r"], name="pad_reflect", mode="reflect"),
+             helper.make_node("Pad", ["r", "p3"], ["y"], name="pad_edge", mode="edge")]
+    graph = helper.make_graph(
+        nodes, "pads", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6, 10, 12])], init)
+    path = tmp_path / "pads.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    imported = from_onnx(path)
+    assert [layer.op for layer in imported].count("pad") == 3
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    (ours,) = execute(imported, x).outputs.values()
+    (theirs,) = ort.InferenceSession(str(path)).run(None, {"x": x})
+    assert ours.shape == theirs.shape == (1, 6, 10, 12)  # conv 9×9, reflect 11×11, crop
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+    back = tmp_path / "back.onnx"
+    export(imported, fixed_plan(imported, load("raspberry_pi_5"), []), back, x)
+    (again,) = ort.InferenceSession(str(back)).run(None, {"x": x})
+    np.testing.assert_allclose(again, theirs, rtol=1e-5, atol=1e-5)

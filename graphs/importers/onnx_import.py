@@ -383,6 +383,20 @@ def _conv(imp: OnnxImporter, node: onnx.NodeProto) -> None:
              groups=int(_attrs(node).get("group", 1)), bias=bias is not None, **window)
 
 
+def _pad(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    a = _attrs(node)
+    pads = a.get("pads")  # opset < 11: an attribute; later a constant input
+    if pads is None:
+        pads = imp.const(node.input[1]).tolist()
+    if len(node.input) > 3 and node.input[3]:
+        raise Unsupported("pads on a subset of axes")
+    value = imp.optional_const(node, 2)
+    mode = a.get("mode", b"constant")
+    imp.emit(node, "pad", [node.input[0]], pads=tuple(int(p) for p in pads),
+             mode=mode.decode() if isinstance(mode, bytes) else mode,
+             value=float(value.reshape(())) if value is not None and value.size else 0.0)
+
+
 def _conv_transpose(imp: OnnxImporter, node: onnx.NodeProto) -> None:
     weight = imp.const(node.input[1])
     bias = imp.optional_const(node, 2)
@@ -693,7 +707,7 @@ HANDLERS: dict[str, Handler] = {
     "ReduceMin": _reduce("amin"), "Softmax": _softmax,
     "Flatten": _flatten, "Reshape": _reshape, "Squeeze": _squeeze_like,
     "Unsqueeze": _squeeze_like, "Transpose": _transpose, "Concat": _concat, "Split": _split,
-    "Slice": _slice, "Gather": _gather, "Resize": _resize, "Expand": _expand,
+    "Pad": _pad, "Slice": _slice, "Gather": _gather, "Resize": _resize, "Expand": _expand,
     "Einsum": _einsum, "Shape": _shape,
     "Identity": _alias, "Dropout": _alias, "Cast": _alias,
     "QuantizeLinear": _fake_quant, "DequantizeLinear": _fake_quant,

@@ -405,6 +405,46 @@ UPSAMPLE = OpSpec(
     normalize=_upsample_normalize,
 )
 
+PAD_MODES = ("constant", "reflect", "edge")
+
+
+def _pad_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
+    attrs["pads"] = tuple(int(p) for p in attrs["pads"])
+    if attrs["mode"] not in PAD_MODES:
+        raise OpArgumentError(f"pad mode {attrs['mode']!r} is not one of {', '.join(PAD_MODES)}")
+    attrs["value"] = float(attrs["value"])
+    return attrs
+
+
+def _pad_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
+    x, pads = shapes[0], attrs["pads"]
+    if len(pads) != 2 * len(x):
+        raise OpArgumentError(f"pads {pads} need a begin and an end for each of the "
+                              f"{len(x)} axes of {x}")
+    if any(pads[a] or pads[a + len(x)] for a in range(min(2, len(x)))):
+        raise OpArgumentError(f"pads {pads} pad the batch or channel axis; only the axes "
+                              "after them can be padded")
+    out = tuple(d + pads[i] + pads[i + len(x)] for i, d in enumerate(x))
+    if min(out) < 1:
+        raise OpArgumentError(f"pads {pads} leave no element of {x}")
+    return out
+
+
+PAD = OpSpec(
+    kind="pad",
+    channels="passthrough",
+    compressible=False,
+    fuses=False,
+    executable=True,
+    op_class="data_movement",
+    infer=_pad_infer,
+    summary="pad the axes after the channels (ONNX pads order: every begin, then every end; "
+            "negative values crop) with a constant, by reflection or by the edge value",
+    required=("pads",),
+    defaults={"mode": "constant", "value": 0.0},
+    normalize=_pad_normalize,
+)
+
 SPECS = (
     INPUT,
     CONSTANT,
@@ -420,4 +460,5 @@ SPECS = (
     SLICE,
     CHANNEL_SHUFFLE,
     UPSAMPLE,
+    PAD,
 )

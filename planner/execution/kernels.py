@@ -329,6 +329,18 @@ def _slice(layer: Layer, x: np.ndarray) -> np.ndarray:
     return x[index]
 
 
+def _pad_layer(layer: Layer, x: np.ndarray) -> np.ndarray:
+    """np.pad for the positive pads, then a crop for the negative ones."""
+    pads, rank = layer.attrs["pads"], x.ndim
+    widths = [(max(pads[i], 0), max(pads[i + rank], 0)) for i in range(rank)]
+    mode = layer.attrs["mode"]
+    padded = (np.pad(x, widths, constant_values=layer.attrs["value"]) if mode == "constant"
+              else np.pad(x, widths, mode=mode))
+    crop = tuple(slice(max(-pads[i], 0), padded.shape[i] - max(-pads[i + rank], 0))
+                 for i in range(rank))
+    return padded[crop]
+
+
 def _shuffle(layer: Layer, x: np.ndarray) -> np.ndarray:
     n, c, h, w = x.shape
     g = layer.attrs["groups"]
@@ -411,6 +423,7 @@ KERNELS: dict[str, Kernel] = {
     "permute": _plain(lambda layer, x: np.transpose(x, layer.attrs["dims"])),
     "slice": _plain(_slice),
     "channel_shuffle": _plain(_shuffle),
+    "pad": _plain(_pad_layer),
     "upsample": _plain(_upsample),
     "dropout": _plain(lambda layer, x: x),
     "identity": _plain(lambda layer, x: x),

@@ -211,6 +211,13 @@ def _slice(b: OnnxBuilder, s: Site) -> None:
         b.node("Identity", [x], s.out, name=s.name)
 
 
+def _pad(b: OnnxBuilder, s: Site) -> None:
+    a = s.layer.attrs
+    value = b.const(f"{s.name}/value", np.float32(a["value"]))
+    b.node("Pad", [s.inputs[0], b.ints(f"{s.name}/pads", list(a["pads"])), value], s.out,
+           name=s.name, mode=a["mode"])
+
+
 def _channel_shuffle(b: OnnxBuilder, s: Site) -> None:
     _, c, h, w = s.layer.input_shapes[0]
     g = s.layer.attrs["groups"]
@@ -306,6 +313,7 @@ WRITERS: dict[str, Writer] = {
     "permute": _permute,
     "slice": _slice,
     "channel_shuffle": _channel_shuffle,
+    "pad": _pad,
     "upsample": _upsample,
     "dropout": _one("Identity"),
     "identity": _one("Identity"),
