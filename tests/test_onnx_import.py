@@ -251,3 +251,31 @@ def test_pad_in_every_mode_imports_executes_and_exports(tmp_path: Path) -> None:
     export(imported, fixed_plan(imported, load("raspberry_pi_5"), []), back, x)
     (again,) = ort.InferenceSession(str(back)).run(None, {"x": x})
     np.testing.assert_allclose(again, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_constant_subgraphs_of_any_op_fold(tmp_path: Path) -> None:
+    """A constant computed by an op the importer has no rule for (here Cos of a Constant
+    node) folds through onnx's reference evaluator instead of becoming an opaque layer."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from planner.execution import execute
+
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    angle = np.array([0.3, 0.7, 1.1, 1.5], np.float32).reshape(4, 1, 1)
+    nodes = [helper.make_node("Constant", [], ["angle"], value=numpy_helper.from_array(angle)),
+             helper.make_node("Cos", ["angle"], ["c"], name="cos"),
+             helper.make_node("Conv", ["x", "w"], ["y0"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Mul", ["y0", "c"], ["y"], name="scale")]
+    graph = helper.make_graph(
+        nodes, "fold", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], [weight])
+    path = tmp_path / "fold.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    imported = from_onnx(path)
+    assert not imported.unmapped_ops() and not imported.metadata["import_warnings"]
+    (folded,) = [layer for layer in imported if layer.op == "constant"]
+    assert folded.weights is not None
+    np.testing.assert_allclose(folded.weights["value"], np.cos(angle), rtol=1e-6)
+    x = rng.standard_normal((1, 3, 8, 8)).astype(np.float32)
+    assert execute(imported, x).outputs["scale"].shape == (1, 4, 8, 8)

@@ -199,9 +199,17 @@ class OnnxImporter:
 
     def _foldable(self, node: onnx.NodeProto) -> bool:
         """Constant inputs only, and no parameter among them (a parameter stays a layer so
-        that it is counted once, whatever the batch), except through an Identity."""
-        if node.op_type not in CONST_EVAL or any(i and i not in self.consts for i in node.input):
+        that it is counted once, whatever the batch), except through an Identity or a weight
+        decoder. Ops without a numpy rule here fold through onnx's reference evaluator."""
+        if any(i and i not in self.consts for i in node.input):
             return False
+        if node.op_type not in CONST_EVAL:  # random ops and subgraphs never fold
+            return bool(node.input) and node.domain in ("", "ai.onnx") and not (
+                node.op_type.startswith("Random") or node.op_type in ("Bernoulli",
+                                                                      "Multinomial")) and not any(
+                attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+                for attr in node.attribute) and not any(
+                i in self.trainable and self.consts[i].dtype.kind == "f" for i in node.input)
         if node.op_type in WEIGHT_DECODERS and (
                 node.op_type != "Gather" or self.consts[node.input[0]].ndim == 1):
             return True  # a codebook lookup reads a 1-D table; an embedding stays a layer
@@ -211,7 +219,9 @@ class OnnxImporter:
     def _fold(self, node: onnx.NodeProto) -> None:
         values = [self.consts[i] if i else None for i in node.input]
         try:
-            results = CONST_EVAL[node.op_type](values, _attrs(node))
+            rule = CONST_EVAL.get(node.op_type)
+            results = (rule(values, _attrs(node)) if rule is not None
+                       else self._reference_eval(node))
         except Exception as exc:
             raise GraphFileError(self.path, f"node {node.name!r} (onnx::{node.op_type}) on "
                                  f"constants fails: {exc}") from None
@@ -220,6 +230,20 @@ class OnnxImporter:
         decoded = node.op_type == "Identity" or node.op_type in WEIGHT_DECODERS
         if decoded and any(i in self.trainable for i in node.input if i):
             self.trainable.add(node.output[0])
+
+    def _reference_eval(self, node: onnx.NodeProto) -> list[Any]:
+        """One node on constants, run by onnx's reference evaluator."""
+        from onnx.reference import ReferenceEvaluator
+
+        feeds = {i: self.consts[i] for i in node.input if i}
+        graph = onnx.helper.make_graph(
+            [node], "fold", [onnx.helper.make_tensor_value_info(
+                i, onnx.helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+                for i, v in feeds.items()],
+            [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None)
+             for o in node.output if o])
+        model = onnx.helper.make_model(graph, opset_imports=list(self.model.opset_import))
+        return list(ReferenceEvaluator(model).run(None, feeds))
 
     def bias_add(self, node: onnx.NodeProto, out_features: int) -> onnx.NodeProto | None:
         """The Add that only adds a constant (out_features,) bias to ``node``'s output."""
