@@ -131,18 +131,21 @@ def export(graph: Graph, plan: Plan, path: str | Path,
                           "data files are not written yet)")
     try:
         onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as exc:
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ExportError(f"the exported model of {graph.name} does not validate: {exc}"
                           ) from None
+    try:
+        macs = onnx_macs(model, graph[graph.inputs[0]].output_shape[0])  # the planned batch
+    except ValueError as exc:
+        raise ExportError(f"the exported model of {graph.name}: {exc}") from None
     data = model.SerializeToString()
     target = Path(path)
     _write_atomically(target, data)
-    batch_ratio = graph[graph.inputs[0]].output_shape[0]
     return ExportResult(
         path=str(target), model=plan.model, profile=plan.profile, opset=OPSET,
         file_bytes=len(data),
         initializer_bytes=sum(len(t.raw_data) or t.ByteSize() for t in b.initializers),
-        planned_bytes=plan.totals.size_bytes, macs=onnx_macs(model, batch_ratio),
+        planned_bytes=plan.totals.size_bytes, macs=macs,
         planned_macs=plan.totals.macs, nodes=len(b.nodes),
         quantized_activations=len(scales), notes=_notes(built, plan))
 
@@ -225,13 +228,18 @@ def _elem(layer: Layer) -> int:
 
 def _write_atomically(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` through a temporary file in the same folder."""
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:
+        raise ExportError(f"{target}: cannot write there ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(temp, target)
-    except BaseException:
+    except BaseException as exc:
         Path(temp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ExportError(f"{target}: cannot write it ({exc.strerror})") from None
         raise
 
 
