@@ -82,15 +82,19 @@ def _conv_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
     return attrs
 
 
-def _conv_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
-    x = shapes[0]
-    expect_rank(x, 4, "conv2d input (N, C, H, W)")
+def _check_groups(x: Shape, attrs: Attrs, op: str) -> None:
+    """An (N, C, H, W) input whose channels, and the out_channels, the groups divide."""
+    expect_rank(x, 4, f"{op} input (N, C, H, W)")
     groups, out = attrs["groups"], attrs["out_channels"]
     if groups < 1 or x[1] % groups or out % groups:
         raise OpArgumentError(
             f"groups={groups} must divide in_channels={x[1]} and out_channels={out}"
         )
-    return _window_shape(x, attrs, out)
+
+
+def _conv_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
+    _check_groups(shapes[0], attrs, "conv2d")
+    return _window_shape(shapes[0], attrs, attrs["out_channels"])
 
 
 def _conv_weights(shapes: Sequence[Shape], attrs: Attrs) -> dict[str, WeightSpec]:
@@ -164,12 +168,8 @@ def transpose_out(size: int, kernel: int, stride: int, pad_begin: int, pad_end: 
 
 
 def _transpose_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
-    x = shapes[0]
-    expect_rank(x, 4, "conv_transpose2d input (N, C, H, W)")
-    groups, out = attrs["groups"], attrs["out_channels"]
-    if groups < 1 or x[1] % groups or out % groups:
-        raise OpArgumentError(
-            f"groups={groups} must divide in_channels={x[1]} and out_channels={out}")
+    x, out = shapes[0], attrs["out_channels"]
+    _check_groups(x, attrs, "conv_transpose2d")
     (kh, kw), (sh, sw) = attrs["kernel_size"], attrs["stride"]
     top, left, bottom, right = attrs["padding"]
     (dh, dw), (oh, ow) = attrs["dilation"], attrs["output_padding"]

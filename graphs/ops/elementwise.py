@@ -231,26 +231,13 @@ def _mean_flops(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
     return numel(shapes[0]) + numel(out)
 
 
-MEAN = OpSpec(
-    kind="mean",
-    channels="reduce",
-    compressible=False,
-    fuses=False,
-    executable=True,
-    op_class="pooling",
-    infer=_mean_infer,
-    summary="mean over axes (x.mean([2, 3]) is global average pooling); 1 add per input element",
-    other_flops=_mean_flops,
-    required=("axes",),
-    defaults={"keepdim": False},
-    normalize=_mean_normalize,
-)
+def _reduce_flops(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
+    """One operation per input element."""
+    return numel(shapes[0])
 
 
-
-def reduction(kind: str, summary: str) -> OpSpec:
-    """Factory for a reduction over ``axes`` like ``mean`` (one operation per input
-    element)."""
+def reduction(kind: str, summary: str, flops: Any = _reduce_flops) -> OpSpec:
+    """Factory for a reduction over ``axes`` (``keepdim`` keeps them as size 1)."""
     return OpSpec(
         kind=kind,
         channels="reduce",
@@ -259,15 +246,18 @@ def reduction(kind: str, summary: str) -> OpSpec:
         executable=True,
         op_class="pooling",
         infer=_mean_infer,
-        summary=f"{summary} over axes; 1 operation per input element",
-        other_flops=lambda shapes, out, attrs: numel(shapes[0]),
+        summary=summary,
+        other_flops=flops,
         required=("axes",),
         defaults={"keepdim": False},
         normalize=_mean_normalize,
     )
 
 
-REDUCTIONS = (reduction("sum", "sum"), reduction("amax", "maximum"),
-              reduction("amin", "minimum"))
+MEAN = reduction("mean", "mean over axes (x.mean([2, 3]) is global average pooling); 1 add "
+                 "per input element", _mean_flops)
+REDUCTIONS = (reduction("sum", "sum over axes; 1 operation per input element"),
+              reduction("amax", "maximum over axes; 1 operation per input element"),
+              reduction("amin", "minimum over axes; 1 operation per input element"))
 
 SPECS = (*UNARY, *BINARY, BATCH_NORM, LAYER_NORM, SOFTMAX, MEAN, *REDUCTIONS)
