@@ -13,7 +13,7 @@ from planner.compression.transforms import Choice
 from planner.search.column_generation import relax
 from planner.search.ilp import NoPlanError, _highs_run, solve
 from planner.search.milp import build
-from planner.search.options import Option
+from planner.search.option_table import Option
 from planner.search.problem import (
     Budgets,
     Decision,

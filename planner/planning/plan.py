@@ -38,14 +38,14 @@ from planner.contracts.quantities import format_quantity, total_field
 from planner.cost import placement_cost, single_processor_placement
 from planner.execution import KERNELS, runnable_layers
 from planner.search.deadline import Deadline
-from planner.search.fact_cache import FactCache, facts_key
+from planner.search.fact_cache import FactCache, facts_key, options_key
 from planner.search.ilp import NoPlanError, Solution, Solver, minimum, solve
+from planner.search.option_table import Option, OptionTable
 from planner.search.options import (
     ALL_DIMENSIONS,
     CostMemo,
     Dimension,
     LayerFacts,
-    Option,
     OptionSpace,
     unit_options,
 )
@@ -137,19 +137,20 @@ class Planner:
                 "layer(s) after them: layers whose path to the output runs through them take "
                 "sensitivity 1, layers after them activation errors measured on standard "
                 "normal stand-ins, and `planner simulate` cannot run this model")
+        store = cache if isinstance(cache, FactCache) else FactCache() if cache else None
+        self._facts_key = facts_key(self.graph, self.space, {
+            "proxy": self.proxy, "seed": self.seed, "perturbation": PERTURBATION}, inputs)
         if proxy == "uniform":
             self.facts = {u.name: LayerFacts() for u in self.units}
         else:
-            self.facts = self._measure(inputs, progress, cache)
-        self.problem = self._problem(dims, front)
+            self.facts = self._measure(inputs, progress, store)
+        self.problem = self._problem(dims, front, store)
         self._measured_bits: dict[tuple[str, Choice, tuple[float, ...]], int] = {}
 
-    def _measure(self, inputs: Any, progress: Progress | None, cache: bool | FactCache
+    def _measure(self, inputs: Any, progress: Progress | None, store: FactCache | None
                  ) -> dict[str, LayerFacts]:
         """The facts of every unit, from the cache when it holds them."""
-        store = cache if isinstance(cache, FactCache) else FactCache() if cache else None
-        key = facts_key(self.graph, self.space, {"proxy": self.proxy, "seed": self.seed,
-                                                 "perturbation": PERTURBATION}, inputs)
+        key = self._facts_key
         found = store.load(key) if store is not None else None
         if store is not None and found is not None and set(found) == {
                 u.name for u in self.units}:
@@ -164,15 +165,12 @@ class Planner:
             store.save(key, facts)
         return facts
 
-    def _problem(self, dims: tuple[Dimension, ...], front: bool) -> Problem:
+    def _problem(self, dims: tuple[Dimension, ...], front: bool, store: FactCache | None
+                 ) -> Problem:
         outputs = set(self.graph.outputs)
+        tables = self._options(dims, front, store)
         decisions = []
-        memo = CostMemo()
-        for k, unit in enumerate(self.units, start=1):
-            if self.progress is not None:
-                self.progress(f"options of {unit.name}", k, len(self.units))
-            options = unit_options(unit, self.graph, self.coupling, self.profile, self.space,
-                                   self.facts[unit.name], dims, front, memo)
+        for unit, options in zip(self.units, tables, strict=True):
             if not options:
                 raise PlanError(_nowhere(unit, self.profile, self.space))
             decisions.append(Decision(unit.name, options, unit.groups, list(unit.consumers),
@@ -185,6 +183,25 @@ class Planner:
         fixed = sum(layer.output_elements * 32 for layer in self.graph
                     if layer.op == "constant")
         return Problem(decisions, self.profile.host, links, fixed)
+
+    def _options(self, dims: tuple[Dimension, ...], front: bool, store: FactCache | None
+                 ) -> list[OptionTable]:
+        """Every unit's options, from the cache when it holds them."""
+        key = options_key(self._facts_key, self.profile, self.space, dims, front)
+        found = store.load_options(key) if store is not None else None
+        if found is not None and [t.unit for t in found] == [u.name for u in self.units]:
+            LOG.info("options read from the cache")
+            return found
+        memo = CostMemo()
+        tables = []
+        for k, unit in enumerate(self.units, start=1):
+            if self.progress is not None:
+                self.progress(f"options of {unit.name}", k, len(self.units))
+            tables.append(unit_options(unit, self.graph, self.coupling, self.profile,
+                                       self.space, self.facts[unit.name], dims, front, memo))
+        if store is not None:
+            store.save_options(key, tables)
+        return tables
 
     # ----------------------------------------------------------- solving
 
@@ -304,8 +321,8 @@ class Planner:
                 exact[name] = option.resized(bits, True)
         if not exact:
             return problem, solution
-        swapped = problem.replacing({name: {id(solution.chosen[name]): o}
-                                     for name, o in exact.items()})
+        swapped = problem.replacing({name: {solution.rows[name]: o}
+                                     for name, o in exact.items() if name in solution.rows})
         return swapped, replace(solution, chosen={**solution.chosen, **exact})
 
     def _stored_bits(self, unit: Unit, choice: Choice, ratios: tuple[float, ...]) -> int:

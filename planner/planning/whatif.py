@@ -38,7 +38,8 @@ from graphs import (
 from hardware_profiles import HardwareProfile, Processor
 from planner.contracts.plan_file import Plan
 from planner.planning.plan import PlanError, Planner, Proxy
-from planner.search.options import Option, OptionSpace, format_fits
+from planner.search.option_table import Option
+from planner.search.options import OptionSpace, format_fits
 
 BITS_FORMAT = {32: "fp32", 16: "fp16", 8: "int8", 4: "int4", 1: "binary"}
 """Weight format of a bit width given as ``Override(bits=…)``."""
@@ -313,7 +314,7 @@ def _dtype(proc: Processor, override: Override | None) -> str | None:
                  and (fmt is None or format_fits(fmt, d))), None)
 
 
-def _pick(planner: Planner, name: str, options: list[Option], ratios: tuple[float, ...],
+def _pick(planner: Planner, name: str, options: Sequence[Option], ratios: tuple[float, ...],
           override: Override | None) -> Option:
     """The option of unit ``name`` at the group ``ratios`` that does what ``override``
     asks (the baseline where it says nothing)."""

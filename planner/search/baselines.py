@@ -12,26 +12,40 @@ Both return the chosen option per decision, or None when they meet no budget.
 
 from __future__ import annotations
 
-from planner.search.options import Option
+import numpy as np
+
+from planner.search.option_table import Option, OptionTable
 from planner.search.problem import Budgets, Problem, evaluate
 
 
-def _unpruned(options: list[Option]) -> list[Option]:
-    return [o for o in options if all(r == 1.0 for r in o.ratios)]
+def _unpruned(table: OptionTable) -> np.ndarray:
+    return np.all(table.ratios == 1.0, axis=1)
+
+
+def _first_least(table: OptionTable, allowed: np.ndarray, *keys: str) -> Option | None:
+    """The first allowed option least in ``keys`` (compared in that order)."""
+    rows = np.flatnonzero(allowed)
+    if not len(rows):
+        return None
+    order = np.lexsort([table.column(k)[rows] for k in reversed(keys)])
+    return table[int(rows[order[0]])]
 
 
 def greedy(problem: Problem, budgets: Budgets) -> dict[str, Option] | None:
     """The AIMET-style common-level selection (see the module docstring)."""
-    levels = sorted({d.sensitivity * o.error for d in problem.decisions
-                     for o in _unpruned(d.options)})
+    errors = {d.name: d.sensitivity * d.options.column("error") for d in problem.decisions}
+    unpruned = {d.name: _unpruned(d.options) for d in problem.decisions}
+    levels = np.unique(np.concatenate([errors[n][unpruned[n]] for n in errors])
+                       ) if errors else np.zeros(0)
 
     def at(level: float) -> dict[str, Option] | None:
         chosen = {}
         for d in problem.decisions:
-            allowed = [o for o in _unpruned(d.options) if d.sensitivity * o.error <= level]
-            if not allowed:
+            pick = _first_least(d.options, unpruned[d.name] & (errors[d.name] <= level),
+                                "size_bits", "latency_s")
+            if pick is None:
                 return None
-            chosen[d.name] = min(allowed, key=lambda o: (o.size_bits, o.latency_s))
+            chosen[d.name] = pick
         return chosen
 
     def fits(level: float) -> bool:
@@ -39,34 +53,39 @@ def greedy(problem: Problem, budgets: Budgets) -> dict[str, Option] | None:
         return chosen is not None and not evaluate(problem, chosen).violations(budgets)
 
     low, high = 0, len(levels) - 1
-    if not levels or not fits(levels[high]):
+    if not len(levels) or not fits(float(levels[high])):
         return None
     while low < high:
         mid = (low + high) // 2
-        if fits(levels[mid]):
+        if fits(float(levels[mid])):
             high = mid
         else:
             low = mid + 1
-    return at(levels[low])
+    return at(float(levels[low]))
 
 
 def uniform(problem: Problem, budgets: Budgets) -> dict[str, Option] | None:
     """The best single weight format for every compressible layer (see the module
     docstring); other layers take their fastest unpruned option."""
-    formats = sorted({o.choice.fmt for d in problem.decisions for o in d.options
-                      if o.size_bits and o.choice.rank == 1 and o.choice.sparsity == 0})
+    def plain(t: OptionTable) -> np.ndarray:
+        return (t.column("rank") == 1) & (t.column("sparsity") == 0)
+
+    formats = sorted({f for d in problem.decisions for f in
+                      d.options.column("fmt")[plain(d.options)
+                                              & (d.options.column("size_bits") > 0)]})
     best: tuple[float, dict[str, Option]] | None = None
     for fmt in formats:
         chosen = {}
         for d in problem.decisions:
-            pool = _unpruned(d.options)
-            same = [o for o in pool if o.choice.fmt == fmt and o.choice.rank == 1
-                    and o.choice.sparsity == 0]
-            compressible = any(o.choice.fmt != "fp32" for o in pool)
-            candidates = same if compressible else pool
-            if not candidates:
+            t = d.options
+            pool = _unpruned(t)
+            fmts = t.column("fmt")
+            same = pool & (fmts == fmt) & plain(t)
+            compressible = bool(np.any(pool & (fmts != "fp32")))
+            pick = _first_least(t, same if compressible else pool, "error", "latency_s")
+            if pick is None:
                 break
-            chosen[d.name] = min(candidates, key=lambda o: (o.error, o.latency_s))
+            chosen[d.name] = pick
         else:
             totals = evaluate(problem, chosen)
             if not totals.violations(budgets) and (best is None or totals.error < best[0]):

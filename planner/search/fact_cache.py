@@ -1,12 +1,15 @@
-"""A cache of measured facts on disk, so re-planning, what-if loops and sweeps skip
-measurement.
+"""A cache of measured facts and enumerated options on disk, so re-planning, what-if loops
+and sweeps skip measurement and enumeration.
 
 Facts (weight errors, size rates, activation errors, sensitivities) are a pure function of
 the graph's structure and weights, the option space, the proxy settings and the measuring
 code; the cache key hashes all of them (``FACTS_VERSION`` stands for the code: raise it
-whenever a measurement changes). Entries are JSON files under
-``$XDG_CACHE_HOME/edge-compression-planner/facts/`` (``~/.cache/…`` when unset), written
-atomically; an unreadable entry is measured again and overwritten.
+whenever a measurement changes). The options of a problem are a pure function of its facts'
+key, the hardware profile, the option space, the quantities read and the enumerating code
+(``OPTIONS_VERSION``). Entries are files under
+``$XDG_CACHE_HOME/edge-compression-planner/facts/`` (``~/.cache/…`` when unset): facts as
+JSON, options as numpy archives, written atomically; an unreadable entry is computed again
+and overwritten.
 
 >>> import tempfile
 >>> from planner.search.options import LayerFacts
@@ -23,7 +26,8 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -31,10 +35,15 @@ from typing import Any
 import numpy as np
 
 from graphs import Graph
+from hardware_profiles import HardwareProfile
+from planner.search.option_table import OptionTable, pack, unpack
 from planner.search.options import LayerFacts, OptionSpace
 
 FACTS_VERSION = 2
 """The version of the measuring code; part of every key."""
+OPTIONS_VERSION = 2
+"""The version of the enumerating code (options, their costs, the cost model); part of
+every options key."""
 APP = "edge-compression-planner"
 
 
@@ -76,6 +85,16 @@ def facts_key(graph: Graph, space: OptionSpace, settings: Mapping[str, Any],
     return h.hexdigest()
 
 
+def options_key(facts: str, profile: HardwareProfile, space: OptionSpace,
+                dims: tuple[str, ...], front: bool) -> str:
+    """The key of the options enumerated from the facts under key ``facts`` on ``profile``
+    in ``space``, reading the quantities ``dims`` (Pareto fronts when ``front``)."""
+    h = hashlib.sha256(f"options v{OPTIONS_VERSION} {facts}".encode())
+    h.update(profile.model_dump_json().encode())
+    h.update(repr((space, dims, front)).encode())
+    return h.hexdigest()
+
+
 def _encode(facts: LayerFacts) -> dict[str, Any]:
     return {k: ({repr(key): value for key, value in v.items()} if isinstance(v, dict) else v)
             for k, v in asdict(facts).items()}
@@ -94,7 +113,7 @@ def _decode(data: Mapping[str, Any]) -> LayerFacts:
 
 
 class FactCache:
-    """Facts by key in one folder (default :func:`cache_dir`)."""
+    """Facts and options by key in one folder (default :func:`cache_dir`)."""
 
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder or cache_dir()
@@ -111,18 +130,43 @@ class FactCache:
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             return None
 
+    def load_options(self, key: str) -> list[OptionTable] | None:
+        """The option tables stored under ``key``, or None when absent or unreadable."""
+        try:
+            with np.load(self.folder / f"{key}.options.npz") as archive:
+                return unpack({k: archive[k] for k in archive.files})
+        except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError,
+                zipfile.BadZipFile):
+            return None
+
+    def save_options(self, key: str, tables: Sequence[OptionTable]) -> None:
+        """Store option ``tables`` under ``key`` (atomically; failures are ignored)."""
+        save: Callable[..., None] = np.savez
+        self._write(f"{key}.options.npz", lambda handle: save(handle, **pack(tables)),
+                    binary=True)
+
     def save(self, key: str, facts: Mapping[str, LayerFacts]) -> None:
         """Store ``facts`` under ``key`` (atomically; a failure to write is ignored: the
         cache only saves time)."""
+        self._write(f"{key}.json", lambda handle: json.dump(
+            {"version": FACTS_VERSION, "units": {n: _encode(f) for n, f in facts.items()}},
+            handle))
+
+    def _write(self, name: str, write: Callable[[Any], None], binary: bool = False) -> None:
+        """Write a file of this cache through a temporary one (nothing on failure)."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-            with os.fdopen(fd, "w") as handle:
-                json.dump({"version": FACTS_VERSION,
-                           "units": {n: _encode(f) for n, f in facts.items()}}, handle)
-            os.replace(name, self.path(key))
+            fd, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb" if binary else "w") as handle:
+                    write(handle)
+                os.replace(temporary, self.folder / name)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
         except OSError:
             return
 
 
-__all__ = ["FACTS_VERSION", "FactCache", "cache_dir", "facts_key", "graph_digest"]
+__all__ = ["FACTS_VERSION", "OPTIONS_VERSION", "FactCache", "cache_dir", "facts_key",
+           "graph_digest", "options_key"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -28,11 +28,11 @@ from typing import Any, Literal, cast
 import numpy as np
 
 from planner.contracts.quantities import QUANTITIES, Budgets
-from planner.search.column_generation import least_per_group, relax
+from planner.search.column_generation import relax
 from planner.search.deadline import Deadline
 from planner.search.highs_session import new_highs, run_highs
 from planner.search.milp import Matrix, Model, build
-from planner.search.options import Option
+from planner.search.option_table import Option
 from planner.search.problem import Objective, Problem
 
 Solver = Literal["highs", "cbc"]
@@ -73,6 +73,9 @@ class Solution:
     constraints: int
     tie_break: Callable[[float | None], Solution] | None = field(default=None, repr=False,
                                                                  compare=False)
+    rows: Mapping[str, int] = field(default_factory=dict, compare=False)
+    """The row of each chosen option in its decision's table (empty for a hand-made
+    choice)."""
     """When solved with ``tie_break="later"``: the lexicographic second solve, to run
     only if this solution is kept, within the seconds it is given (None: its own
     limit)."""
@@ -148,8 +151,12 @@ def _highs_run(matrix: Matrix, time_limit_s: float | None, gap: float,
                       f"{_kept(matrix)}")
 
 
-INCUMBENT_PER_DECISION = 24
-"""Options per decision (least reduced cost first) among which an incumbent is sought."""
+WINDOW = 0.005
+"""The first window of reduced costs searched, relative to the LP bound: options that
+could be in a plan within 0.5% of the relaxation (its gap on the models measured here is
+about 0.2%)."""
+WIDENING = 8.0
+"""How much the window grows when no plan lies within it."""
 
 
 def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
@@ -161,12 +168,14 @@ def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
        (:mod:`planner.search.column_generation`; the full LP when that proves nothing),
        gives a bound LB and every column's reduced cost d_j; any solution with x_j = 1
        costs at least LB + d_j.
-    2. The MIP over the options of least reduced cost (``INCUMBENT_PER_DECISION`` per
-       decision) gives an incumbent UB (or ``start`` does).
-    3. Every option with d_j > UB − LB is left out: it cannot be in a plan better than
-       UB. The MIP over the rest is solved to optimality; its optimum OPT is the optimum
-       of the whole problem, and the options with d_j ≤ OPT − LB are the only ones a plan
-       as good can take (``candidates``, where the tie-break searches).
+    2. The MIP over the options with d_j ≤ w, for a window w (``WINDOW`` × |LB|, or
+       ``start``'s cost − LB), solved to optimality, gives OPT_w. A plan cheaper than
+       OPT_w would take only options with d_j < OPT_w − LB, so when OPT_w ≤ LB + w it is
+       the optimum of the whole problem. Otherwise the window widens to OPT_w − LB and
+       the MIP is solved again from OPT_w's plan (that one proves it); with no plan in
+       the window it widens ``WIDENING``-fold.
+    3. The options with d_j ≤ OPT − LB are the only ones a plan as good can take
+       (``candidates``, where the tie-break searches).
 
     Each MIP gets only the columns it may use (:meth:`Matrix.restricted`).
     """
@@ -184,25 +193,32 @@ def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
         reduced = np.asarray(h.getSolution().col_dual)[:options]
     else:
         bound, reduced = lp.bound, lp.reduced
-    incumbent = float(matrix.cost @ start) if start is not None else np.inf
+    window = (float(matrix.cost @ start) - bound if start is not None
+              else WINDOW * max(abs(bound), 1e-9))
     best = start
-    per = INCUMBENT_PER_DECISION
-    while best is None or not np.isfinite(incumbent):
-        result = _highs_over(matrix, options, least_per_group(reduced, owner, per), left(),
-                             gap)
-        if result.values is not None:
-            best, incumbent = result.values, float(matrix.cost @ result.values)
-            break
-        if per >= len(reduced) or left() == 0:
-            return _highs_run(matrix, left(), gap, start)[0]
-        per *= 4
-    result = _highs_over(matrix, options, reduced <= incumbent - bound + _margin(incumbent),
-                         left(), gap, best)
-    if result.values is None:
-        return _Result("feasible", best, max(0.0, (incumbent - bound) / abs(incumbent))
-                       if incumbent else 0.0)
-    found = float(matrix.cost @ result.values)
-    return replace(result, candidates=reduced <= found - bound + _margin(found))
+    while True:
+        keep = reduced <= window + _margin(bound + window)
+        result = _highs_over(matrix, options, keep, left(), gap, best)
+        if result.values is None:
+            if result.status != "infeasible" or keep.all():
+                if best is not None:  # out of time: the plan we have, with a valid gap
+                    found = float(matrix.cost @ best)
+                    return _Result("feasible", best, _gap(found, bound))
+                return result
+            window *= WIDENING
+            continue
+        found = float(matrix.cost @ result.values)
+        if result.status != "optimal":
+            low = min(found - result.gap * abs(found), bound + window)
+            return replace(result, gap=_gap(found, low))
+        if found <= bound + window + _margin(found):
+            return replace(result, candidates=reduced <= found - bound + _margin(found))
+        window, best = found - bound, result.values
+
+
+def _gap(found: float, bound: float) -> float:
+    """The relative gap of a plan costing ``found`` to a lower bound."""
+    return max(0.0, (found - bound) / abs(found)) if found else 0.0
 
 
 def _margin(value: float) -> float:
@@ -309,13 +325,14 @@ def _run(model: Model, matrix: Matrix, solver: Solver, time_limit_s: float | Non
 # ---------------------------------------------------------------- solving
 
 
-def _chosen(problem: Problem, model: Model, values: np.ndarray) -> dict[str, Option]:
+def _chosen(problem: Problem, model: Model, values: np.ndarray
+            ) -> tuple[dict[str, Option], dict[str, int]]:
+    """The chosen option of each decision (as it counts in ``problem``) and its row."""
     x = values[:len(model.arrays.owner)]
-    picks = {}
-    for k, d in enumerate(problem.decisions):
-        lo, hi = model.arrays.start[k], model.arrays.start[k + 1]
-        picks[d.name] = problem.priced(d.options[int(np.argmax(x[lo:hi]))])
-    return picks
+    rows = {d.name: int(np.argmax(x[model.arrays.start[k]:model.arrays.start[k + 1]]))
+            for k, d in enumerate(problem.decisions)}
+    return ({d.name: problem.priced(d.options[rows[d.name]]) for d in problem.decisions},
+            rows)
 
 
 def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy", *,
@@ -339,12 +356,14 @@ def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy",
         raise NoPlanError("no plan meets the budgets" if proven else
                           f"{solver} found no plan {within}", proven)
     rel_gap = max(0.0, result.gap)
-    rows, cols = model.matrix.shape
+    constraints, variables = model.matrix.shape
     seconds = time.perf_counter() - start
 
     def solution(values: np.ndarray, spent: float) -> Solution:
-        return Solution(_chosen(problem, model, values), model.value(values, model.objective),
-                        rel_gap, result.status == "optimal", spent, cols, rows)
+        chosen, picked = _chosen(problem, model, values)
+        return Solution(chosen, model.value(values, model.objective), rel_gap,
+                        result.status == "optimal", spent, variables, constraints,
+                        rows=picked)
 
     def tied(limit_s: float | None = None) -> Solution:
         begin = time.perf_counter()

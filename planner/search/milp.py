@@ -30,12 +30,10 @@ Each quantity is scaled so that its largest possible total is about ``SCALE_TARG
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from operator import attrgetter
 
 import numpy as np
 
 from planner.contracts.quantities import QUANTITIES, QUANTITY_OF, Budgets
-from planner.search.options import bounded_costs
 from planner.search.problem import Objective, Problem
 
 SCALE_TARGET = 1000.0
@@ -61,26 +59,31 @@ class OptionArrays:
     @classmethod
     def of(cls, problem: Problem) -> OptionArrays:
         """The arrays of ``problem`` (its host is always among ``processors``)."""
-        counts = np.array([len(d.options) for d in problem.decisions], dtype=np.int64)
+        tables = [d.options for d in problem.decisions]
+        counts = np.array([len(t) for t in tables], dtype=np.int64)
         start = np.concatenate([[0], np.cumsum(counts)])
         owner = np.repeat(np.arange(len(counts)), counts)
-        quantities = list(QUANTITIES.values())
-        read = attrgetter(*(q.option_field for q in quantities))
-        options = [o for d in problem.decisions for o in d.options]
-        table = np.array([read(o) for o in options], dtype=float).reshape(len(options), -1)
-        if problem.at_bounds:
-            loose = np.flatnonzero([not o.exact_size for o in options])
-            at_bound = bounded_costs([options[k] for k in loose])
-            for k, q in enumerate(quantities):
-                if q.option_field in at_bound:
-                    table[loose, k] = at_bound[q.option_field]
+        columns: dict[str, list[np.ndarray]] = {}
+        for table in tables:
+            bounded = table.at_bounds() if problem.at_bounds else {}
+            for q in QUANTITIES.values():
+                column = bounded.get(q.option_field)
+                columns.setdefault(q.name, []).append(
+                    table.column(q.option_field) if column is None else column)
         sensitivity = np.repeat([d.sensitivity for d in problem.decisions], counts)
-        values = {q.name: table[:, k] * q.option_scale * (sensitivity if q.weighted else 1.0)
-                  for k, q in enumerate(quantities)}
-        names = sorted({o.choice.processor for o in options} | {problem.host})
+        values = {}
+        for q in QUANTITIES.values():
+            joined = np.concatenate(columns[q.name]).astype(float) if tables else np.zeros(0)
+            values[q.name] = joined * q.option_scale * (sensitivity if q.weighted else 1.0)
+        names = sorted({n for t in tables for n in
+                        np.array(t.names["processor"], dtype=object)[np.unique(
+                            t.codes["processor"])]} | {problem.host})
         index = {p: k for k, p in enumerate(names)}
-        processor = np.array([index[o.choice.processor] for o in options], dtype=np.int64)
-        unpruned = np.array([all(r == 1.0 for r in o.ratios) for o in options], dtype=bool)
+        processor = np.concatenate(
+            [np.array([index.get(n, -1) for n in t.names["processor"]], np.int64)[
+                t.codes["processor"]] for t in tables]) if tables else np.zeros(0, np.int64)
+        unpruned = np.concatenate([np.all(t.ratios == 1.0, axis=1) for t in tables]) \
+            if tables else np.zeros(0, bool)
         return cls(owner, start, values, processor, names, unpruned)
 
 
@@ -271,36 +274,31 @@ def build(problem: Problem, budgets: Budgets, objective: Objective) -> Model:
 
 def _couple_groups(problem: Problem, arrays: OptionArrays, columns: _Columns,
                    rows: _Rows) -> None:
-    ratios: dict[int, set[float]] = {}
+    ratios: dict[int, np.ndarray] = {}
     for d in problem.decisions:
         for pos, gid in enumerate(d.groups):
-            ratios.setdefault(gid, set()).update(o.ratios[pos] for o in d.options)
-    z: dict[tuple[int, float], int] = {}
+            found = np.unique(d.options.ratios[:, pos])
+            ratios[gid] = np.union1d(ratios.get(gid, found), found)
+    z: dict[int, np.ndarray] = {}
     for gid, found in ratios.items():
-        cols = columns.add(len(found), integral=True, upper=1.0)
-        z.update({(gid, r): int(c) for r, c in zip(sorted(found), cols, strict=True)})
-        rows.add(f"one_ratio[{gid}]", np.zeros(len(cols), np.int64), cols, 1.0, 1, 1.0, 1.0)
-    r_rows: list[int] = []
-    r_cols: list[int] = []
-    r_vals: list[float] = []
+        z[gid] = columns.add(len(found), integral=True, upper=1.0)
+        rows.add(f"one_ratio[{gid}]", np.zeros(len(found), np.int64), z[gid], 1.0, 1, 1.0, 1.0)
+    r_rows: list[np.ndarray] = []
+    r_cols: list[np.ndarray] = []
+    r_vals: list[np.ndarray] = []
     count = 0
     for k, d in enumerate(problem.decisions):
         first = int(arrays.start[k])
         for pos, gid in enumerate(d.groups):
-            row_of = {}
-            for r in sorted(ratios[gid]):
-                row_of[r] = count
-                r_rows.append(count)
-                r_cols.append(z[gid, r])
-                r_vals.append(-1.0)
-                count += 1
-            for i, o in enumerate(d.options):
-                r_rows.append(row_of[o.ratios[pos]])
-                r_cols.append(first + i)
-                r_vals.append(1.0)
+            values = ratios[gid]
+            r_rows += [count + np.arange(len(values)),
+                       count + np.searchsorted(values, d.options.ratios[:, pos])]
+            r_cols += [z[gid], first + np.arange(len(d.options))]
+            r_vals += [np.full(len(values), -1.0), np.ones(len(d.options))]
+            count += len(values)
     if count:
-        rows.add("coupled", np.array(r_rows), np.array(r_cols), np.array(r_vals), count,
-                 0.0, 0.0)
+        rows.add("coupled", np.concatenate(r_rows), np.concatenate(r_cols),
+                 np.concatenate(r_vals), count, 0.0, 0.0)
 
 
 def _transfers(problem: Problem, arrays: OptionArrays, columns: _Columns, rows: _Rows,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
 
@@ -40,9 +40,17 @@ from planner.compression.storage import (
     index_bits_bound,
     is_entropy_coded,
 )
-from planner.compression.transforms import Choice, factor_specs, lowrank_shapes
+from planner.compression.transforms import factor_specs, lowrank_shapes
 from planner.cost import LayerCost, roofline, roofline_terms, sparse_speedup
 from planner.execution import act_bits
+from planner.search.option_table import (
+    CODED_COLUMNS,
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    PRICING_TERMS,
+    OptionTable,
+    WeightPricing,
+)
 
 DEFAULT_KEEP = (1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25)
 DEFAULT_SPARSITY = (0.0, 0.5, 0.75, 0.9)
@@ -113,91 +121,6 @@ class LayerFacts:
     kmeans_bits_per_value: dict[str, float] = field(default_factory=dict)
     index_bits_per_weight: dict[float, float] = field(default_factory=dict)
     huffman_index_bits_per_weight: dict[float, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class WeightPricing:
-    """Latency and energy of an option as functions of its stored bits (the roofline with
-    the weight term split out): weights read = ⌈⌈bits/8⌉ · ``read_fraction``⌉ bytes at DRAM
-    bandwidth, ``compute_s`` and the activations' ``activation_s`` fixed."""
-
-    compute_s: float
-    activation_s: float
-    overhead_s: float
-    read_fraction: float
-    dram_bytes_per_s: float
-    base_energy_j: float
-    dram_j_per_byte: float
-
-    def terms(self) -> tuple[float, float, float, float, float, float, float]:
-        """The fields in declaration order."""
-        return (self.compute_s, self.activation_s, self.overhead_s, self.read_fraction,
-                self.dram_bytes_per_s, self.base_energy_j, self.dram_j_per_byte)
-
-    def at(self, size_bits: int) -> tuple[float, float]:
-        """(latency s, energy J) with ``size_bits`` stored."""
-        read = math.ceil(math.ceil(size_bits / 8) * self.read_fraction)
-        memory = read / self.dram_bytes_per_s + self.activation_s
-        return (max(self.compute_s, memory) + self.overhead_s,
-                self.base_energy_j + read * self.dram_j_per_byte)
-
-
-@dataclass(frozen=True)
-class Option:
-    """One choice for one unit, with everything the ILP needs to know about it."""
-
-    unit: str
-    choice: Choice
-    ratios: tuple[float, ...]
-    size_bits: int
-    latency_s: float
-    energy_j: float
-    out_bytes: int
-    macs: int
-    weight_error: float
-    act_error: float
-    exact_size: bool
-    size_bound_bits: int = -1
-    """An upper bound on the stored bits the option can measure (``size_bits`` when
-    exact; -1: not given, taken as ``size_bits``)."""
-    pricing: WeightPricing | None = None
-    """How latency and energy follow the stored size (None: they do not)."""
-
-    @property
-    def bound_bits(self) -> int:
-        """The upper bound on the measured size (bits)."""
-        return self.size_bits if self.size_bound_bits < 0 else self.size_bound_bits
-
-    def resized(self, size_bits: int, exact: bool) -> Option:
-        """This option with ``size_bits`` stored bits, its latency and energy re-priced."""
-        if self.pricing is None:
-            return replace(self, size_bits=size_bits, exact_size=exact)
-        latency, energy = self.pricing.at(size_bits)
-        return replace(self, size_bits=size_bits, latency_s=latency, energy_j=energy,
-                       exact_size=exact)
-
-    @property
-    def error(self) -> float:
-        """The unit's relative output error (before sensitivity)."""
-        return self.weight_error + self.act_error
-
-
-def bounded_costs(options: Sequence[Option]) -> dict[str, np.ndarray]:
-    """Stored bits, latency (s) and energy (J) of each option at its upper bound on stored
-    bits, by option field name: what ``o.resized(o.bound_bits, False)`` gives, computed
-    for all at once."""
-    bits = np.array([o.bound_bits for o in options], dtype=np.int64)
-    latency = np.array([o.latency_s for o in options], dtype=float)
-    energy = np.array([o.energy_j for o in options], dtype=float)
-    priced = [k for k, o in enumerate(options) if o.pricing is not None]
-    if priced:
-        terms = np.array([p.terms() for o in options if (p := o.pricing) is not None],
-                         dtype=float)
-        compute, activation, overhead, fraction, bandwidth, base, joules = terms.T
-        read = np.ceil(np.ceil(bits[priced] / 8) * fraction)
-        latency[priced] = np.maximum(compute, read / bandwidth + activation) + overhead
-        energy[priced] = base + read * joules
-    return {"size_bits": bits, "latency_s": latency, "energy_j": energy}
 
 
 # ---------------------------------------------------------------- shapes after pruning
@@ -409,46 +332,63 @@ def placements(unit: Unit, graph: Graph, profile: HardwareProfile, space: Option
 
 Dimension = Literal["size", "latency", "energy", "error", "memory"]
 ALL_DIMENSIONS: tuple[Dimension, ...] = ("size", "latency", "energy", "error", "memory")
-TABLE_COLUMNS: tuple[Dimension, ...] = ("size", "latency", "energy", "error")
-"""Quantities an option carries as numbers (memory follows from its cell: output bytes)."""
+TABLE_COLUMNS: tuple[Dimension, ...] = ("size", "latency", "energy", "error", "memory")
+"""What options are compared in: stored bits, latency, energy, error and output bytes (the
+bytes a plan keeps live and moves between processors)."""
 
 
-def cell_key(processor: str, dtype: str, dims: tuple[Dimension, ...]) -> tuple[str, int]:
+def cell_key(processor: str, dims: tuple[Dimension, ...]) -> str:
     """What two options must share to be compared: the processor when latency or energy
-    is read (transfers, per-processor costs), the activation width when memory or latency
-    is (live bytes, bytes moved); nothing else distinguishes them."""
-    where = processor if {"latency", "energy"} & set(dims) else ""
-    width = act_bits(dtype) if {"memory", "latency"} & set(dims) else 0
-    return where, width
+    is read (transfers, per-processor costs). Output bytes are compared like any cost
+    (fewer bytes never make live memory or a transfer dearer), so options of one
+    processor in different activation dtypes compete in one cell."""
+    return processor if {"latency", "energy"} & set(dims) else ""
+
+
+def dominance_columns(dims: tuple[Dimension, ...]) -> list[int]:
+    """The :data:`TABLE_COLUMNS` (by index) one option must not exceed to dominate another
+    when a plan reads ``dims``: each read quantity, and output bytes when latency is read
+    (transfers)."""
+    read = set(dims) | ({"memory"} if "latency" in dims else set())
+    return [k for k, d in enumerate(TABLE_COLUMNS) if d in read]
 
 
 def unit_options(unit: Unit, graph: Graph, coupling: Coupling, profile: HardwareProfile,
                  space: OptionSpace, facts: LayerFacts,
                  dims: tuple[Dimension, ...] = ALL_DIMENSIONS, front: bool = True,
-                 memo: CostMemo | None = None) -> list[Option]:
+                 memo: CostMemo | None = None) -> OptionTable:
     """Every option of one unit not dominated in ``dims`` (the quantities that some budget
-    or the objective reads) by another option of the same *cell*: same keep ratios and
-    same :func:`cell_key`, so the same transfers and live memory. Dropping them leaves the
-    ILP optimum unchanged. Among options equal in ``dims`` the one lowest in (size,
-    latency, energy, error) stays. ``front=False`` keeps every option (what-if analysis
-    asks for a given one). Empty: the unit runs nowhere. ``memo``: costs shared with the
-    other units of the problem."""
+    or the objective reads, see :func:`dominance_columns`) by another option of the same
+    *cell*: same keep ratios and same :func:`cell_key`, so the same consumers' costs and
+    transfer links. Dropping them leaves the ILP optimum unchanged. Among options equal in
+    those the one lowest in (size, latency, energy, error, output bytes) stays.
+    ``front=False`` keeps every option (what-if analysis asks for a given one). Empty: the
+    unit runs nowhere. ``memo``: costs shared with the other units of the problem."""
     memo = memo or CostMemo()
-    cells: dict[tuple[str, int], list[tuple[str, str]]] = {}
+    cells: dict[str, list[tuple[str, str]]] = {}
     for processor, dtype in placements(unit, graph, profile, space):
-        cells.setdefault(cell_key(processor, dtype, dims), []).append((processor, dtype))
-    keep = [TABLE_COLUMNS.index(d) for d in dims if d in TABLE_COLUMNS]
+        cells.setdefault(cell_key(processor, dims), []).append((processor, dtype))
+    keep = dominance_columns(dims)
     variants = _Variants(space, facts)
-    options: list[Option] = []
+    names = {"fmt": tuple(sorted({*space.formats, "fp32"})),
+             "processor": tuple(sorted(profile.processors)),
+             "dtype": tuple(sorted({d for p in profile.processors.values() for d in p.dtypes}))}
+    chunks: list[dict[str, np.ndarray]] = []
     for ratios in itertools.product(*[space.keep_ratios for _ in unit.groups]):
         shape = _Shaped(unit, ratios, coupling, facts, memo)
         for places in cells.values():
             blocks = [b for processor, dtype in places
                       for b in _blocks(shape, profile, space, variants, processor, dtype)]
             if blocks:
-                options += _front_options(shape, blocks, keep if front else None,
-                                          space.resolution if front else 0.0)
-    return options
+                chunks.append(_front_options(shape, blocks, names, keep if front else None,
+                                             space.resolution if front else 0.0))
+    if not chunks:
+        return OptionTable.empty(unit.name, len(unit.groups))
+    joined = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    return OptionTable(unit.name, {k: joined[k] for k in FLOAT_COLUMNS},
+                       {k: joined[k] for k in INT_COLUMNS},
+                       {k: joined[k] for k in CODED_COLUMNS}, names,
+                       joined["ratios"], joined["exact"], joined["pricing"])
 
 
 class CostMemo:
@@ -663,42 +603,61 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
     return blocks
 
 
-def _front_options(shape: _Shaped, blocks: list[_Block], keep: list[int] | None,
-                   resolution: float) -> list[Option]:
+def _front_options(shape: _Shaped, blocks: list[_Block], names: Mapping[str, tuple[str, ...]],
+                   keep: list[int] | None, resolution: float) -> dict[str, np.ndarray]:
     """The cell's candidates on its Pareto front in the dimensions ``keep`` (None: every
-    candidate), as options."""
+    candidate), as the columns of an :class:`OptionTable` (choice fields coded by
+    ``names``)."""
+    elements = math.prod(shape.out_shape)
+    out_bytes = np.concatenate([np.full(len(b.pairs), bits_to_bytes(elements,
+                                                                   act_bits(b.dtype)))
+                                for b in blocks])
     columns = [np.concatenate([getattr(b, k) for b in blocks]).astype(float)
                for k in ("size_bits", "latency_s", "energy_j", "error")]
-    table = np.column_stack(columns)
+    table = np.column_stack([*columns, out_bytes])
     if resolution > 0:
         step = math.log1p(resolution)
         positive = table > 0
         table[positive] = np.exp(np.ceil(np.log(table[positive]) / step) * step)
+    rows = np.arange(len(table)) if keep is None else np.array(pareto_indices(table, keep),
+                                                               dtype=np.int64)
     where = [(b, i) for b in blocks for i in range(len(b.pairs))]
-    sizes, latencies, energies, errors = (c.tolist() for c in columns)
+    picked = [where[r] for r in rows]
     unit = shape.unit
     compressible = unit.kind == "compressible"
-    elements = math.prod(shape.out_shape)
-    options = []
-    for row in range(len(table)) if keep is None else pareto_indices(table, keep):
-        block, i = where[row]
-        fmt, sparsity = block.pairs[i]
-        if compressible:
-            choice = Choice(shape.keep_in, shape.keep_out, sparsity, fmt, block.rank,
-                            block.processor, block.dtype)
-            exact = shape.exact(fmt, sparsity, block.rank)
-        else:
-            choice = Choice(shape.keep_in, shape.keep_out, processor=block.processor,
-                            dtype=block.dtype)
-            exact = True
-        inexact = not exact and block.bounds is not None
-        options.append(Option(unit.name, choice, shape.ratios, int(sizes[row]),
-                              latencies[row], energies[row],
-                              bits_to_bytes(elements, act_bits(block.dtype)), block.macs,
-                              errors[row] - block.act_error, block.act_error, exact,
-                              block.bound(i) if inexact else -1,
-                              block.weight_pricing(i) if inexact else None))
-    return options
+    code = {k: {n: i for i, n in enumerate(v)} for k, v in names.items()}
+    fmts = [b.pairs[i][0] if compressible else "fp32" for b, i in picked]
+    sparsity = [b.pairs[i][1] if compressible else 0.0 for b, i in picked]
+    rank = [b.rank if compressible else 1.0 for b, _ in picked]
+    exact = np.array([shape.exact(f, s, r) if compressible else True
+                      for f, s, r in zip(fmts, sparsity, rank, strict=True)], dtype=bool)
+    loose = [k for k, (b, _) in enumerate(picked) if not exact[k] and b.bounds is not None]
+    bound = np.full(len(rows), -1, np.int64)
+    pricing = np.full((len(rows), PRICING_TERMS), np.nan)
+    for k in loose:
+        block, i = picked[k]
+        bound[k] = block.bound(i)
+        terms = block.weight_pricing(i)
+        if terms is not None:
+            pricing[k] = terms.terms()
+    n = len(rows)
+    act_error = np.array([b.act_error for b, _ in picked], dtype=float)
+    dtypes = [b.dtype for b, _ in picked]
+    return {
+        "keep_in": np.full(n, shape.keep_in), "keep_out": np.full(n, shape.keep_out),
+        "sparsity": np.array(sparsity, dtype=float), "rank": np.array(rank, dtype=float),
+        "latency_s": columns[1][rows], "energy_j": columns[2][rows],
+        "weight_error": columns[3][rows] - act_error, "act_error": act_error,
+        "size_bits": columns[0][rows].astype(np.int64), "size_bound_bits": bound,
+        "out_bytes": out_bytes[rows].astype(np.int64),
+        "macs": np.array([b.macs for b, _ in picked], dtype=np.int64),
+        "fmt": np.array([code["fmt"][f] for f in fmts], dtype=np.int64),
+        "processor": np.array([code["processor"][b.processor] for b, _ in picked],
+                              dtype=np.int64),
+        "dtype": np.array([code["dtype"][d] for d in dtypes], dtype=np.int64),
+        "ratios": np.tile(np.array(shape.ratios, dtype=float), (n, 1)),
+        "exact": exact, "pricing": pricing,
+    }
 
 
 def _exact_size(shape: _Shaped, fmt: str, sparsity: float, rank: float) -> bool:
@@ -730,9 +689,9 @@ def _read_fraction(layer: Layer) -> float:
 
 
 def pareto_indices(table: np.ndarray, dims: list[int] | None = None) -> list[int]:
-    """Rows of ``table`` (columns size, latency, energy, error) not dominated in the columns
-    ``dims`` (all by default) by another row; among rows equal in ``dims`` the one lowest
-    in all four columns, in that order, stays. Sorted.
+    """Rows of ``table`` (columns as :data:`TABLE_COLUMNS`, lower is better) not dominated in
+    the columns ``dims`` (all by default) by another row; among rows equal in ``dims`` the
+    one lowest in every column, in order, stays. Sorted.
 
     >>> t = np.array([[8, 1.0, 1.0, 0.1], [16, 2.0, 1.0, 0.0]])
     >>> pareto_indices(t), pareto_indices(t, [0, 1])
@@ -759,7 +718,6 @@ __all__ = [
     "CostMemo",
     "Dimension",
     "LayerFacts",
-    "Option",
     "OptionSpace",
     "format_fits",
     "pareto_indices",

@@ -29,7 +29,7 @@ from typing import Literal
 
 from planner.contracts.plan_file import PlanTotals
 from planner.contracts.quantities import BUDGET_TOLERANCE, QUANTITY_OF, Budgets
-from planner.search.options import Option
+from planner.search.option_table import Option, OptionTable
 
 Objective = Literal["accuracy", "latency", "size", "energy", "memory"]
 OBJECTIVES: tuple[Objective, ...] = ("accuracy", "latency", "size", "energy", "memory")
@@ -37,15 +37,20 @@ OBJECTIVES: tuple[Objective, ...] = ("accuracy", "latency", "size", "energy", "m
 
 @dataclass
 class Decision:
-    """One unit to decide for: its options, the channel groups its options' ``ratios``
-    refer to (same order), the units that read its output, and its sensitivity."""
+    """One unit to decide for: its options (records are kept as a table), the channel
+    groups its options' ``ratios`` refer to (same order), the units that read its output,
+    and its sensitivity."""
 
     name: str
-    options: list[Option]
+    options: OptionTable
     groups: tuple[int, ...] = ()
     consumers: list[str] = field(default_factory=list)
     is_output: bool = False
     sensitivity: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.options, OptionTable):
+            self.options = OptionTable.of(self.name, list(self.options))
 
 
 @dataclass(frozen=True)
@@ -93,9 +98,9 @@ class Problem:
         return [[j for j in range(k + 1) if last[j] >= k] for k in range(len(self.decisions))]
 
     def replacing(self, swap: Mapping[str, Mapping[int, Option]]) -> Problem:
-        """A copy with some options replaced: decision name → {``id`` of an option of it →
-        its replacement}. The original is unchanged."""
-        decisions = [replace(d, options=[swap[d.name].get(id(o), o) for o in d.options])
+        """A copy with some options replaced: decision name → {row of an option of it →
+        its replacement (re-sized: the same choice)}. The original is unchanged."""
+        decisions = [replace(d, options=d.options.replaced(swap[d.name]))
                      if d.name in swap else d for d in self.decisions]
         return Problem(decisions, self.host, self.links, self.fixed_bits, self.at_bounds)
 
