@@ -199,6 +199,7 @@ class Graph:
         self._order: tuple[str, ...] = tuple(
             nx.lexicographical_topological_sort(self.dag, key=index.__getitem__)
         )
+        self._position = {n: i for i, n in enumerate(self._order)}
 
     # ----------------------------------------------------------- access
 
@@ -235,8 +236,7 @@ class Graph:
 
     def consumers(self, name: str) -> list[str]:
         """Layers that read ``name``'s output, in topological order."""
-        succ = set(self.dag.successors(name))
-        return [n for n in self._order if n in succ]
+        return sorted(self.dag.successors(name), key=self._position.__getitem__)
 
     def work(self, name: str) -> Work:
         """fp32 work of one layer."""

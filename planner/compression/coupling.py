@@ -81,16 +81,25 @@ class Coupling:
 
     def __init__(self) -> None:
         self.spaces: dict[str, Space | None] = {}
+        """Read-only outside :meth:`set_space`."""
         self._parent: dict[int, int] = {}
         self._groups: dict[int, Group] = {}
         self._segment_parent: dict[int, int] = {}
         self.segment_owners: dict[int, list[str]] = {}
+        self._changes = 0
+        self._segments_of: tuple[int, dict[int, dict[int, int]]] = (-1, {})
+
+    def set_space(self, tensor: str, space: Space | None) -> None:
+        """Record the channel space of a tensor."""
+        self.spaces[tensor] = space
+        self._changes += 1
 
     # ----------------------------------------------------------- segments
 
     def new_segment(self, producer: str) -> int:
         """A fresh channel class owned by ``producer``."""
         sid = len(self._segment_parent)
+        self._changes += 1
         self._segment_parent[sid] = sid
         self.segment_owners[sid] = [producer]
         return sid
@@ -103,6 +112,7 @@ class Coupling:
         """Identify two channel classes (a residual add)."""
         ra, rb = self.segment(a), self.segment(b)
         if ra != rb:
+            self._changes += 1
             self._segment_parent[rb] = ra
             self.segment_owners[ra] += self.segment_owners.pop(rb)
 
@@ -111,6 +121,7 @@ class Coupling:
     def new_group(self) -> int:
         """A fresh group id."""
         gid = len(self._parent)
+        self._changes += 1
         self._parent[gid] = gid
         self._groups[gid] = Group(gid)
         return gid
@@ -125,6 +136,7 @@ class Coupling:
         if ra == rb:
             return ra
         ga, gb = self._groups[ra], self._groups.pop(rb)
+        self._changes += 1
         self._parent[rb] = ra
         ga.producers += gb.producers
         ga.members += gb.members
@@ -151,6 +163,19 @@ class Coupling:
             return None
         return replace(s, group=self.find(s.group),
                        segments=tuple(self.segment(x) for x in s.segments))
+
+    def group_segments(self, gid: int) -> dict[int, int]:
+        """The channel classes of a group (any id of it) and their sizes (indexed once per
+        state of the coupling, so per-layer queries stay linear in the graph)."""
+        changes, index = self._segments_of
+        if changes != self._changes:
+            index = {}
+            for name in self.spaces:
+                s = self.space(name)
+                if s is not None:
+                    index.setdefault(s.group, {}).update(zip(s.segments, s.sizes, strict=True))
+            self._segments_of = (self._changes, index)
+        return dict(index.get(self.find(gid), {}))
 
     def output_group(self, layer: str) -> int | None:
         """Group of a layer's output channels (None: no prunable channel axis)."""
@@ -452,7 +477,7 @@ def couple(graph: Graph) -> Coupling:
     for layer in graph:
         rule = RULES[layer.spec.channels or "barrier"]
         space = rule(c, graph, layer)
-        c.spaces[layer.name] = space
+        c.set_space(layer.name, space)
         if space is not None and layer.spec.channels not in ("conv", "linear", "embedding"):
             group = c.group(space.group)
             if layer.name not in group.members:

@@ -58,7 +58,7 @@ def channel_selection(graph: Graph, coupling: Coupling, ratios: Mapping[int, flo
         ratio = ratios.get(group.id, 1.0)
         if ratio >= 1:
             continue
-        for seg, size in _group_segments(coupling, group.id).items():
+        for seg, size in coupling.group_segments(group.id).items():
             importance = np.zeros(size)
             for owner in coupling.segment_owners.get(seg, []):
                 layer = graph[owner]
@@ -70,15 +70,6 @@ def channel_selection(graph: Graph, coupling: Coupling, ratios: Mapping[int, flo
             selection[seg] = _top_channels(importance, kept(size, ratio, group.quantum),
                                            group.quantum)
     return selection
-
-
-def _group_segments(coupling: Coupling, gid: int) -> dict[int, int]:
-    sizes: dict[int, int] = {}
-    for name in coupling.spaces:
-        s = coupling.space(name)
-        if s is not None and s.group == coupling.find(gid):
-            sizes.update(zip(s.segments, s.sizes, strict=True))
-    return sizes
 
 
 def _top_channels(importance: np.ndarray, count: int, chunks: int) -> np.ndarray:

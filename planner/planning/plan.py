@@ -252,7 +252,7 @@ class Planner:
                           REMEASURE_ROUNDS + 1)
         try:
             solution = self._solve(bounded, budgets, objective, solver, deadline.left(), gap,
-                                   explain=False)
+                                   explain=False, seed=solution.relaxed)
         except NoPlanError:
             raise BudgetBrokenError(
                 f"no plan meets the budgets on measured sizes: after {REMEASURE_ROUNDS} "
@@ -269,12 +269,13 @@ class Planner:
 
     def _solve(self, problem: Problem, budgets: Budgets, objective: Objective,
                solver: Solver, time_limit_s: float | None, gap: float | None,
-               explain: bool = True) -> Solution:
-        """Solve; a proven infeasibility becomes :class:`InfeasibleBudgetError` naming each
-        budget's minimum (``explain``) or stays a NoPlanError."""
+               explain: bool = True, seed: np.ndarray | None = None) -> Solution:
+        """Solve (the relaxation from ``seed``, see :func:`solve`); a proven infeasibility
+        becomes :class:`InfeasibleBudgetError` naming each budget's minimum (``explain``)
+        or stays a NoPlanError."""
         try:
             return solve(problem, budgets, objective, solver=solver,
-                         time_limit_s=time_limit_s, gap=gap, tie_break="later")
+                         time_limit_s=time_limit_s, gap=gap, tie_break="later", seed=seed)
         except NoPlanError as exc:
             if exc.proven and not explain:
                 raise

@@ -11,7 +11,8 @@ Optimality is proven to the solver's tolerances (``OPTIMALITY_GAP``) unless ``ga
 for less.
 Ties in the objective are broken lexicographically by a second solve that fixes the
 objective (within ``TIE_TOLERANCE`` relative), starts from the first solution and minimises
-the summed layer latency (size when the objective is latency), within ``TIE_BREAK_NODES`` nodes.
+the summed layer latency (size when the objective is latency) over the options that tie
+with the chosen ones unit by unit, within ``TIE_BREAK_NODES`` nodes.
 With a time limit the best plan found is returned with its gap (the solver's own bound).
 """
 
@@ -73,12 +74,15 @@ class Solution:
     constraints: int
     tie_break: Callable[[float | None], Solution] | None = field(default=None, repr=False,
                                                                  compare=False)
-    rows: Mapping[str, int] = field(default_factory=dict, compare=False)
-    """The row of each chosen option in its decision's table (empty for a hand-made
-    choice)."""
     """When solved with ``tie_break="later"``: the lexicographic second solve, to run
     only if this solution is kept, within the seconds it is given (None: its own
     limit)."""
+    rows: Mapping[str, int] = field(default_factory=dict, compare=False)
+    """The row of each chosen option in its decision's table (empty for a hand-made
+    choice)."""
+    relaxed: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """The option columns the relaxation ended with: a seed for solving a problem with the
+    same options again (``solve(seed=…)``); None when no relaxation was generated."""
 
 
 @dataclass
@@ -91,6 +95,8 @@ class _Result:
     candidates: np.ndarray | None = None
     """Option columns that can be non-zero in a plan within the tolerance of the optimum
     (None: all); the tie-break searches only these."""
+    relaxed: np.ndarray | None = None
+    """Option columns the relaxation's column generation ended with (None: not used)."""
 
 
 # ---------------------------------------------------------------- backends
@@ -193,6 +199,7 @@ def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
         reduced = np.asarray(h.getSolution().col_dual)[:options]
     else:
         bound, reduced = lp.bound, lp.reduced
+    master = lp.master if lp is not None and lp.status == "optimal" else None
     window = (float(matrix.cost @ start) - bound if start is not None
               else WINDOW * max(abs(bound), 1e-9))
     best = start
@@ -210,9 +217,10 @@ def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
         found = float(matrix.cost @ result.values)
         if result.status != "optimal":
             low = min(found - result.gap * abs(found), bound + window)
-            return replace(result, gap=_gap(found, low))
+            return replace(result, gap=_gap(found, low), relaxed=master)
         if found <= bound + window + _margin(found):
-            return replace(result, candidates=reduced <= found - bound + _margin(found))
+            return replace(result, candidates=reduced <= found - bound + _margin(found),
+                           relaxed=master)
         window, best = found - bound, result.values
 
 
@@ -314,12 +322,16 @@ def _kept(matrix: Matrix) -> str:
 
 
 def _run(model: Model, matrix: Matrix, solver: Solver, time_limit_s: float | None,
-         gap: float, start: np.ndarray | None = None) -> _Result:
+         gap: float, start: np.ndarray | None = None, seed: np.ndarray | None = None
+         ) -> _Result:
     backend = BACKENDS.get(solver)
     if backend is None:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
+    columns = model.arrays.unpruned
+    if seed is not None and len(seed) == len(columns):
+        columns = columns | seed
     return backend(matrix, time_limit_s, gap, start, len(model.arrays.owner),
-                   model.arrays.owner, model.arrays.unpruned)
+                   model.arrays.owner, columns)
 
 
 # ---------------------------------------------------------------- solving
@@ -337,11 +349,14 @@ def _chosen(problem: Problem, model: Model, values: np.ndarray
 
 def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy", *,
           solver: Solver = "highs", time_limit_s: float | None = None,
-          gap: float | None = None, tie_break: bool | Literal["later"] = True) -> Solution:
+          gap: float | None = None, tie_break: bool | Literal["later"] = True,
+          seed: np.ndarray | None = None) -> Solution:
     """The option per decision that minimises ``objective`` within ``budgets``.
 
     ``tie_break``: break ties by a second solve (True), not at all (False), or hand the
     caller that solve as ``Solution.tie_break`` to run if it keeps the solution ("later").
+    ``seed``: option columns to start the relaxation from (``Solution.relaxed`` of a solve
+    of a problem with the same options: it then needs fewer rounds).
 
     Raises :class:`NoPlanError` when the budgets admit no plan (``proven`` tells whether
     the solver proved it, or only ran out of time), :class:`SolverError` when it fails.
@@ -349,7 +364,7 @@ def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy",
     start = time.perf_counter()
     model = build(problem, budgets, objective)
     result = _run(model, model.matrix, solver, time_limit_s,
-                  OPTIMALITY_GAP if gap is None else gap)
+                  OPTIMALITY_GAP if gap is None else gap, seed=seed)
     if result.values is None:
         proven = result.status == "infeasible"
         within = f"within {time_limit_s:.3g} s" if time_limit_s is not None else "(stopped)"
@@ -363,7 +378,7 @@ def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy",
         chosen, picked = _chosen(problem, model, values)
         return Solution(chosen, model.value(values, model.objective), rel_gap,
                         result.status == "optimal", spent, variables, constraints,
-                        rows=picked)
+                        rows=picked, relaxed=result.relaxed)
 
     def tied(limit_s: float | None = None) -> Solution:
         begin = time.perf_counter()
@@ -379,12 +394,12 @@ def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy",
 def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: Solver,
                 seconds: float, candidates: np.ndarray | None = None,
                 limit_s: float | None = None) -> np.ndarray:
-    """Among plans within TIE_TOLERANCE of the optimum, the one with the least summed layer
-    latency (transfers aside; the least size when the objective is latency), searched by
-    HiGHS over at most ``TIE_BREAK_NODES`` nodes (a count, not a time, so identical runs
-    pick the same plan on a busy machine), and at most ``limit_s``; CBC searches for at
-    most max(1 s, half the first solve). Keeps the first solution when that finds nothing
-    better."""
+    """Among plans within TIE_TOLERANCE of the optimum whose units tie one by one with the
+    solution's (:func:`_twins`), the one with the least summed layer latency (transfers
+    aside; the least size when the objective is latency), searched by HiGHS over at most
+    ``TIE_BREAK_NODES`` nodes (a count, not a time, so identical runs pick the same plan
+    on a busy machine), and at most ``limit_s``; CBC searches for at most max(1 s, half the
+    first solve). Keeps the first solution when that finds nothing better."""
     limit = max(1.0, seconds / 2) if solver != "highs" else None
     if limit_s is not None:
         limit = limit_s if limit is None else min(limit, limit_s)
@@ -407,15 +422,29 @@ def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: 
                    row_upper=np.concatenate([m.row_upper,
                                              [found + TIE_TOLERANCE * max(abs(found), 1.0)]]),
                    blocks=[*m.blocks, (m.shape[0], "tie_break")])
+    keep = _twins(model, values, found)
     if candidates is not None:  # only these can be within the tolerance of the optimum
-        result = (_highs_over(tied, n, candidates, limit, OPTIMALITY_GAP, values,
-                              TIE_BREAK_NODES) if solver == "highs" else
-                  BACKENDS[solver](tied.fixing(n, candidates), limit, OPTIMALITY_GAP, values))
-    elif solver == "highs":
-        result = _highs_run(tied, limit, OPTIMALITY_GAP, values, node_limit=TIE_BREAK_NODES)[0]
-    else:
-        result = _run(model, tied, solver, limit, OPTIMALITY_GAP, values)
+        keep &= candidates
+    result = (_highs_over(tied, n, keep, limit, OPTIMALITY_GAP, values, TIE_BREAK_NODES)
+              if solver == "highs" else
+              BACKENDS[solver](tied.fixing(n, keep), limit, OPTIMALITY_GAP, values))
     return result.values if result.values is not None else values
+
+
+def _twins(model: Model, values: np.ndarray, found: float) -> np.ndarray:
+    """The options that tie with the chosen one of their decision: the same keep ratios
+    and the same share of the objective (within TIE_TOLERANCE of the optimum split over
+    the decisions). These are the ties that occur, the same weights on another processor
+    or in another dtype of equal error, and they keep every channel group as it is."""
+    arrays, cost = model.arrays, model.matrix.cost
+    n = len(arrays.owner)
+    picked = arrays.start[:-1] + np.array([
+        int(np.argmax(values[lo:hi])) for lo, hi in zip(arrays.start[:-1], arrays.start[1:],
+                                                         strict=True)], dtype=np.int64)
+    mine = picked[arrays.owner]
+    slack = TIE_TOLERANCE * max(abs(found), 1.0) / max(1, len(picked))
+    return ((np.abs(cost[:n] - cost[mine]) <= slack)
+            & (arrays.ratio_class == arrays.ratio_class[mine]))
 
 
 def minimum(problem: Problem, quantity: str, *, solver: Solver = "highs",

@@ -55,6 +55,9 @@ class OptionArrays:
     unpruned: np.ndarray
     """Whether each option keeps every channel (all its ratios 1): one per decision makes
     a consistent assignment, which column generation starts from."""
+    ratio_class: np.ndarray
+    """Each option's keep ratios as a number, equal for two options of one decision
+    exactly when their ratios are."""
 
     @classmethod
     def of(cls, problem: Problem) -> OptionArrays:
@@ -84,7 +87,10 @@ class OptionArrays:
                 t.codes["processor"]] for t in tables]) if tables else np.zeros(0, np.int64)
         unpruned = np.concatenate([np.all(t.ratios == 1.0, axis=1) for t in tables]) \
             if tables else np.zeros(0, bool)
-        return cls(owner, start, values, processor, names, unpruned)
+        ratio_class = np.concatenate(
+            [np.unique(t.ratios, axis=0, return_inverse=True)[1].ravel() if len(t)
+             else np.zeros(0, np.int64) for t in tables]) if tables else np.zeros(0, np.int64)
+        return cls(owner, start, values, processor, names, unpruned, ratio_class)
 
 
 @dataclass
@@ -176,7 +182,7 @@ class _Rows:
         vals = np.concatenate(self.vals) if self.vals else np.zeros(0)
         keep = vals != 0
         rows, cols, vals = rows[keep], cols[keep], vals[keep]
-        order = np.lexsort((cols, rows))
+        order = np.argsort(rows, kind="stable")  # HiGHS takes a row's entries in any order
         rows, cols, vals = rows[order], cols[order], vals[order]
         start = np.searchsorted(rows, np.arange(self.count + 1))
         return start, cols, vals
@@ -327,19 +333,19 @@ def _transfers(problem: Problem, arrays: OptionArrays, columns: _Columns, rows: 
         states, state_of = np.unique(keys, axis=0, return_inverse=True)
         state_of = state_of.ravel()
         ns = len(states)
-        moves: dict[tuple[int, int], int] = {}
-        for s, p in enumerate(states[:, 0]):
-            for q in sorted(destinations - {int(p)}):
-                moves[s, q] = -1
-        if not moves:
+        cost = {(s, q): problem.links[procs[int(states[s][0])], procs[q]]
+                .seconds(float(states[s][1])) * scale
+                for s, p in enumerate(states[:, 0]) for q in sorted(destinations - {int(p)})}
+        if not cost:
             continue
-        m_cols = columns.add(len(moves), integral=False)
-        for (key, col) in zip(list(moves), m_cols, strict=True):
-            moves[key] = int(col)
-        costs = np.array([problem.links[procs[int(states[s][0])], procs[q]]
-                          .seconds(float(states[s][1])) * scale for s, q in moves])
-        move_cols.append(m_cols)
-        move_cost.append(costs)
+        # one reader, not an output: the move is the transport itself (m = f at any optimum)
+        single = len(readers) == 1 and not d.is_output
+        moves: dict[tuple[int, int], int] = {}
+        if not single:
+            m_cols = columns.add(len(cost), integral=False)
+            moves = {key: int(col) for key, col in zip(cost, m_cols, strict=True)}
+            move_cols.append(m_cols)
+            move_cost.append(np.array(list(cost.values())))
         x_d = np.arange(lo, hi)
         if d.is_output:
             outs = [(s, moves[s, host]) for s in range(ns) if (s, host) in moves]
@@ -368,8 +374,11 @@ def _transfers(problem: Problem, arrays: OptionArrays, columns: _Columns, rows: 
             rd_vals = np.concatenate([np.ones(ns * nq), -np.ones(c_hi - c_lo)])
             rows.add(f"edge_reader[{d.name}->{problem.decisions[c].name}]", rd_rows, rd_cols,
                      rd_vals, nq, 0.0, 0.0)
-            pairs = [(s, q) for s in range(ns) for q in qs if (s, q) in moves]
-            if pairs:
+            pairs = [(s, q) for s in range(ns) for q in qs if (s, q) in cost]
+            if single and pairs:
+                move_cols.append(np.array([f[s, q_index[q]] for s, q in pairs]))
+                move_cost.append(np.array([cost[pair] for pair in pairs]))
+            elif pairs:
                 mv_rows = np.repeat(np.arange(len(pairs)), 2)
                 mv_cols = np.array([v for s, q in pairs for v in (moves[s, q],
                                                                   f[s, q_index[q]])])
