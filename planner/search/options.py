@@ -442,18 +442,29 @@ class _Variants:
 
     def __init__(self, space: OptionSpace, facts: LayerFacts) -> None:
         self.space, self.facts = space, facts
-        self._cache: dict[tuple[str, bool], tuple[PairRates, np.ndarray]] = {}
+        self._cache: dict[tuple[str, bool], tuple[PairRates, np.ndarray, np.ndarray]] = {}
+        self._every: dict[bool, PairRates] = {}
         self._speedups: dict[tuple[int, str], np.ndarray] = {}
 
-    def of(self, dtype: str, factorised: bool) -> tuple[PairRates, np.ndarray]:
-        """The pairs' rates and summed weight errors."""
+    def every(self, factorised: bool) -> PairRates:
+        """The rates of every pair of the space (a dtype allows some of them)."""
+        if factorised not in self._every:
+            pairs = [(f, s) for f in self.space.formats
+                     for s in self.space.sparsities if s == 0 or not factorised]
+            self._every[factorised] = PairRates.of(pairs, self.facts)
+        return self._every[factorised]
+
+    def of(self, dtype: str, factorised: bool) -> tuple[PairRates, np.ndarray, np.ndarray]:
+        """The pairs' rates, summed weight errors, and positions among :meth:`every`."""
         key = (dtype, factorised)
         if key not in self._cache:
-            pairs = [(f, s) for f in self.space.formats if format_fits(f, dtype)
-                     for s in self.space.sparsities if s == 0 or not factorised]
+            every = self.every(factorised).pairs
+            index = np.array([k for k, (f, _) in enumerate(every) if format_fits(f, dtype)],
+                             dtype=np.int64)
+            pairs = [every[k] for k in index]
             errors = np.array([self.facts.format_error.get(f, 0.0)
                                + self.facts.sparsity_error.get(s, 0.0) for f, s in pairs])
-            self._cache[key] = PairRates.of(pairs, self.facts), errors
+            self._cache[key] = PairRates.of(pairs, self.facts), errors, index
         return self._cache[key]
 
     def speedup(self, rates: PairRates, name: str, processor: Processor) -> np.ndarray:
@@ -499,21 +510,23 @@ class _Shaped:
         """Work and weight tensors at low-rank fraction ``rank`` and activation ``bits``."""
         return self.memo.work(self.unit, self.in_shapes[0], self.out_shape, rank, bits)
 
-    def sizes(self, tensors: list[Tensor], rank: float, rates: PairRates,
+    def sizes(self, tensors: list[Tensor], rank: float, rates: PairRates, index: np.ndarray,
               dtype: str, bound: bool = False) -> np.ndarray:
-        """Stored bits of each (format, sparsity) pair (upper bounds when ``bound``); the
-        dtype matters only through the width of per-channel tensors, so sizes are shared
-        by every dtype of that width."""
-        wide = max(16, DTYPE_BITS[dtype])
+        """Stored bits of the (format, sparsity) pairs at ``index`` among ``rates`` (every
+        pair of the space; upper bounds when ``bound``). Tables are shared by every dtype:
+        it matters only through the width of per-channel tensors other than weights and
+        biases, when the layer has any."""
+        per_channel = any(not k.endswith(("weight", "bias")) for k, _, _ in tensors)
+        wide = max(16, DTYPE_BITS[dtype]) if per_channel else 0
         table = (rank, wide, bound, id(rates))  # rates come from _Variants' cache
         if table not in self._tables:
             self._tables[table] = weight_bits_table(tensors, rates, wide, bound)
-        return self._tables[table]
+        return self._tables[table][index]
 
-    def bounds(self, tensors: list[Tensor], rank: float, rates: PairRates,
+    def bounds(self, tensors: list[Tensor], rank: float, rates: PairRates, index: np.ndarray,
                dtype: str) -> np.ndarray:
-        """Upper bounds on the stored bits of each (format, sparsity) pair."""
-        return self.sizes(tensors, rank, rates, dtype, bound=True)
+        """Upper bounds on the stored bits of the pairs at ``index``."""
+        return self.sizes(tensors, rank, rates, index, dtype, bound=True)
 
 
 @dataclass
@@ -579,11 +592,12 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
     blocks = []
     for rank in space.ranks:
         shaped = shape.work(rank, bits)
-        rates, errors = variants.of(dtype, rank < 1)
+        rates, errors, index = variants.of(dtype, rank < 1)
         if shaped is None or not rates.pairs:
             continue
         work, tensors = shaped
-        sizes = shape.sizes(tensors, rank, rates, dtype)
+        every = variants.every(rank < 1)
+        sizes = shape.sizes(tensors, rank, every, index, dtype)
         # the roofline with the weight term apart, so a re-measured size re-prices exactly
         compute, activation_s, base = shape.memo.roofline(
             work, rates, variants.speedup(rates, processor, proc), processor, proc, dtype,
@@ -598,7 +612,8 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
                           + act_error)
         blocks.append(_Block(processor, dtype, rank, rates.pairs, sizes, latency,
                              base + read * joules, error, work.macs, act_error,
-                             partial(shape.bounds, tensors, rank, rates, dtype), compute, base,
+                             partial(shape.bounds, tensors, rank, every, index, dtype), compute,
+                             base,
                              (activation_s, overhead, fraction, bandwidth, joules)))
     return blocks
 
