@@ -119,14 +119,28 @@ def relative_index_codes(mask: np.ndarray, width: int) -> np.ndarray:
     return codes
 
 
-def index_code_counts(mask: np.ndarray, width: int) -> Counter[int]:
-    """How often each relative-index code occurs (the histogram of
-    :func:`relative_index_codes`, computed without building the stream)."""
+def gap_histogram(mask: np.ndarray) -> np.ndarray:
+    """How many kept weights follow each number of zeros since the last kept one (or the
+    start): entry g counts the gaps of length g in a flattened nonzero mask.
+
+    >>> gap_histogram(np.array([1, 0, 0, 1, 1], bool)).tolist()
+    [2, 0, 1]
+    """
     positions = np.flatnonzero(np.asarray(mask).ravel())
-    gaps = np.diff(positions, prepend=-1) - 1
+    return np.bincount(np.diff(positions, prepend=-1) - 1)
+
+
+def index_code_counts(mask: np.ndarray, width: int,
+                      gaps: np.ndarray | None = None) -> Counter[int]:
+    """How often each relative-index code occurs (the histogram of
+    :func:`relative_index_codes`, computed without building the stream; ``gaps``: the
+    mask's :func:`gap_histogram`, when already known)."""
+    gaps = gap_histogram(mask) if gaps is None else gaps
     escape = (1 << width) - 1
-    counts = np.bincount(gaps % escape, minlength=escape + 1)
-    counts[escape] += int((gaps // escape).sum())
+    lengths = np.arange(len(gaps))
+    counts = np.bincount(lengths % escape, weights=gaps, minlength=escape + 1
+                         ).astype(np.int64)
+    counts[escape] += int((lengths // escape) @ gaps)
     return Counter({code: int(n) for code, n in enumerate(counts) if n})
 
 
@@ -136,8 +150,9 @@ def sparse_index_bits(mask: np.ndarray, entropy_coded: bool = False) -> tuple[in
     mask = np.asarray(mask).ravel()
     best = (mask.size, 0, "bitmask")
     values = int(mask.sum())
+    gaps = gap_histogram(mask)
     for width in INDEX_WIDTHS:
-        counts = index_code_counts(mask, width)
+        counts = index_code_counts(mask, width, gaps)
         entries = sum(counts.values())
         if entropy_coded:
             lengths = huffman_lengths(counts)

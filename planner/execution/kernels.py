@@ -269,8 +269,9 @@ def layer_norm(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarr
 
 def erf(x: np.ndarray) -> np.ndarray:
     """The error function, to 1.2e-7 (Numerical Recipes' erfc Chebyshev fit; numpy has
-    none and scipy is not a dependency)."""
-    z = np.abs(x.astype(np.float64))
+    none and scipy is not a dependency), in float32 for float32 inputs (the fit's own
+    error is float32's resolution) and float64 otherwise."""
+    z = np.abs(x.astype(np.float32 if x.dtype == np.float32 else np.float64))
     t = 1.0 / (1.0 + 0.5 * z)
     poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
         -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
