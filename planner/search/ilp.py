@@ -28,7 +28,7 @@ from typing import Any, Literal, cast
 
 import numpy as np
 
-from planner.contracts.quantities import QUANTITIES, Budgets
+from planner.contracts.quantities import QUANTITIES, Budgets, exceeds
 from planner.search.column_generation import relax
 from planner.search.deadline import Deadline
 from planner.search.highs_session import new_highs, run_highs
@@ -41,6 +41,9 @@ SOLVERS: tuple[Solver, ...] = ("highs", "cbc")
 TIE_TOLERANCE = 1e-9
 TIE_BREAK_NODES = 500
 """Branch-and-bound nodes the tie-break may search (HiGHS)."""
+FLOOR_GAP = 1e-6
+"""A plan within this relative gap of a proven lower bound counts as optimal (HiGHS's own
+proofs end within a few 1e-6 of the incumbent; the gap is reported)."""
 OPTIMALITY_GAP = 1e-9
 """The relative gap the solver is asked to close. A solve is *optimal* when the solver
 proves it within its own tolerances (HiGHS prunes nodes within a few 1e-6 of the
@@ -104,15 +107,18 @@ class _Result:
 
 def _highs_run(matrix: Matrix, time_limit_s: float | None, gap: float,
                start: np.ndarray | None = None, relax: bool = False,
-               presolve: str = "choose", node_limit: int | None = None
-               ) -> tuple[_Result, Any]:
+               presolve: str = "choose", node_limit: int | None = None,
+               floor: float | None = None) -> tuple[_Result, Any]:
     """One HiGHS run of ``matrix`` (its LP relaxation when ``relax``), at most
-    ``node_limit`` branch-and-bound nodes; the result and the solver, whose solution holds
-    the duals."""
+    ``node_limit`` branch-and-bound nodes, stopping at a plan within ``FLOOR_GAP`` of a
+    proven lower bound ``floor`` on its optimum (in its cost units); the result and the
+    solver, whose solution holds the duals."""
     import highspy
 
     h = new_highs()
     h.setOptionValue("presolve", presolve)
+    if floor is not None:
+        h.setOptionValue("objective_target", floor + FLOOR_GAP * abs(floor))
     if node_limit is not None:
         h.setOptionValue("mip_max_nodes", node_limit)
     h.setOptionValue("mip_rel_gap", gap)
@@ -149,6 +155,8 @@ def _highs_run(matrix: Matrix, time_limit_s: float | None, gap: float,
     values = np.asarray(h.getSolution().col_value) if found else None
     if status == model_status.kOptimal:
         return _Result("optimal", values, 0.0 if relax else float(info.mip_gap)), h
+    if status == model_status.kObjectiveTarget and values is not None and floor is not None:
+        return _Result("optimal", values, _gap(float(matrix.cost @ values), floor)), h
     if status in (model_status.kTimeLimit, model_status.kInterrupt,
                   model_status.kSolutionLimit, model_status.kIterationLimit):
         return _Result("feasible" if found else "none", values,
@@ -167,7 +175,8 @@ WIDENING = 8.0
 
 def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
            start: np.ndarray | None = None, options: int = 0,
-           owner: np.ndarray | None = None, seed: np.ndarray | None = None) -> _Result:
+           owner: np.ndarray | None = None, seed: np.ndarray | None = None,
+           floor: float | None = None) -> _Result:
     """HiGHS with reduced-cost fixing over the option columns (the first ``options``).
 
     1. The LP relaxation, by column generation from the option columns in ``seed``
@@ -183,11 +192,13 @@ def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
     3. The options with d_j ≤ OPT − LB are the only ones a plan as good can take
        (``candidates``, where the tie-break searches).
 
-    Each MIP gets only the columns it may use (:meth:`Matrix.restricted`).
+    Each MIP gets only the columns it may use (:meth:`Matrix.restricted`). With a proven
+    lower bound ``floor`` every MIP stops at a plan within ``FLOOR_GAP`` of it: that plan
+    is optimal to that gap.
     """
     left = Deadline(time_limit_s).left
     if options == 0 or owner is None:
-        return _highs_run(matrix, time_limit_s, gap, start)[0]
+        return _highs_run(matrix, time_limit_s, gap, start, floor=floor)[0]
     lp = relax(matrix, options, owner, seed, left()) if seed is not None else None
     if lp is None or lp.status != "optimal":
         relaxed, h = _highs_run(matrix, left(), 0.0, relax=True, presolve="off")
@@ -205,7 +216,7 @@ def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
     best = start
     while True:
         keep = reduced <= window + _margin(bound + window)
-        result = _highs_over(matrix, options, keep, left(), gap, best)
+        result = _highs_over(matrix, options, keep, left(), gap, best, floor=floor)
         if result.values is None:
             if result.status != "infeasible" or keep.all():
                 if best is not None:  # out of time: the plan we have, with a valid gap
@@ -236,13 +247,13 @@ def _margin(value: float) -> float:
 
 
 def _highs_over(matrix: Matrix, options: int, keep: np.ndarray, time_limit_s: float | None,
-                gap: float, start: np.ndarray | None = None, node_limit: int | None = None
-                ) -> _Result:
+                gap: float, start: np.ndarray | None = None, node_limit: int | None = None,
+                floor: float | None = None) -> _Result:
     """HiGHS on ``matrix`` with the option columns where ``keep`` is False left out (fixed
     to zero); the result in ``matrix``'s columns."""
     sub, columns = matrix.restricted(options, keep)
     result = _highs_run(sub, time_limit_s, gap, None if start is None else start[columns],
-                        node_limit=node_limit)[0]
+                        node_limit=node_limit, floor=floor)[0]
     if result.values is None:
         return result
     values = np.zeros(len(matrix.cost))
@@ -252,7 +263,8 @@ def _highs_over(matrix: Matrix, options: int, keep: np.ndarray, time_limit_s: fl
 
 def _cbc(matrix: Matrix, time_limit_s: float | None, gap: float,
          start: np.ndarray | None = None, options: int = 0,
-         owner: np.ndarray | None = None, seed: np.ndarray | None = None) -> _Result:
+         owner: np.ndarray | None = None, seed: np.ndarray | None = None,
+         floor: float | None = None) -> _Result:
     import pulp
 
     lp = pulp.LpProblem("compression_plan", pulp.LpMinimize)
@@ -322,16 +334,22 @@ def _kept(matrix: Matrix) -> str:
 
 
 def _run(model: Model, matrix: Matrix, solver: Solver, time_limit_s: float | None,
-         gap: float, start: np.ndarray | None = None, seed: np.ndarray | None = None
-         ) -> _Result:
+         gap: float, start: np.ndarray | None = None, seed: np.ndarray | None = None,
+         floor: float | None = None) -> _Result:
+    """The backend's result on ``matrix``; ``floor``: a proven lower bound on the optimum
+    in the objective's unit (HiGHS stops at a plan within ``FLOOR_GAP`` of it)."""
     backend = BACKENDS.get(solver)
     if backend is None:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
     columns = model.arrays.unpruned
     if seed is not None and len(seed) == len(columns):
         columns = columns | seed
+    scaled = None
+    if floor is not None:
+        _, _, constant = model.expressions[model.objective]
+        scaled = floor * model.scales[model.objective] + constant
     return backend(matrix, time_limit_s, gap, start, len(model.arrays.owner),
-                   model.arrays.owner, columns)
+                   model.arrays.owner, columns, floor=scaled)
 
 
 # ---------------------------------------------------------------- solving
@@ -358,13 +376,101 @@ def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy",
     ``seed``: option columns to start the relaxation from (``Solution.relaxed`` of a solve
     of a problem with the same options: it then needs fewer rounds).
 
+    A latency budget on several processors is tried as slack first
+    (:func:`_latency_slack`): when the optimum without it can be placed within it, that
+    plan is the optimum.
+
     Raises :class:`NoPlanError` when the budgets admit no plan (``proven`` tells whether
     the solver proved it, or only ran out of time), :class:`SolverError` when it fails.
     """
+    left = Deadline(time_limit_s).left
+    if budgets.latency_s is not None and objective in PLACEABLE and len(_processors(problem)) > 1:
+        slack, floor = _latency_slack(problem, budgets, objective, solver, left(), gap, seed)
+        if slack is not None:
+            return slack
+        return _solve(problem, budgets, objective, solver, left(), gap, tie_break, seed, floor)
+    return _solve(problem, budgets, objective, solver, left(), gap, tie_break, seed)
+
+
+def _processors(problem: Problem) -> set[str]:
+    """The processors some option of ``problem`` runs on."""
+    return {t.names["processor"][int(c)] for t in (d.options for d in problem.decisions)
+            for c in np.unique(t.codes["processor"])}
+
+
+PLACEABLE: tuple[Objective, ...] = ("accuracy", "size", "energy")
+"""Objectives carried by the options alone (no transfer or peak columns), for which a plan
+that ties with another unit by unit has the same value."""
+
+
+def _latency_slack(problem: Problem, budgets: Budgets, objective: Objective,
+                   solver: Solver, time_limit_s: float | None, gap: float | None,
+                   seed: np.ndarray | None) -> tuple[Solution | None, float]:
+    """The optimum when the latency budget is slack (None when that is not shown), and a
+    lower bound on the optimum with it (the objective's unit).
+
+    Without the latency budget the program has no transfer columns and solves fast; its
+    optimum OPT bounds the budgeted one from below. Among the plans that tie with it unit
+    by unit (:func:`_twins`: the same weights on another processor or dtype of equal
+    cost) the one of least latency, transfers included, is found within
+    ``TIE_BREAK_NODES`` nodes. If it meets the latency budget it costs OPT and meets every
+    budget, so it is the optimum (its latency is the tie-break: the least among those).
+    Otherwise OPT still bounds the budgeted optimum: nearly slack budgets, whose optimum is
+    a hair above OPT, are then proven as soon as it is found."""
+    begin = time.perf_counter()
+    left = Deadline(time_limit_s).left
+    loose = budgets.replace(latency=None)
+    first = _solve(problem, loose, objective, solver, left(), gap, False, seed)
+    floor = first.objective - (first.gap + TIE_TOLERANCE) * abs(first.objective)
+    model = build(problem, loose, objective, read=("latency",))
+    n = len(model.arrays.owner)
+    picked = np.zeros(len(model.matrix.cost))
+    picked[model.arrays.start[:-1] + np.array([first.rows[d.name]
+                                               for d in problem.decisions], np.int64)] = 1.0
+    found = float(model.matrix.cost @ picked)
+    cols, coef, _ = model.expressions["latency"]
+    latency = np.zeros(len(model.matrix.cost))
+    np.add.at(latency, cols, coef)
+    keep = _twins(model, picked, found)
+    placed = _highs_over(_fixing_objective(model.matrix, latency, found), n, keep, left(),
+                         OPTIMALITY_GAP, None, TIE_BREAK_NODES) if solver == "highs" else \
+        BACKENDS[solver](_fixing_objective(model.matrix, latency, found).fixing(n, keep),
+                         left(), OPTIMALITY_GAP)
+    bound = budgets.latency_s
+    if placed.values is None or bound is None or exceeds(
+            model.value(placed.values, "latency"), bound):
+        return None, floor
+    chosen, rows = _chosen(problem, model, placed.values)
+    return replace(first, chosen=chosen, rows=rows, tie_break=None,
+                   objective=model.value(placed.values, model.objective),
+                   seconds=time.perf_counter() - begin), floor
+
+
+def _fixing_objective(matrix: Matrix, cost: np.ndarray, found: float) -> Matrix:
+    """``matrix`` minimising ``cost`` with its own objective kept within TIE_TOLERANCE of
+    ``found`` (one more row)."""
+    goal = np.flatnonzero(matrix.cost)
+    return replace(matrix, cost=cost,
+                   row_start=np.concatenate([matrix.row_start,
+                                             [matrix.row_start[-1] + len(goal)]]),
+                   col_index=np.concatenate([matrix.col_index, goal]),
+                   value=np.concatenate([matrix.value, matrix.cost[goal]]),
+                   row_lower=np.concatenate([matrix.row_lower, [-np.inf]]),
+                   row_upper=np.concatenate([matrix.row_upper,
+                                             [found + TIE_TOLERANCE * max(abs(found), 1.0)]]),
+                   blocks=[*matrix.blocks, (matrix.shape[0], "tie_break")])
+
+
+def _solve(problem: Problem, budgets: Budgets, objective: Objective, solver: Solver,
+           time_limit_s: float | None, gap: float | None,
+           tie_break: bool | Literal["later"], seed: np.ndarray | None,
+           floor: float | None = None) -> Solution:
+    """:func:`solve` with every budget in the program; ``floor``: a proven lower bound on
+    its optimum (the objective's unit), where the solver may stop (``FLOOR_GAP``)."""
     start = time.perf_counter()
     model = build(problem, budgets, objective)
     result = _run(model, model.matrix, solver, time_limit_s,
-                  OPTIMALITY_GAP if gap is None else gap, seed=seed)
+                  OPTIMALITY_GAP if gap is None else gap, seed=seed, floor=floor)
     if result.values is None:
         proven = result.status == "infeasible"
         within = f"within {time_limit_s:.3g} s" if time_limit_s is not None else "(stopped)"
@@ -413,15 +519,7 @@ def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: 
     secondary[:n] = model.arrays.values[second] * model.scales[second]
     if not secondary.any():
         return values
-    goal = np.flatnonzero(m.cost)
-    row_start = np.concatenate([m.row_start, [m.row_start[-1] + len(goal)]])
-    tied = replace(m, cost=secondary, row_start=row_start,
-                   col_index=np.concatenate([m.col_index, goal]),
-                   value=np.concatenate([m.value, m.cost[goal]]),
-                   row_lower=np.concatenate([m.row_lower, [-np.inf]]),
-                   row_upper=np.concatenate([m.row_upper,
-                                             [found + TIE_TOLERANCE * max(abs(found), 1.0)]]),
-                   blocks=[*m.blocks, (m.shape[0], "tie_break")])
+    tied = _fixing_objective(m, secondary, found)
     keep = _twins(model, values, found)
     if candidates is not None:  # only these can be within the tolerance of the optimum
         keep &= candidates

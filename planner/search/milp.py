@@ -239,8 +239,11 @@ class Model:
         return (float(coef @ solution[cols]) + constant) / self.scales[name]
 
 
-def build(problem: Problem, budgets: Budgets, objective: Objective) -> Model:
-    """The MILP of ``problem``: minimise ``objective`` within ``budgets``."""
+def build(problem: Problem, budgets: Budgets, objective: Objective,
+          read: tuple[str, ...] = ()) -> Model:
+    """The MILP of ``problem``: minimise ``objective`` within ``budgets``; the expressions
+    of the quantities in ``read`` are built too (with their columns) though no budget
+    bounds them."""
     arrays = OptionArrays.of(problem)
     scale = scales(problem, arrays)
     n = len(arrays.owner)
@@ -249,7 +252,7 @@ def build(problem: Problem, budgets: Budgets, objective: Objective) -> Model:
     decisions = problem.decisions
     rows.add("one_choice", arrays.owner, x, 1.0, len(decisions), 1.0, 1.0)
     _couple_groups(problem, arrays, columns, rows)
-    needed = {QUANTITY_OF[objective], *budgets.given()}
+    needed = {QUANTITY_OF[objective], *budgets.given(), *read}
     expressions: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
     for name, quantity in QUANTITIES.items():
         if name in needed and quantity.aggregate == "sum":
