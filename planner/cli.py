@@ -604,9 +604,14 @@ def _root() -> None:
     """
 
 
-def main() -> None:
-    """Entry point: usage errors exit 2 (click's convention); bad input prints one line
-    ``error: …`` and exits 1; Ctrl-C stops even a running solve and exits 130."""
+_NOTES = logging.StreamHandler(sys.stderr)
+_NOTES.setFormatter(logging.Formatter("note: %(message)s"))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point (``argv``: the arguments after ``planner``; default ``sys.argv``): usage
+    errors exit 2 (click's convention); bad input prints one line ``error: …`` and exits
+    1; Ctrl-C stops even a running solve and exits 130."""
     interrupted = False
 
     def interrupt(signum: int, frame: object) -> None:
@@ -615,13 +620,13 @@ def main() -> None:
         signal.default_int_handler(signum, frame)  # type: ignore[arg-type]
 
     signal.signal(signal.SIGINT, interrupt)
-    notes = logging.StreamHandler(sys.stderr)
-    notes.setFormatter(logging.Formatter("note: %(message)s"))
+    _NOTES.setStream(sys.stderr)  # the stream of this call (a caller may redirect it)
     log = logging.getLogger("planner")
-    log.addHandler(notes)
+    if _NOTES not in log.handlers:
+        log.addHandler(_NOTES)
     log.setLevel(logging.INFO)
     try:
-        app()
+        app(args=None if argv is None else list(argv), prog_name="planner")
     except SystemExit:
         if interrupted:  # click reports "Aborted!" and exits 1; a shell expects 128 + SIGINT
             sys.exit(EXIT_INTERRUPTED)

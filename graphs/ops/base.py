@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 Shape = tuple[int, ...]
 Attrs = Mapping[str, Any]
 
@@ -135,6 +137,9 @@ class OpSpec:
     def prepare_attrs(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
         """Fill defaults, check required attributes, and put values in canonical form."""
         merged = {**self.defaults, **attrs}
+        for name, default in self.defaults.items():
+            if name in attrs:
+                _matches_default(attrs[name], default, name)
         missing = [name for name in self.required if name not in merged]
         if missing:
             raise OpArgumentError(f"op {self.kind!r} needs attribute(s) {', '.join(missing)}")
@@ -155,10 +160,54 @@ def numel(shape: Sequence[int]) -> int:
     return math.prod(shape)
 
 
+def integer(value: Any, name: str) -> int:
+    """``value`` as an int: an int or an integral float (not a bool, a string or a list)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise OpArgumentError(f"attribute {name!r} must be an integer, got {value!r}")
+    if isinstance(value, float | np.floating) and not float(value).is_integer():
+        raise OpArgumentError(f"attribute {name!r} must be an integer, got {value!r}")
+    return int(value)
+
+
+def integers(value: Any, name: str) -> tuple[int, ...]:
+    """A list or tuple of integers (see :func:`integer`) as a tuple."""
+    if not isinstance(value, list | tuple):
+        raise OpArgumentError(f"attribute {name!r} must be a list of integers, got {value!r}")
+    return tuple(integer(v, name) for v in value)
+
+
+def flag(value: Any, name: str) -> bool:
+    """``value`` as a bool: true or false, nothing else."""
+    if not isinstance(value, bool | np.bool_):
+        raise OpArgumentError(f"attribute {name!r} must be true or false, got {value!r}")
+    return bool(value)
+
+
+def number(value: Any, name: str) -> float:
+    """``value`` as a finite float (an int or a float; not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating) \
+            or not math.isfinite(value):
+        raise OpArgumentError(f"attribute {name!r} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _matches_default(value: Any, default: Any, name: str) -> None:
+    """Raise unless ``value`` has the kind of the attribute's default (a bool, an integer
+    or a list of them per axis, a number or a string); a default of None says nothing."""
+    if isinstance(default, bool):
+        flag(value, name)
+    elif isinstance(default, int) and not isinstance(value, list | tuple):  # or per axis
+        integer(value, name)
+    elif isinstance(default, float):
+        number(value, name)
+    elif isinstance(default, str) and not (isinstance(value, str) and value):
+        raise OpArgumentError(f"attribute {name!r} must be a non-empty string, got {value!r}")
+
+
 def pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
     """An int or a 2-sequence as an (h, w) pair of ints of at least ``minimum`` (positive:
     kernel sizes, strides, dilations, output sizes; 0 for an output padding)."""
-    items = (value,) if isinstance(value, int) else tuple(int(v) for v in value)
+    items = integers(value, name) if isinstance(value, list | tuple) else (integer(value, name),)
     if len(items) == 1:
         items = (items[0], items[0])
     if len(items) != 2:
@@ -172,7 +221,8 @@ def pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
 
 def padding4(value: Any) -> tuple[int, int, int, int]:
     """Padding as (top, left, bottom, right), the ONNX order, from an int, pair or 4-tuple."""
-    items = (value,) * 4 if isinstance(value, int) else tuple(int(v) for v in value)
+    items = integers(value, "padding") if isinstance(value, list | tuple) \
+        else (integer(value, "padding"),) * 4
     if min(items, default=0) < 0:
         raise OpArgumentError(f"padding must not be negative, got {value!r}")
     if len(items) == 2:

@@ -16,6 +16,8 @@ from graphs.ops.base import (
     Shape,
     WeightSpec,
     expect_rank,
+    flag,
+    integer,
     numel,
     padding4,
     pair,
@@ -60,7 +62,7 @@ def _window_shape(x: Shape, attrs: Attrs, channels: int) -> Shape:
     sh, sw = attrs["stride"]
     top, left, bottom, right = attrs["padding"]
     dh, dw = attrs["dilation"]
-    ceil_mode = bool(attrs.get("ceil_mode", False))
+    ceil_mode = flag(attrs.get("ceil_mode", False), "ceil_mode")
     return (
         x[0],
         channels,
@@ -74,11 +76,11 @@ def _window_shape(x: Shape, attrs: Attrs, channels: int) -> Shape:
 
 def _conv_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
     attrs = _spatial_attrs(attrs)
-    attrs["out_channels"] = int(attrs["out_channels"])
+    attrs["out_channels"] = integer(attrs["out_channels"], "out_channels")
     if attrs["out_channels"] < 1:
         raise OpArgumentError(f"out_channels must be positive, got {attrs['out_channels']}")
-    attrs["groups"] = int(attrs["groups"])
-    attrs["bias"] = bool(attrs["bias"])
+    attrs["groups"] = integer(attrs["groups"], "groups")
+    attrs["bias"] = flag(attrs["bias"], "bias")
     return attrs
 
 
@@ -218,7 +220,7 @@ CONV_TRANSPOSE2D = OpSpec(
 
 def _pool_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
     attrs = _spatial_attrs(attrs)
-    attrs["ceil_mode"] = bool(attrs["ceil_mode"])
+    attrs["ceil_mode"] = flag(attrs["ceil_mode"], "ceil_mode")
     return attrs
 
 

@@ -16,6 +16,7 @@ from graphs.ops.base import (
     Shape,
     WeightSpec,
     broadcast,
+    integer,
     numel,
 )
 
@@ -26,11 +27,11 @@ def _linear_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
     x = shapes[0]
     if len(x) < 1:
         raise OpArgumentError("linear input must have at least one dimension")
-    return (*x[:-1], int(attrs["out_features"]))
+    return (*x[:-1], integer(attrs["out_features"], "out_features"))
 
 
 def _linear_weights(shapes: Sequence[Shape], attrs: Attrs) -> dict[str, WeightSpec]:
-    out = int(attrs["out_features"])
+    out = integer(attrs["out_features"], "out_features")
     weights = {"weight": WeightSpec((out, shapes[0][-1]))}
     if attrs["bias"]:
         weights["bias"] = WeightSpec((out,))
@@ -136,8 +137,8 @@ SCALED_DOT_PRODUCT_ATTENTION = OpSpec(
 
 
 def _mha_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
-    attrs["embed_dim"] = int(attrs["embed_dim"])
-    attrs["num_heads"] = int(attrs["num_heads"])
+    attrs["embed_dim"] = integer(attrs["embed_dim"], "embed_dim")
+    attrs["num_heads"] = integer(attrs["num_heads"], "num_heads")
     if attrs["embed_dim"] % attrs["num_heads"]:
         raise OpArgumentError(
             f"embed_dim={attrs['embed_dim']} is not a multiple of num_heads={attrs['num_heads']}"
@@ -214,11 +215,12 @@ MULTIHEAD_ATTENTION = OpSpec(
 
 
 def _embedding_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
-    return (*shapes[0], int(attrs["embedding_dim"]))
+    return (*shapes[0], integer(attrs["embedding_dim"], "embedding_dim"))
 
 
 def _embedding_weights(shapes: Sequence[Shape], attrs: Attrs) -> dict[str, WeightSpec]:
-    return {"weight": WeightSpec((int(attrs["num_embeddings"]), int(attrs["embedding_dim"])))}
+    return {"weight": WeightSpec((integer(attrs["num_embeddings"], "num_embeddings"),
+                                   integer(attrs["embedding_dim"], "embedding_dim")))}
 
 
 def _embedding_reads(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:

@@ -16,6 +16,9 @@ from graphs.ops.base import (
     Shape,
     WeightSpec,
     broadcast,
+    flag,
+    integer,
+    integers,
     normalize_axis,
     numel,
 )
@@ -148,9 +151,8 @@ BATCH_NORM = OpSpec(
 
 def _layer_norm_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
     shape = attrs["normalized_shape"]
-    attrs["normalized_shape"] = (int(shape),) if isinstance(shape, int) else tuple(
-        int(s) for s in shape
-    )
+    attrs["normalized_shape"] = integers(shape, "normalized_shape") \
+        if isinstance(shape, list | tuple) else (integer(shape, "normalized_shape"),)
     return attrs
 
 
@@ -193,7 +195,7 @@ LAYER_NORM = OpSpec(
 
 
 def _axis_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
-    normalize_axis(int(attrs["axis"]), len(shapes[0]))
+    normalize_axis(integer(attrs["axis"], "axis"), len(shapes[0]))
     return shapes[0]
 
 
@@ -213,8 +215,9 @@ SOFTMAX = OpSpec(
 
 def _mean_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
     axes = attrs["axes"]
-    attrs["axes"] = (int(axes),) if isinstance(axes, int) else tuple(int(a) for a in axes)
-    attrs["keepdim"] = bool(attrs["keepdim"])
+    attrs["axes"] = integers(axes, "axes") if isinstance(axes, list | tuple) \
+        else (integer(axes, "axes"),)
+    attrs["keepdim"] = flag(attrs["keepdim"], "keepdim")
     return attrs
 
 

@@ -17,7 +17,11 @@ from graphs.ops.base import (
     Shape,
     WeightSpec,
     expect_rank,
+    flag,
+    integer,
+    integers,
     normalize_axis,
+    number,
     numel,
     pair,
 )
@@ -26,7 +30,7 @@ from graphs.ops.elementwise import same_shape
 
 def _shape_attr(name: str) -> Any:
     def normalize(attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs[name] = tuple(int(d) for d in attrs[name])
+        attrs[name] = integers(attrs[name], name)
         return attrs
 
     return normalize
@@ -57,7 +61,8 @@ INPUT = OpSpec(
 
 
 def _constant_weights(shapes: Sequence[Shape], attrs: Attrs) -> dict[str, WeightSpec]:
-    return {"value": WeightSpec(tuple(attrs["shape"]), counted=bool(attrs["trainable"]))}
+    return {"value": WeightSpec(tuple(attrs["shape"]),
+                                counted=flag(attrs["trainable"], "trainable"))}
 
 
 CONSTANT = OpSpec(
@@ -88,9 +93,9 @@ def _opaque_weights(shapes: Sequence[Shape], attrs: Attrs) -> dict[str, WeightSp
 
 
 def _opaque_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
-    attrs["output_shape"] = tuple(int(d) for d in attrs["output_shape"])
+    attrs["output_shape"] = integers(attrs["output_shape"], "output_shape")
     attrs["weight_shapes"] = {
-        name: tuple(int(d) for d in shape)
+        name: integers(shape, f"weight_shapes.{name}")
         for name, shape in dict(attrs.get("weight_shapes", {})).items()
     }
     return attrs
@@ -147,8 +152,8 @@ RESHAPE = OpSpec(
 
 def _flatten_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
     x = shapes[0]
-    start = normalize_axis(int(attrs["start_dim"]), len(x))
-    end = normalize_axis(int(attrs["end_dim"]), len(x))
+    start = normalize_axis(integer(attrs["start_dim"], "start_dim"), len(x))
+    end = normalize_axis(integer(attrs["end_dim"], "end_dim"), len(x))
     if end < start:
         raise OpArgumentError(f"flatten end_dim {end} is before start_dim {start}")
     return (*x[:start], numel(x[start:end + 1]), *x[end + 1:])
@@ -225,8 +230,8 @@ DROPOUT = OpSpec(
 
 def _transpose_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
     x = list(shapes[0])
-    a = normalize_axis(int(attrs["dim0"]), len(x))
-    b = normalize_axis(int(attrs["dim1"]), len(x))
+    a = normalize_axis(integer(attrs["dim0"], "dim0"), len(x))
+    b = normalize_axis(integer(attrs["dim1"], "dim1"), len(x))
     x[a], x[b] = x[b], x[a]
     return tuple(x)
 
@@ -245,7 +250,8 @@ TRANSPOSE = OpSpec(
 
 
 def _permute_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
-    x, dims = shapes[0], [normalize_axis(int(d), len(shapes[0])) for d in attrs["dims"]]
+    x, dims = shapes[0], [normalize_axis(d, len(shapes[0]))
+                      for d in integers(attrs["dims"], "dims")]
     if sorted(dims) != list(range(len(x))):
         raise OpArgumentError(f"dims {tuple(attrs['dims'])} are not a permutation of {len(x)} axes")
     return tuple(x[d] for d in dims)
@@ -267,7 +273,7 @@ PERMUTE = OpSpec(
 
 def _concat_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
     first = shapes[0]
-    axis = normalize_axis(int(attrs["axis"]), len(first))
+    axis = normalize_axis(integer(attrs["axis"], "axis"), len(first))
     for s in shapes[1:]:
         if len(s) != len(first) or any(
             a != b for i, (a, b) in enumerate(zip(s, first, strict=True)) if i != axis
@@ -319,7 +325,8 @@ def _slice_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
 
 def _slice_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
     attrs["index"] = tuple(
-        e if isinstance(e, int) else tuple(None if v is None else int(v) for v in e)
+        integer(e, "index") if not isinstance(e, list | tuple)
+        else tuple(None if v is None else integer(v, "index") for v in e)
         for e in attrs["index"]
     )
     return attrs
@@ -343,7 +350,7 @@ SLICE = OpSpec(
 def _shuffle_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
     x = shapes[0]
     expect_rank(x, 4, "channel_shuffle input (N, C, H, W)")
-    if x[1] % int(attrs["groups"]):
+    if x[1] % integer(attrs["groups"], "groups"):
         raise OpArgumentError(f"groups={attrs['groups']} does not divide {x[1]} channels")
     return x
 
@@ -366,8 +373,8 @@ def _upsample_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
         attrs["size"] = pair(attrs["size"], "size")
     elif attrs.get("scale_factor") is not None:
         scale = attrs["scale_factor"]
-        sh, sw = (scale, scale) if isinstance(scale, int | float) else tuple(scale)
-        attrs["scale_factor"] = (float(sh), float(sw))
+        sh, sw = (scale, scale) if not isinstance(scale, list | tuple) else tuple(scale)
+        attrs["scale_factor"] = (number(sh, "scale_factor"), number(sw, "scale_factor"))
     else:
         raise OpArgumentError("upsample needs 'size' or 'scale_factor'")
     if attrs["mode"] not in ("nearest", "bilinear"):
@@ -409,10 +416,10 @@ PAD_MODES = ("constant", "reflect", "edge")
 
 
 def _pad_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
-    attrs["pads"] = tuple(int(p) for p in attrs["pads"])
+    attrs["pads"] = integers(attrs["pads"], "pads")
     if attrs["mode"] not in PAD_MODES:
         raise OpArgumentError(f"pad mode {attrs['mode']!r} is not one of {', '.join(PAD_MODES)}")
-    attrs["value"] = float(attrs["value"])
+    attrs["value"] = number(attrs["value"], "value")
     return attrs
 
 

@@ -12,6 +12,7 @@ the sizes it extrapolated with :func:`compress`; the simulation and export run i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,7 @@ def compress(graph: Graph, plan: Plan) -> Compressed:
     units, owner = build_units(graph, coupling)
     _check_plan(graph, plan, units)
     ratios = {int(gid): ratio for gid, ratio in plan.groups.items()}
+    _check_keep_ratios(plan, units, coupling, ratios)
     reference = fold_batchnorm(graph)
     selection = channel_selection(reference, coupling, ratios)
     folded = {layer.name: layer.inputs[0] for layer in graph if folds_into(graph, layer)}
@@ -168,6 +170,12 @@ def _check_plan(graph: Graph, plan: Plan, units: list[Unit]) -> None:
     if extra:
         raise CompressionError(f"the plan has entries for {len(extra)} layer(s) that "
                               f"{graph.name} does not have: {', '.join(extra[:5])}")
+    for unit in units:
+        entry = plan.layer(unit.name)
+        if entry.op != unit.layer.op or entry.members != unit.members:
+            raise CompressionError(
+                f"layer {unit.name!r} of the plan is a {entry.op} of {entry.members}; in "
+                f"{graph.name} it is a {unit.layer.op} of {unit.members}")
     for entry in plan.layers:
         try:
             format_bits(entry.weight_format)
@@ -179,6 +187,29 @@ def _check_plan(graph: Graph, plan: Plan, units: list[Unit]) -> None:
             f"the plan was made for {graph.name} at {plan.baseline.macs:,} MACs; this graph "
             f"has {macs:,} (another input shape?): plan again at this shape or load the "
             "model at the shape it was planned for")
+
+
+def _check_keep_ratios(plan: Plan, units: list[Unit], coupling: Coupling,
+                       ratios: dict[int, float]) -> None:
+    """The plan keeps a ratio for exactly the channel groups of its units, and each unit's
+    ``keep_in``/``keep_out`` are its groups' ratios (what the planner writes)."""
+    expected = {gid for unit in units for gid in unit.groups}
+    if set(ratios) != expected:
+        odd = sorted(set(ratios) ^ expected)
+        raise CompressionError(f"the plan's channel groups {sorted(ratios)} differ from the "
+                              f"model's {sorted(expected)} (at group {odd[0]})")
+    for unit in units:
+        entry = plan.layer(unit.name)
+        layer = unit.layer
+        own = {gid: ratios[gid] for gid in unit.groups}
+        out_group = coupling.output_group(unit.name)
+        in_group = coupling.output_group(layer.inputs[0]) if layer.inputs else None
+        for what, gid, given in (("keep_in", in_group, entry.keep_in),
+                                 ("keep_out", out_group, entry.keep_out)):
+            keep = own.get(gid, 1.0) if gid is not None else 1.0
+            if not math.isclose(given, keep, rel_tol=1e-9):
+                raise CompressionError(f"layer {unit.name!r} of the plan: {what} is {given:g}, "
+                                      f"but its channel group keeps {keep:g}")
 
 
 def _compressed_layers(layer: Layer, in_shapes: list[tuple[int, ...]],

@@ -31,15 +31,15 @@ class PlanError(ValueError):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class LayerPlan(_Frozen):
     """The choice for one unit (a layer and the layers fused into it) and its costs."""
 
-    name: str
-    op: str
-    members: list[str]
+    name: str = Field(min_length=1)
+    op: str = Field(min_length=1)
+    members: list[str] = Field(min_length=1)
     processor: str = Field(min_length=1)
     dtype: str
     keep_in: float = Field(gt=0, le=1)
@@ -47,15 +47,21 @@ class LayerPlan(_Frozen):
     sparsity: float = Field(ge=0, lt=1)
     weight_format: str
     rank: float = Field(gt=0, le=1)
-    size_bytes: float
-    latency_s: float
-    energy_j: float
-    output_bytes: int
-    macs: int
-    error: float
-    sensitivity: float
+    size_bytes: float = Field(ge=0)
+    latency_s: float = Field(ge=0)
+    energy_j: float = Field(ge=0)
+    output_bytes: int = Field(ge=0)
+    macs: int = Field(ge=0)
+    error: float = Field(ge=0)
+    sensitivity: float = Field(ge=0)
     size_exact: bool
 
+    @field_validator("members")
+    @classmethod
+    def _distinct_names(cls, value: list[str]) -> list[str]:
+        if any(not name for name in value) or len(set(value)) != len(value):
+            raise ValueError(f"members must be distinct layer names, got {value}")
+        return value
 
     @field_validator("dtype")
     @classmethod
@@ -69,13 +75,13 @@ class LayerPlan(_Frozen):
 class PlanTotals(_Frozen):
     """Predicted totals: bytes, seconds, joules, MACs, and the accuracy proxy."""
 
-    size_bytes: float
-    latency_s: float
-    memory_bytes: float
-    energy_j: float
-    error: float
-    transfer_s: float
-    macs: int
+    size_bytes: float = Field(ge=0)
+    latency_s: float = Field(ge=0)
+    memory_bytes: float = Field(ge=0)
+    energy_j: float = Field(ge=0)
+    error: float = Field(ge=0)
+    transfer_s: float = Field(ge=0)
+    macs: int = Field(ge=0)
 
     def quantity(self, name: str) -> float:
         """A total by quantity name (size, latency, memory, energy, error)."""
@@ -91,15 +97,15 @@ class SolverReport(_Frozen):
 
     solver: str
     optimal: bool
-    gap: float | None
+    gap: float | None = Field(ge=0)
     """Relative gap of the plan to the solver's best bound (0 when proven optimal); None
     when the solver stopped, at its time limit, before it had any bound."""
-    seconds: float | None = None
+    seconds: float | None = Field(default=None, ge=0)
     """Solve time, when asked for (``planner plan --timings``): without it identical runs
     write identical plans."""
-    variables: int
-    constraints: int
-    options: int
+    variables: int = Field(ge=0)
+    constraints: int = Field(ge=0)
+    options: int = Field(ge=0)
 
 
 class Plan(_Frozen):
@@ -119,6 +125,28 @@ class Plan(_Frozen):
     """Keep ratio of each channel group, by group id."""
     solver: SolverReport
     notes: list[str] = Field(default_factory=list)
+
+    @field_validator("budgets")
+    @classmethod
+    def _known_budgets(cls, value: dict[str, float | None]) -> dict[str, float | None]:
+        for name, bound in value.items():
+            if name not in QUANTITIES:
+                raise ValueError(f"unknown budget {name!r}; expected {', '.join(QUANTITIES)}")
+            if bound is not None and not (bound >= 0 if name == "error" else bound > 0):
+                least = "at least 0" if name == "error" else "positive"
+                raise ValueError(f"budget {name!r} must be {least} or null, got {bound}")
+        return value
+
+    @field_validator("layers")
+    @classmethod
+    def _one_unit_per_layer(cls, value: list[LayerPlan]) -> list[LayerPlan]:
+        seen: set[str] = set()
+        for entry in value:
+            twice = seen & {entry.name, *entry.members}
+            if twice:
+                raise ValueError(f"layer {sorted(twice)[0]!r} is planned twice")
+            seen |= {entry.name, *entry.members}
+        return value
 
     @field_validator("groups")
     @classmethod
