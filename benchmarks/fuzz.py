@@ -127,6 +127,8 @@ SIGNED = {"dim", "start_dim", "end_dim", "dim0", "dim1", "dims", "axis", "axes"}
 FREE = {"source", "notes", "devices", "binding", "description", "metadata", "profile",
         "processor", "proxy"}
 """Free text, or names only another file can check: any string or list may be valid."""
+PER_AXIS = {"kernel_size", "stride", "padding", "dilation", "output_padding"}
+"""An int or a list per axis: a shorter list or one number is a shorthand, not an error."""
 NAMES = {"name", "op", "dtype", "weight_format", "objective", "model", "members", "inputs",
          "outputs", "format", "layers", "input_shapes", "output_shape", "kernel_size",
          "stride", "padding", "dilation", "output_padding", "shape"}
@@ -146,7 +148,15 @@ def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 def _kind(value: Any) -> str:
-    if value is None or isinstance(value, bool | str | list | dict):
+    """The JSON kind of ``value``; a string that reads as a number (YAML leaves ``6.1e11``
+    a string) counts as a number."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return "str"
+        return "number"
+    if value is None or isinstance(value, bool | list | dict):
         return type(value).__name__
     return "number"
 
@@ -161,6 +171,8 @@ def _judge(old: Any, new: Any, keys: tuple[Any, ...], exact_ints: bool) -> str |
     if keys == ("name",):  # the model's or the profile's own name: free text
         return None
     where = ".".join(str(k) for k in keys)
+    if field in PER_AXIS and isinstance(old, list) and _kind(new) == "number":
+        return _judge(old[0], new, keys, exact_ints)
     if _kind(new) != _kind(old):
         return f"{where}: {_kind(old)} replaced by {json.dumps(new)}"
     if isinstance(new, float) and not math.isfinite(new):
@@ -212,11 +224,12 @@ def mutate(doc: Any, rng: random.Random, edits: int = 1,
                 parent.pop(key)
             else:
                 parent.insert(key, copy.deepcopy(value))
-            if named & NAMES and not named & FREE:
+            if named & NAMES and not named & FREE and path[-2:-1] != () \
+                    and path[-2] not in PER_AXIS:
                 verdict = (f"{'.'.join(map(str, path[:-1]))}: an entry "
                            f"{'dropped' if action == 4 else 'duplicated'}")
         else:
-            parent[key] = rng.choice(JUNK)
+            parent[key] = copy.deepcopy(rng.choice(JUNK))
             verdict = _judge(value, parent[key], path, exact_ints)
         invalid = invalid or verdict
     return doc, invalid
@@ -503,9 +516,12 @@ def cli_case(rng: random.Random) -> Case:
 
     def run() -> object:
         Path(files["OUT"]).unlink(missing_ok=True)
+        here = Path(files["DIR"]) / "cwd"  # outputs named by junk land there, case by case
+        shutil.rmtree(here, ignore_errors=True)
+        here.mkdir()
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
-                contextlib.chdir(files["DIR"]):  # outputs named by junk land there
+                contextlib.chdir(here):
             try:
                 main(argv)
                 code = 0

@@ -63,6 +63,8 @@ def load_file(path: str | Path) -> HardwareProfile:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
         raise ProfileError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(str(path), [f"not a text file ({exc})"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""

@@ -34,8 +34,16 @@ class Sourced(BaseModel):
 
     value: float = Field(ge=0, allow_inf_nan=False)
     source: str = Field(min_length=4, description="URL, datasheet, paper or derivation")
-    estimate: bool = False
+    estimate: bool = Field(default=False, strict=True)
     note: str = ""
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _a_number(cls, value: object) -> object:
+        """A number, or a string YAML did not read as one (``6.144e11``); not a bool."""
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value}")
+        return value
 
 
 class SparseSupport(BaseModel):
@@ -45,7 +53,7 @@ class SparseSupport(BaseModel):
     model_config = _STRICT
 
     pattern: Literal["unstructured", "2:4"]
-    min_sparsity: float = Field(gt=0, lt=1)
+    min_sparsity: float = Field(gt=0, lt=1, strict=True)
     max_speedup: Sourced
 
     @field_validator("max_speedup")
@@ -78,7 +86,7 @@ class Processor(BaseModel):
     op_kinds: Literal["all"] | list[str] = "all"
     unsupported_op_kinds: list[str] = Field(default_factory=list)
     sparse: SparseSupport | None = None
-    weights_stay_on_chip: bool = False
+    weights_stay_on_chip: bool = Field(default=False, strict=True)
     energy_per_mac_j: dict[Dtype, Sourced]
     energy_per_dram_byte_j: Sourced
     energy_per_onchip_byte_j: Sourced
@@ -135,7 +143,7 @@ class Transfer(BaseModel):
     between: tuple[str, str]
     bytes_per_s: Sourced
     latency_s: Sourced
-    shared_memory: bool
+    shared_memory: bool = Field(strict=True)
 
     @field_validator("bytes_per_s")
     @classmethod

@@ -169,7 +169,10 @@ def inspect(
 
     Example: planner inspect mobilenet_v2 --hardware snapdragon_855 --plot roofline.png
     """
+    from hardware_profiles import DTYPE_BITS
+
     _check_format(fmt)
+    _check_choices(dtype=(dtype, tuple(DTYPE_BITS)))
     if list_models:
         from graphs import ZOO
 

@@ -291,8 +291,10 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(2.5)  # importing, or enumerating options: several seconds from the end
     running.send_signal(signal.SIGINT)
+    sent = time.perf_counter()
     _, err = running.communicate(timeout=30)
     assert running.returncode == 130, err
+    assert time.perf_counter() - sent < 2, "SIGINT took more than 2 s to end the plan"
     assert not out.exists() and "Traceback" not in err
 
 

@@ -1,6 +1,7 @@
 """A quick slice of the fuzz harness (``benchmarks/fuzz.py``): structured mutations of real
-graph, ONNX, plan and profile files and of CLI budgets end in a result or a typed error
-with a message, never in another exception."""
+graph, ONNX, plan and profile files, of budgets and of whole command lines end in a result
+or a typed error with a message, never in another exception, and an input the harness
+knows to be invalid never comes back as a result."""
 
 from __future__ import annotations
 
@@ -35,7 +36,25 @@ FUZZ = _harness()
 @given(seed=st.integers(0, 2**32 - 1))
 def test_mutated_inputs_end_in_a_result_or_a_clear_error(target: str, seed: int) -> None:
     outcome = FUZZ.classify(FUZZ.TARGETS[target](random.Random(seed)))
-    assert outcome.kind != "traceback", f"{target} case {seed}: {outcome.detail}"
+    assert outcome.kind not in FUZZ.DEFECTS, f"{target} case {seed}: {outcome.detail}"
+
+
+@pytest.mark.parametrize(("target", "seed", "edit"), [
+    ("graph", 123, "a conv's bias flag made [0]"),
+    ("graph", 90, "a padding made 0.5"),
+    ("onnx", 67, "Gemm transB made -1"),
+    ("onnx", 15, "a kernel_shape that is not the weight's"),
+    ("plan", 14, "a member listed twice"),
+    ("plan", 53, "a member dropped"),
+    ("plan", 20, "negative MACs"),
+    ("profile", 179, "a peak made true"),
+    ("cli", 160, "inspect --dtype --nope"),
+])
+def test_inputs_once_accepted_invalid_are_refused(target: str, seed: int, edit: str) -> None:
+    """Cases an earlier revision accepted although the harness knew them invalid."""
+    case = FUZZ.TARGETS[target](random.Random(seed))
+    assert case.invalid is not None, edit
+    assert FUZZ.classify(case).kind == "error", edit
 
 
 def test_the_harness_tells_a_defect_from_a_clear_error() -> None:
@@ -49,3 +68,4 @@ def test_the_harness_tells_a_defect_from_a_clear_error() -> None:
     assert FUZZ.classify(clear).kind == "error"
     assert FUZZ.classify(lambda: float("nan")).kind == "traceback"
     assert FUZZ.classify(lambda: 1.0).kind == "ok"
+    assert FUZZ.classify(FUZZ.Case(lambda: 1.0, "a stride of 0")).kind == "accepted"

@@ -4,8 +4,12 @@ trained network's real accuracy is measured."""
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from graphs import Graph, GraphBuilder, build_zoo_model, seeded_weights
 from hardware_profiles import load
@@ -314,3 +318,37 @@ def test_the_time_limit_is_shared_by_every_solve_of_a_plan(
     else:
         assert quick.totals.size_bytes <= budget.size_bytes  # type: ignore[operator]
     assert len(limits) == 1
+
+
+@cache
+def _budget_planner(model: str, profile: str) -> tuple[Graph, Planner]:
+    graph = build_zoo_model(model, weights=True)
+    return graph, Planner(graph, load(profile), proxy="weights", cache=False)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(setup=st.sampled_from([("lenet5", "raspberry_pi_5"), ("lenet5", "snapdragon_855"),
+                              ("digits_cnn", "snapdragon_855")]),
+       size=st.floats(0.02, 1.2), latency=st.one_of(st.none(), st.floats(0.2, 1.5)),
+       memory=st.one_of(st.none(), st.floats(0.3, 1.5)))
+def test_every_returned_plan_meets_every_budget_on_measured_sizes(
+        setup: tuple[str, str], size: float, latency: float | None,
+        memory: float | None) -> None:
+    """Random budgets (fractions of the fp32 baseline) on several models and devices: a
+    plan comes back only when its predicted totals and the bytes it really stores meet
+    every budget; otherwise the planner says it cannot."""
+    from planner.planning.plan import BudgetBrokenError, InfeasibleBudgetError
+
+    graph, planner = _budget_planner(*setup)
+    base = planner.baseline()
+    budgets = Budgets(size_bytes=base.size_bytes * size,
+                      latency_s=None if latency is None else base.latency_s * latency,
+                      memory_bytes=None if memory is None else base.memory_bytes * memory)
+    try:
+        plan = planner.solve(budgets)
+    except (InfeasibleBudgetError, BudgetBrokenError):
+        return
+    assert plan.totals.violations(budgets) == []
+    stored = compress(graph, plan)
+    stored_bytes = (sum(u.stored_bits for u in stored.units.values()) + stored.fixed_bits) / 8
+    assert stored_bytes <= budgets.size_bytes

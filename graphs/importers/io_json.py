@@ -56,7 +56,7 @@ def load_graph(path: str | Path) -> Graph:
         doc = json.loads(path.read_text())
     except OSError as exc:
         raise GraphFileError(str(path), f"cannot read: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise GraphFileError(str(path), f"not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise GraphFileError(str(path), f"not a planner graph (expected \"format\": \"{FORMAT}\")")

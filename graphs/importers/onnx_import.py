@@ -191,6 +191,9 @@ class OnnxImporter:
                     self.path,
                     f"input {value.name!r} has symbolic dimensions {shape}; pass input_shape",
                 )
+            if any(d is not None and d < 1 for d in shape):
+                raise GraphFileError(self.path, f"input {value.name!r} has shape {shape}; "
+                                                "every dimension must be at least 1")
             elem = value.type.tensor_type.elem_type
             dtype = "int64" if elem in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) else (
                 "float32")
@@ -396,11 +399,34 @@ def _window(imp: OnnxImporter, node: onnx.NodeProto, kernel: Sequence[int]) -> d
             "dilation": dilation}
 
 
+def _invalid(imp: OnnxImporter, node: onnx.NodeProto, problem: str) -> GraphFileError:
+    """The error for a node whose attributes contradict the ONNX spec or its weights."""
+    return GraphFileError(imp.path, f"node {node.name or node.output[0]!r} "
+                                    f"(onnx::{node.op_type}): {problem}")
+
+
+def _kernel_of(imp: OnnxImporter, node: onnx.NodeProto, weight: np.ndarray) -> None:
+    """A convolution's ``kernel_shape``, where given, must be its weight's."""
+    kernel = _attrs(node).get("kernel_shape")
+    if kernel is not None and tuple(kernel) != tuple(weight.shape[2:]):
+        raise _invalid(imp, node, f"kernel_shape {list(kernel)} is not the weight's "
+                                  f"{list(weight.shape[2:])}")
+
+
+def _switch(imp: OnnxImporter, node: onnx.NodeProto, name: str) -> bool:
+    """An ONNX 0/1 attribute (``transB``) as a bool."""
+    value = _attrs(node).get(name, 0)
+    if value not in (0, 1):
+        raise _invalid(imp, node, f"attribute {name} is {value}; expected 0 or 1")
+    return bool(value)
+
+
 def _conv(imp: OnnxImporter, node: onnx.NodeProto) -> None:
     weight = imp.const(node.input[1])
     bias = imp.optional_const(node, 2)
     if weight.ndim != 4:
         raise Unsupported(f"{weight.ndim - 2}-D convolution")
+    _kernel_of(imp, node, weight)
     window = _window(imp, node, weight.shape[2:])
     weights = {"weight": weight} | ({"bias": bias} if bias is not None else {})
     imp.emit(node, "conv2d", [node.input[0]], weights, out_channels=weight.shape[0],
@@ -427,6 +453,7 @@ def _conv_transpose(imp: OnnxImporter, node: onnx.NodeProto) -> None:
     a = _attrs(node)
     if weight.ndim != 4:
         raise Unsupported(f"{weight.ndim - 2}-D transposed convolution")
+    _kernel_of(imp, node, weight)
     auto = a.get("auto_pad", b"NOTSET")
     if "output_shape" in a or (auto.decode() if isinstance(auto, bytes) else auto) != "NOTSET":
         raise Unsupported("output_shape or auto_pad (give explicit pads)")
@@ -449,10 +476,10 @@ def _linear(imp: OnnxImporter, node: onnx.NodeProto, weight: np.ndarray,
 
 def _gemm(imp: OnnxImporter, node: onnx.NodeProto) -> None:
     a = _attrs(node)
-    if a.get("transA", 0) or not imp.is_const(node.input[1]):
+    if _switch(imp, node, "transA") or not imp.is_const(node.input[1]):
         raise Unsupported("Gemm with transA or a run-time B")
     b = imp.const(node.input[1])
-    weight = (b if a.get("transB", 0) else b.T) * a.get("alpha", 1.0)
+    weight = (b if _switch(imp, node, "transB") else b.T) * a.get("alpha", 1.0)
     bias = imp.optional_const(node, 2)
     if bias is not None:
         bias = np.broadcast_to(bias * a.get("beta", 1.0), (weight.shape[0],)).copy()

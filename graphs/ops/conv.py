@@ -225,6 +225,7 @@ def _pool_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pool_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
+    expect_rank(shapes[0], 4, "pooling input (N, C, H, W)")
     return _window_shape(shapes[0], attrs, shapes[0][1])
 
 

@@ -36,6 +36,17 @@ def _shape_attr(name: str) -> Any:
     return normalize
 
 
+SOURCE_DTYPES = ("float32", "int64")
+"""What a graph input or stored tensor holds: real values, or integer ids (token ids)."""
+
+
+def _source_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
+    if attrs["dtype"] not in SOURCE_DTYPES:
+        raise OpArgumentError(f"attribute 'dtype' must be one of {', '.join(SOURCE_DTYPES)}, "
+                              f"got {attrs['dtype']!r}")
+    return _shape_attr("shape")(attrs)
+
+
 def _declared_shape(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
     shape: Shape = tuple(attrs["shape"])
     if any(d < 0 for d in shape):
@@ -56,7 +67,7 @@ INPUT = OpSpec(
     moves_data=False,
     required=("shape",),
     defaults={"dtype": "float32"},
-    normalize=_shape_attr("shape"),
+    normalize=_source_normalize,
 )
 
 
@@ -80,7 +91,7 @@ CONSTANT = OpSpec(
     moves_data=False,
     required=("shape",),
     defaults={"trainable": False, "dtype": "float32"},
-    normalize=_shape_attr("shape"),
+    normalize=_source_normalize,
 )
 
 

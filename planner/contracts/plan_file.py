@@ -184,7 +184,7 @@ def _load(kind: type[_T], path: str | Path, what: str) -> _T:
     path = Path(path)
     try:
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PlanError(f"{path}: cannot read a {what} ({exc})") from None
     if not isinstance(data, dict) or data.get("version") != PLAN_VERSION:
         found = data.get("version") if isinstance(data, dict) else None
