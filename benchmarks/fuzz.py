@@ -175,12 +175,12 @@ def _judge(old: Any, new: Any, keys: tuple[Any, ...], exact_ints: bool) -> str |
         return _judge(old[0], new, keys, exact_ints)
     if _kind(new) != _kind(old):
         return f"{where}: {_kind(old)} replaced by {json.dumps(new)}"
-    if isinstance(new, float) and not math.isfinite(new):
-        return f"{where}: {new}"
-    if isinstance(new, int | float):
+    if _kind(new) == "number":
+        if not math.isfinite(float(new)):
+            return f"{where}: {new}"
         if exact_ints and isinstance(old, int) and not float(new).is_integer():
             return f"{where}: integer {old} made {new}"
-        if old >= 0 > new and field not in SIGNED:
+        if float(old) >= 0 > float(new) and field not in SIGNED:
             return f"{where}: {old} made negative ({new})"
     if isinstance(new, str) and field in NAMES and (new == "" or new in JUNK):
         return f"{where}: {old!r} made {new!r}"

@@ -303,6 +303,10 @@ def plan(
     graph = load_model(model, parse_shape(input_shape), weights=True)
     profile = load_profile(hardware)
     b = parse_budgets(max_size, max_latency, max_memory, max_energy, max_error)
+    try:
+        space = OptionSpace(resolution=resolution)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--resolution") from None
     with progress_bar("measuring proxies") as progress:
         try:
             result = make_plan(
@@ -311,7 +315,7 @@ def plan(
                 objective=objective,  # type: ignore[arg-type]
                 proxy=proxy,  # type: ignore[arg-type]
                 solver=solver,  # type: ignore[arg-type]
-                space=OptionSpace(resolution=resolution),
+                space=space,
                 time_limit_s=parse_seconds(time_limit) if time_limit else None,
                 progress=progress, cache=not no_cache)
         except (InfeasibleBudgetError, BudgetBrokenError) as exc:

@@ -280,6 +280,28 @@ def test_every_command_help_shows_an_example(command: str) -> None:
     assert helped.returncode == 0 and f"Example: planner {command}" in helped.stdout
 
 
+def test_the_time_limit_bounds_the_whole_command(tmp_path: Path) -> None:
+    """A hard instance (three processors, a latency budget, no cache) under --time-limit 5s
+    ends within 5 s plus a margin of 6 s for starting Python, importing torch and building
+    the model: with a plan that meets every budget, or one line saying no plan was found."""
+    import time
+
+    from planner.contracts.plan_file import load_plan
+    from planner.search.problem import Budgets
+
+    start = time.perf_counter()
+    done = run("plan", "mobilenet_v2", "-H", "snapdragon_855", "--max-size", "1MB",
+               "--max-latency", "4ms", "--proxy", "uniform", "--time-limit", "5s",
+               "--no-cache", "-o", str(tmp_path / "plan.json"))
+    assert time.perf_counter() - start < 5 + 6
+    if done.returncode == 0:
+        plan = load_plan(tmp_path / "plan.json")
+        assert plan.totals.violations(Budgets.of(**plan.budgets)) == []
+    else:
+        assert done.returncode == 1 and "time limit of 5 s ran out" in done.stderr
+        assert "Traceback" not in done.stderr and not (tmp_path / "plan.json").exists()
+
+
 def test_ctrl_c_exits_130_and_writes_nothing(tmp_path: Path) -> None:
     import signal
     import time
