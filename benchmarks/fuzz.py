@@ -24,12 +24,12 @@ that breaks a budget it was given). The last two are defects.
 
 What the harness knows to be invalid, schema-free, from the edit it made: a field renamed
 to one no format has (``bias`` → ``biass``); a value of another JSON kind than the one it
-replaced (a list for a bool, a string for a number); an integer field made fractional; a
+replaced, null aside (a list for a bool, a string for a number); an integer field made fractional; a
 number made infinite or NaN; a non-negative number made negative (axes excepted); a name
 or enumerated value (op, dtype, format, member) made empty or unknown; an entry duplicated
 in, or dropped from, a list whose length is fixed by the model (shapes, members, layers).
-Edits it cannot judge without the format's rules (a key deleted, a number moved within
-its sign) are left to the loaders and count only as ``ok`` or ``error``.
+Edits it cannot judge without the format's rules (a key deleted or made null, a number
+moved within its sign) are left to the loaders and count only as ``ok`` or ``error``.
 ``tests/test_fuzz.py`` runs a quick slice of the same cases in CI.
 """
 
@@ -166,8 +166,9 @@ def _judge(old: Any, new: Any, keys: tuple[Any, ...], exact_ints: bool) -> str |
     the harness cannot tell."""
     named = [k for k in keys if isinstance(k, str)]
     field = named[-1] if named else ""
-    if set(named) & FREE or old is None or (new == old and _kind(new) == _kind(old)):
-        return None
+    if set(named) & FREE or old is None or new is None \
+            or (new == old and _kind(new) == _kind(old)):
+        return None  # null, like a deleted key, may stand for a default
     if keys == ("name",):  # the model's or the profile's own name: free text
         return None
     where = ".".join(str(k) for k in keys)
