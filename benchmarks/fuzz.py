@@ -188,6 +188,16 @@ def _judge(old: Any, new: Any, keys: tuple[Any, ...], exact_ints: bool) -> str |
     return None
 
 
+def _at(doc: Any, path: tuple[Any, ...], missing: Any) -> Any:
+    """The value at ``path`` in ``doc``, or ``missing`` where there is none."""
+    for key in path:
+        try:
+            doc = doc[key]
+        except (KeyError, IndexError, TypeError):
+            return missing
+    return doc
+
+
 def mutate(doc: Any, rng: random.Random, edits: int = 1,
            exact_ints: bool = True) -> tuple[Any, str | None]:
     """A copy of ``doc`` with ``edits`` random edits (a value replaced by junk or a nearby
@@ -195,12 +205,12 @@ def mutate(doc: Any, rng: random.Random, edits: int = 1,
     harness knows the result is invalid (None when it cannot tell). ``exact_ints``: an
     integer in ``doc`` is an integer field (JSON written by pydantic or the graph writer;
     not YAML, where a float may be written without a point)."""
-    doc = copy.deepcopy(doc)
-    invalid: str | None = None
+    original, doc = doc, copy.deepcopy(doc)
+    verdicts: dict[tuple[Any, ...], str] = {}  # by the path edited; a later edit there wins
     for _ in range(edits):
         paths = _paths(doc)
         if not paths:
-            return doc, invalid
+            break
         path = rng.choice(paths)
         parent = doc
         for key in path[:-1]:
@@ -208,12 +218,15 @@ def mutate(doc: Any, rng: random.Random, edits: int = 1,
         key = path[-1]
         action = rng.randrange(6)
         value = parent[key]
+        first = _at(original, path, value)  # judged against the input, not an earlier edit
         named = {k for k in path if isinstance(k, str)}
         verdict: str | None = None
+        under = path[:-1] if isinstance(parent, list) and action in (4, 5) else path
+        verdicts = {p: v for p, v in verdicts.items() if p[:len(under)] != under}
         if action == 1 and isinstance(value, int | float) and not isinstance(value, bool):
             parent[key] = rng.choice([0, -value, value * 1000, value + 1, value - 1,
                                       float("inf"), value / 3])
-            verdict = _judge(value, parent[key], path, exact_ints)
+            verdict = _judge(first, parent[key], path, exact_ints)
         elif action == 2 and isinstance(parent, dict):
             del parent[key]
         elif action == 3 and isinstance(parent, dict):
@@ -231,9 +244,10 @@ def mutate(doc: Any, rng: random.Random, edits: int = 1,
                            f"{'dropped' if action == 4 else 'duplicated'}")
         else:
             parent[key] = copy.deepcopy(rng.choice(JUNK))
-            verdict = _judge(value, parent[key], path, exact_ints)
-        invalid = invalid or verdict
-    return doc, invalid
+            verdict = _judge(first, parent[key], path, exact_ints)
+        if verdict is not None:
+            verdicts[under] = verdict
+    return doc, next(iter(verdicts.values()), None)
 
 
 # ---------------------------------------------------------------- targets

@@ -305,6 +305,9 @@ def _build_dag(layers: list[Layer], outputs: tuple[str, ...], graph_name: str) -
         raise ShapeError(missing[0], "listed as a graph output but no layer has this name")
     if not outputs:
         raise ShapeError(graph_name, "a graph needs at least one output")
+    twice = [o for i, o in enumerate(outputs) if o in outputs[:i]]
+    if twice:
+        raise ShapeError(twice[0], "listed twice as a graph output")
     if not nx.is_directed_acyclic_graph(dag):
         raise CycleError([str(u) for u, _ in nx.find_cycle(dag)], f"graph {graph_name!r}")
     return dag

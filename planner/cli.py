@@ -316,7 +316,7 @@ def plan(
                 proxy=proxy,  # type: ignore[arg-type]
                 solver=solver,  # type: ignore[arg-type]
                 space=space,
-                time_limit_s=parse_seconds(time_limit) if time_limit else None,
+                time_limit_s=parse_seconds(time_limit) if time_limit is not None else None,
                 progress=progress, cache=not no_cache)
         except (InfeasibleBudgetError, BudgetBrokenError) as exc:
             typer.echo(f"error: {exc}", err=True)

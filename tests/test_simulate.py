@@ -352,3 +352,18 @@ def test_every_returned_plan_meets_every_budget_on_measured_sizes(
     stored = compress(graph, plan)
     stored_bytes = (sum(u.stored_bits for u in stored.units.values()) + stored.fixed_bits) / 8
     assert stored_bytes <= budgets.size_bytes
+
+
+def test_every_plan_of_a_sweep_meets_its_budgets() -> None:
+    """A Pareto sweep under a latency budget: every point's plan meets the budgets it was
+    solved for, the swept one included."""
+    from planner.planning.plan import pareto
+
+    graph, planner = _budget_planner("lenet5", "snapdragon_855")
+    latency = planner.baseline().latency_s * 0.8
+    plans = pareto(graph, load("snapdragon_855"), "size", 4, proxy="weights",
+                   max_latency_s=latency, cache=False)
+    assert len(plans) >= 2
+    for plan in plans:
+        assert plan.totals.violations(Budgets.of(**plan.budgets)) == []
+        assert plan.budgets["latency"] == pytest.approx(latency)
