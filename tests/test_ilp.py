@@ -223,3 +223,42 @@ def test_ctrl_c_stops_a_running_solve() -> None:
     with pytest.raises(KeyboardInterrupt):
         _highs_run(hard, 60, 1e-9)
     assert time.perf_counter() - start < 5
+
+
+def test_ctrl_c_stops_cbc_and_leaves_nothing_behind() -> None:
+    """SIGINT while PuLP waits on CBC: KeyboardInterrupt within 2 s, the CBC process
+    terminated and its temporary folder removed."""
+    import glob
+    import os
+    import signal
+    import subprocess
+    import tempfile
+    import threading
+    import time
+
+    import numpy as np
+
+    from planner.search.ilp import _cbc
+    from planner.search.milp import Matrix
+
+    rng = np.random.default_rng(0)
+    n, k = 400, 40
+    a = rng.integers(1, 100, size=(k, n)).astype(float)
+    hard = Matrix(-rng.integers(1, 100, size=n).astype(float), np.zeros(n), np.ones(n),
+                  np.ones(n, bool), np.arange(0, k * n + 1, n), np.tile(np.arange(n), k),
+                  a.ravel(), np.full(k, -np.inf), a.sum(axis=1) / 2)
+    sent: list[float] = []
+
+    def interrupt() -> None:
+        sent.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Timer(3, interrupt).start()
+    with pytest.raises(KeyboardInterrupt):
+        _cbc(hard, 120, 1e-9)
+    assert time.perf_counter() - sent[0] < 2
+    time.sleep(0.5)
+    children = subprocess.run(["pgrep", "-x", "-P", str(os.getpid()), "cbc"],
+                              capture_output=True, text=True).stdout
+    assert children == ""
+    assert glob.glob(os.path.join(tempfile.gettempdir(), "planner-cbc-*")) == []

@@ -18,7 +18,10 @@ With a time limit the best plan found is returned with its gap (the solver's own
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -293,11 +296,18 @@ def _cbc(matrix: Matrix, time_limit_s: float | None, gap: float,
     if start is not None:
         for var, value in zip(variables, start, strict=True):
             var.setInitialValue(float(value))
+    cbc = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap or None,
+                            warmStart=start is not None, threads=1)
+    cbc.tmpDir = tempfile.mkdtemp(prefix="planner-cbc-")  # its files, removed whatever happens
     try:
-        lp.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap or None,
-                                   warmStart=start is not None, threads=1))
+        lp.solve(cbc)
     except pulp.PulpSolverError as exc:
         raise SolverError(f"cbc failed ({exc}){_kept(matrix)}") from exc
+    except KeyboardInterrupt:
+        _stop_children("cbc")  # PuLP waits on CBC; a SIGINT to this process alone leaves it
+        raise
+    finally:
+        shutil.rmtree(cbc.tmpDir, ignore_errors=True)
     status = int(lp.sol_status)
     if status == pulp.LpSolutionInfeasible:
         return _Result("infeasible", None, 0.0)
@@ -307,6 +317,20 @@ def _cbc(matrix: Matrix, time_limit_s: float | None, gap: float,
     if status == pulp.LpSolutionOptimal:
         return _Result("optimal", values, 0.0)
     return _Result("feasible", values, _cbc_gap(matrix, values))
+
+
+def _stop_children(command: str) -> None:
+    """Terminate this process's child processes named ``command`` (Linux: read from /proc;
+    elsewhere nothing to read, and a terminal's Ctrl-C reaches the child itself)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+            name, fields = rest.rsplit(") ", 1)
+        except (OSError, ValueError):
+            continue
+        if name == command and int(fields.split()[1]) == os.getpid():
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGTERM)
 
 
 def _cbc_gap(matrix: Matrix, values: np.ndarray) -> float:
