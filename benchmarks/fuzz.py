@@ -496,8 +496,8 @@ COMMANDS = [
 OUTPUTS = {"-o", "--output", "--plot"}
 CLI_JUNK = ["", "abc", "-1", "nan", "inf", "1e400", "1e309s", "/nonexistent/x.json", "DIR",
             "0", "2", "0.5", "1MB", "15ms", "json", "lenet5", "raspberry_pi_5"]
-"""Values put in place of one on a command line; the first nine are no option's value
-(paths only the first, the last two and ``DIR`` for an output)."""
+"""Values put in place of one on a command line. The first nine are no option's value;
+for an output path only ``""``, the missing folder and ``DIR`` (a folder) are invalid."""
 
 
 def cli_case(rng: random.Random) -> Case:
