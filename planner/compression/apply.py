@@ -22,7 +22,13 @@ import numpy as np
 from graphs import Graph, GraphError, Layer, fold_batchnorm, folds_into, is_depthwise
 from hardware_profiles import DTYPE_BITS
 from planner.compression.coupling import Coupling, couple
-from planner.compression.decision_units import COMPRESSIBLE, Unit, build_units, pruned_io
+from planner.compression.decision_units import (
+    COMPRESSIBLE,
+    Unit,
+    build_units,
+    keep_ratios,
+    pruned_io,
+)
 from planner.compression.storage import Encoded, format_bits
 from planner.compression.transforms import (
     Choice,
@@ -200,13 +206,8 @@ def _check_keep_ratios(plan: Plan, units: list[Unit], coupling: Coupling,
                               f"model's {sorted(expected)} (at group {odd[0]})")
     for unit in units:
         entry = plan.layer(unit.name)
-        layer = unit.layer
-        own = {gid: ratios[gid] for gid in unit.groups}
-        out_group = coupling.output_group(unit.name)
-        in_group = coupling.output_group(layer.inputs[0]) if layer.inputs else None
-        for what, gid, given in (("keep_in", in_group, entry.keep_in),
-                                 ("keep_out", out_group, entry.keep_out)):
-            keep = own.get(gid, 1.0) if gid is not None else 1.0
+        for what, given, keep in zip(("keep_in", "keep_out"), (entry.keep_in, entry.keep_out),
+                                     keep_ratios(unit, coupling, ratios), strict=True):
             if not math.isclose(given, keep, rel_tol=1e-9):
                 raise CompressionError(f"layer {unit.name!r} of the plan: {what} is {given:g}, "
                                       f"but its channel group keeps {keep:g}")

@@ -72,6 +72,19 @@ def build_units(graph: Graph, coupling: Coupling) -> tuple[list[Unit], dict[str,
     return list(units.values()), owner
 
 
+def keep_ratios(unit: Unit, coupling: Coupling, by_group: Mapping[int, float]
+                ) -> tuple[float, float]:
+    """(keep_in, keep_out) of ``unit`` at the keep ratios of its own groups: the ratio of
+    the group its first input's channels belong to, and of its output's (1 for a tensor
+    with no prunable channel axis, or a group the unit does not touch)."""
+    layer = unit.layer
+    source = coupling.output_group(layer.inputs[0]) if layer.inputs else None
+    gid = coupling.output_group(unit.name)
+    own = {g: by_group[g] for g in unit.groups if g in by_group}
+    return (own.get(source, 1.0) if source is not None else 1.0,
+            own.get(gid, 1.0) if gid is not None else 1.0)
+
+
 def _touched_groups(layer: Layer, coupling: Coupling) -> tuple[int, ...]:
     """Free groups of the layer's inputs and output, in order, without repeats."""
     found: list[int] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -24,6 +24,10 @@ from planner.contracts.quantities import (
 
 PLAN_VERSION = 1
 _T = TypeVar("_T", bound=BaseModel)
+Amount = Annotated[float, Field(ge=0)]
+"""A cost or quantity in its unit (bytes, seconds, joules, error energy): never negative."""
+Count = Annotated[int, Field(ge=0)]
+"""A count (MACs, bytes, variables): never negative."""
 
 
 class PlanError(ValueError):
@@ -47,13 +51,13 @@ class LayerPlan(_Frozen):
     sparsity: float = Field(ge=0, lt=1)
     weight_format: str
     rank: float = Field(gt=0, le=1)
-    size_bytes: float = Field(ge=0)
-    latency_s: float = Field(ge=0)
-    energy_j: float = Field(ge=0)
-    output_bytes: int = Field(ge=0)
-    macs: int = Field(ge=0)
-    error: float = Field(ge=0)
-    sensitivity: float = Field(ge=0)
+    size_bytes: Amount
+    latency_s: Amount
+    energy_j: Amount
+    output_bytes: Count
+    macs: Count
+    error: Amount
+    sensitivity: Amount
     size_exact: bool
 
     @field_validator("members")
@@ -75,13 +79,13 @@ class LayerPlan(_Frozen):
 class PlanTotals(_Frozen):
     """Predicted totals: bytes, seconds, joules, MACs, and the accuracy proxy."""
 
-    size_bytes: float = Field(ge=0)
-    latency_s: float = Field(ge=0)
-    memory_bytes: float = Field(ge=0)
-    energy_j: float = Field(ge=0)
-    error: float = Field(ge=0)
-    transfer_s: float = Field(ge=0)
-    macs: int = Field(ge=0)
+    size_bytes: Amount
+    latency_s: Amount
+    memory_bytes: Amount
+    energy_j: Amount
+    error: Amount
+    transfer_s: Amount
+    macs: Count
 
     def quantity(self, name: str) -> float:
         """A total by quantity name (size, latency, memory, energy, error)."""
@@ -103,9 +107,9 @@ class SolverReport(_Frozen):
     seconds: float | None = Field(default=None, ge=0)
     """Solve time, when asked for (``planner plan --timings``): without it identical runs
     write identical plans."""
-    variables: int = Field(ge=0)
-    constraints: int = Field(ge=0)
-    options: int = Field(ge=0)
+    variables: Count
+    constraints: Count
+    options: Count
 
 
 class Plan(_Frozen):

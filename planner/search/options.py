@@ -31,7 +31,7 @@ import numpy as np
 from graphs import Graph, Layer, Work, bits_to_bytes, is_depthwise, op_spec, op_work
 from hardware_profiles import DTYPE_BITS, HardwareProfile, Processor
 from planner.compression.coupling import Coupling
-from planner.compression.decision_units import Unit, pruned_io
+from planner.compression.decision_units import Unit, keep_ratios, pruned_io
 from planner.compression.storage import (
     INDEX_WIDTHS,
     SCALE_BITS,
@@ -485,11 +485,7 @@ class _Shaped:
         self.unit, self.ratios, self.facts, self.memo = unit, ratios, facts, memo
         by_group = dict(zip(unit.groups, ratios, strict=True))
         self.in_shapes, self.out_shape = pruned_io(unit.layer, coupling, by_group)
-        layer = unit.layer
-        gid = coupling.output_group(unit.name)
-        source = coupling.output_group(layer.inputs[0]) if layer.inputs else None
-        self.keep_in = by_group.get(source, 1.0) if source is not None else 1.0
-        self.keep_out = by_group.get(gid, 1.0) if gid is not None else 1.0
+        self.keep_in, self.keep_out = keep_ratios(unit, coupling, by_group)
         self.prune_error = facts.prune_error.get(self.keep_out, 0.0) \
             if unit.kind == "compressible" else 0.0
         self.full = (tuple(unit.layer.input_shapes[0]) == self.in_shapes[0]
