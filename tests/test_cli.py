@@ -298,7 +298,8 @@ def test_the_time_limit_bounds_the_whole_command(tmp_path: Path) -> None:
         plan = load_plan(tmp_path / "plan.json")
         assert plan.totals.violations(Budgets.of(**plan.budgets)) == []
     else:
-        assert done.returncode == 1 and "time limit of 5 s ran out" in done.stderr
+        # out while measuring ("ran out before any solve") or solving ("no plan found")
+        assert done.returncode == 1 and "time limit of 5 s" in done.stderr
         assert "Traceback" not in done.stderr and not (tmp_path / "plan.json").exists()
 
 

@@ -207,7 +207,7 @@ class Planner:
 
     def solve(self, budgets: Budgets, objective: Objective = "accuracy", *,
               solver: Solver = "highs", time_limit_s: float | None = None,
-              gap: float | None = None) -> Plan:
+              gap: float | None = None, deadline: Deadline | None = None) -> Plan:
         """The best plan under ``budgets``; raises InfeasibleBudgetError when none exists.
 
         Some option sizes are extrapolated (k-means and sparse-index rates measured on the
@@ -221,15 +221,17 @@ class Planner:
 
         ``time_limit_s`` bounds every solve together (the safe round and the tie-break get
         what is left); when it runs out before a plan meets every budget on measured
-        sizes, :class:`PlanError` says so.
+        sizes, :class:`PlanError` says so. ``deadline``, in place of ``time_limit_s``: a
+        limit already running (:func:`plan` starts it before measuring), which messages
+        then name whole.
         """
-        deadline = Deadline(time_limit_s)
+        deadline = deadline or Deadline(time_limit_s)
         problem = self.problem
         for k in range(REMEASURE_ROUNDS):
             if self.progress is not None:
                 self.progress(f"solving the ILP ({problem.option_count():,} options"
                               + (", measured sizes)" if k else ")"), k, REMEASURE_ROUNDS + 1)
-            solution = self._solve(problem, budgets, objective, solver, deadline.left(), gap)
+            solution = self._solve(problem, budgets, objective, solver, deadline, gap)
             problem, solution = self._measured(problem, solution)
             if not evaluate(problem, solution.chosen).violations(budgets):
                 problem, solution = self._tied(problem, solution, budgets, deadline)
@@ -244,14 +246,14 @@ class Planner:
             for name, bound in budgets.given().items() if name in broken.violations(budgets))
         if deadline.expired:
             raise PlanError(f"no plan that meets every budget on measured sizes was found "
-                            f"within the time limit of {time_limit_s:g} s (the best one "
+                            f"within the time limit of {deadline.seconds:g} s (the best one "
                             f"breaks {over}); raise --time-limit")
         bounded = problem.bounded()
         if self.progress is not None:
             self.progress("solving the ILP (sizes at their upper bounds)", REMEASURE_ROUNDS,
                           REMEASURE_ROUNDS + 1)
         try:
-            solution = self._solve(bounded, budgets, objective, solver, deadline.left(), gap,
+            solution = self._solve(bounded, budgets, objective, solver, deadline, gap,
                                    explain=False, seed=solution.relaxed)
         except NoPlanError:
             raise BudgetBrokenError(
@@ -268,19 +270,22 @@ class Planner:
         return plan.model_copy(update={"notes": [*plan.notes, note]})
 
     def _solve(self, problem: Problem, budgets: Budgets, objective: Objective,
-               solver: Solver, time_limit_s: float | None, gap: float | None,
+               solver: Solver, deadline: Deadline, gap: float | None,
                explain: bool = True, seed: np.ndarray | None = None) -> Solution:
-        """Solve (the relaxation from ``seed``, see :func:`solve`); a proven infeasibility
-        becomes :class:`InfeasibleBudgetError` naming each budget's minimum (``explain``)
-        or stays a NoPlanError."""
+        """Solve in what is left of ``deadline`` (the relaxation from ``seed``, see
+        :func:`solve`); a proven infeasibility becomes :class:`InfeasibleBudgetError`
+        naming each budget's minimum (``explain``) or stays a NoPlanError."""
         try:
             return solve(problem, budgets, objective, solver=solver,
-                         time_limit_s=time_limit_s, gap=gap, tie_break="later", seed=seed)
+                         time_limit_s=deadline.left(), gap=gap, tie_break="later", seed=seed)
         except NoPlanError as exc:
             if exc.proven and not explain:
                 raise
             if not exc.proven:
-                raise PlanError(f"{exc}; raise --time-limit or loosen the budgets") from None
+                within = f"within the time limit of {deadline.seconds:g} s ({exc})" \
+                    if deadline.seconds is not None else f"({exc})"
+                raise PlanError(f"no plan found {within}; raise --time-limit or loosen the "
+                                "budgets") from None
             raise self.explain(budgets, solver=solver) from None
 
     def _tied(self, problem: Problem, solution: Solution, budgets: Budgets,
@@ -466,8 +471,7 @@ def plan(graph: Graph, profile: HardwareProfile, *, max_size_bytes: float | None
     planner = Planner(graph, profile, space=space, proxy=proxy, inputs=inputs,
                       dims=relevant_dims(budgets, objective), seed=seed, progress=progress,
                       cache=cache, deadline=deadline)
-    return planner.solve(budgets, objective, solver=solver, time_limit_s=deadline.left(),
-                         gap=gap)
+    return planner.solve(budgets, objective, solver=solver, gap=gap, deadline=deadline)
 
 
 def _checking(deadline: Deadline, progress: Progress | None) -> Progress:
