@@ -126,3 +126,14 @@ def test_the_op_table_and_the_kernels_agree() -> None:
     executable = {k for k, s in OPS.items() if s.executable}
     assert executable - {"input", "constant"} == set(KERNELS)
     assert {s.channels for s in OPS.values()} <= set(RULES)
+
+
+def test_erf_is_within_its_fit_error_of_the_exact_function() -> None:
+    from planner.execution.kernels import erf
+
+    x = np.linspace(-6, 6, 20001)
+    exact = np.array([math.erf(v) for v in x])
+    assert np.abs(erf(x) - exact).max() < 1.3e-7  # the fit's own error, in float64
+    assert np.abs(erf(x.astype(np.float32)) - exact).max() < 5e-7  # float32 rounding too
+    assert erf(x.astype(np.float32)).dtype == np.float32
+    assert (erf(-x) == -erf(x)).all()

@@ -148,6 +148,22 @@ def _fields(b: Budgets) -> dict[str, float | None]:
     return {_field(k): v for k, v in b.as_dict().items()}
 
 
+@FAST
+@given(problems(THREE), budgets(), budgets(), OBJECTIVE)
+def test_a_program_built_from_the_memoised_structure_equals_a_fresh_one(
+        problem: Problem, first: Budgets, second: Budgets, objective: str) -> None:
+    # builds under other budgets and objectives leave the kept structure as it was
+    build(problem, first, "latency", read=("memory",))
+    build(problem, second, objective)  # type: ignore[arg-type]
+    reused = build(problem, first, objective).matrix  # type: ignore[arg-type]
+    fresh = build(Problem(problem.decisions, problem.host, problem.links), first,
+                  objective).matrix  # type: ignore[arg-type]
+    for name in ("cost", "col_lower", "col_upper", "integral", "row_start", "col_index",
+                 "value", "row_lower", "row_upper"):
+        assert (getattr(reused, name) == getattr(fresh, name)).all(), name
+    assert reused.blocks == fresh.blocks
+
+
 def test_transfer_is_charged_once_per_destination_processor() -> None:
     # u0 on cpu feeds u1 and u2, both forced onto gpu: one move of u0's 1000 bytes
     # (1e-4 s + 1000 B / 1e9 B/s); then u1's and u2's outputs (graph outputs) come back:

@@ -164,3 +164,20 @@ def test_the_size_table_equals_the_size_of_each_pair(
     table = weight_bits_table(tensors, PairRates.of(pairs, facts), dtype_bits, bound)
     assert table.tolist() == [weight_bits(tensors, f, s, facts, dtype_bits, bound)
                               for f, s in pairs]
+
+
+def test_kmeans_indices_on_large_tensors_equal_a_binary_search_per_value() -> None:
+    # tensors past GRID_CELLS values take the lookup-table path; a value exactly on an
+    # edge joins the lower side, as np.searchsorted says
+    from planner.compression.storage import GRID_CELLS, _searchsorted, kmeans_1d
+
+    rng = np.random.default_rng(3)
+    for w in (rng.standard_normal(3 * GRID_CELLS) ** 3,
+              np.round(rng.standard_normal(2 * GRID_CELLS), 1)):  # clustered values
+        for clusters in (2, 16, 64):
+            centroids, index = kmeans_1d(w, clusters)
+            edges = (centroids[1:] + centroids[:-1]) / 2
+            assert (index == np.searchsorted(edges, w)).all()
+        on_values = np.unique(rng.choice(w, 40))  # edges sitting on values
+        assert (_searchsorted(on_values, w, w.min(), w.max())
+                == np.searchsorted(on_values, w)).all()

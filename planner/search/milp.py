@@ -176,6 +176,15 @@ class _Rows:
         self.count += n
         return first
 
+    def copy(self) -> _Rows:
+        """A builder holding the same blocks (the arrays shared: none is changed in place),
+        to which more rows can be added without changing this one."""
+        other = _Rows()
+        other.rows, other.cols, other.vals = list(self.rows), list(self.cols), list(self.vals)
+        other.lower, other.upper = list(self.lower), list(self.upper)
+        other.count, other.blocks = self.count, list(self.blocks)
+        return other
+
     def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = np.concatenate(self.rows) if self.rows else np.zeros(0, np.int64)
         cols = np.concatenate(self.cols) if self.cols else np.zeros(0, np.int64)
@@ -205,6 +214,13 @@ class _Columns:
         first = self.count
         self.count += n
         return np.arange(first, first + n)
+
+    def copy(self) -> _Columns:
+        """A builder holding the same columns, to which more can be added."""
+        other = _Columns()
+        other.lower, other.upper = list(self.lower), list(self.upper)
+        other.integral, other.count = list(self.integral), self.count
+        return other
 
 
 def scales(problem: Problem, arrays: OptionArrays) -> dict[str, float]:
@@ -239,33 +255,71 @@ class Model:
         return (float(coef @ solution[cols]) + constant) / self.scales[name]
 
 
+@dataclass
+class _Structure:
+    """The part of a problem's program that no budget changes: the option arrays and
+    scales, the choice and coupling rows, and (when asked for) the transfer and peak-memory
+    blocks with the latency expression's move columns and the peak column."""
+
+    arrays: OptionArrays
+    scale: dict[str, float]
+    columns: _Columns
+    rows: _Rows
+    moves: tuple[np.ndarray, np.ndarray] | None
+    peak: int | None
+
+
+def _arrays(problem: Problem) -> OptionArrays:
+    """``OptionArrays.of(problem)``, made once per problem (kept in ``problem.memo``)."""
+    found = problem.memo.get("option_arrays")
+    if not isinstance(found, OptionArrays):
+        found = problem.memo["option_arrays"] = OptionArrays.of(problem)
+    return found
+
+
+def _structure(problem: Problem, transfers: bool, memory: bool) -> _Structure:
+    """The budget-free structure of ``problem``'s program, built once per problem and kind
+    (kept in ``problem.memo``: a Pareto sweep or a re-solve builds it once)."""
+    key = ("milp", transfers, memory)
+    found = problem.memo.get(key)
+    if isinstance(found, _Structure):
+        return found
+    arrays = _arrays(problem)
+    scale = scales(problem, arrays)
+    columns, rows = _Columns(), _Rows()
+    x = columns.add(len(arrays.owner), integral=True, upper=1.0)
+    rows.add("one_choice", arrays.owner, x, 1.0, len(problem.decisions), 1.0, 1.0)
+    _couple_groups(problem, arrays, columns, rows)
+    moves = _transfers(problem, arrays, columns, rows, scale["latency"]) if transfers else None
+    peak = _peak_memory(problem, arrays, columns, rows, scale["memory"]) if memory else None
+    structure = _Structure(arrays, scale, columns, rows, moves, peak)
+    problem.memo[key] = structure
+    return structure
+
+
 def build(problem: Problem, budgets: Budgets, objective: Objective,
           read: tuple[str, ...] = ()) -> Model:
     """The MILP of ``problem``: minimise ``objective`` within ``budgets``; the expressions
     of the quantities in ``read`` are built too (with their columns) though no budget
-    bounds them."""
-    arrays = OptionArrays.of(problem)
-    scale = scales(problem, arrays)
-    n = len(arrays.owner)
-    columns, rows = _Columns(), _Rows()
-    x = columns.add(n, integral=True, upper=1.0)
-    decisions = problem.decisions
-    rows.add("one_choice", arrays.owner, x, 1.0, len(decisions), 1.0, 1.0)
-    _couple_groups(problem, arrays, columns, rows)
+    bounds them. The budget-free part is built once per problem (:func:`_structure`)."""
     needed = {QUANTITY_OF[objective], *budgets.given(), *read}
+    arrays = _arrays(problem)
+    base = _structure(problem, "latency" in needed and len(arrays.processors) > 1,
+                      "memory" in needed)
+    scale, x = base.scale, np.arange(len(arrays.owner))
+    columns, rows = base.columns.copy(), base.rows.copy()
     expressions: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
     for name, quantity in QUANTITIES.items():
         if name in needed and quantity.aggregate == "sum":
             constant = problem.fixed_bits / 8 * scale[name] if name == "size" else 0.0
             expressions[name] = (x, arrays.values[name] * scale[name], constant)
-    if "latency" in needed and len(arrays.processors) > 1:
-        cols, coef = _transfers(problem, arrays, columns, rows, scale["latency"])
-        base, base_coef, _ = expressions["latency"]
-        expressions["latency"] = (np.concatenate([base, cols]),
+    if base.moves is not None:
+        cols, coef = base.moves
+        base_cols, base_coef, _ = expressions["latency"]
+        expressions["latency"] = (np.concatenate([base_cols, cols]),
                                   np.concatenate([base_coef, coef]), 0.0)
-    if "memory" in needed:
-        peak = _peak_memory(problem, arrays, columns, rows, scale["memory"])
-        expressions["memory"] = (np.array([peak]), np.array([1.0]), 0.0)
+    if base.peak is not None:
+        expressions["memory"] = (np.array([base.peak]), np.array([1.0]), 0.0)
     for name, bound in budgets.given().items():
         cols, coef, constant = expressions[name]
         rows.add(f"{name}_budget", np.zeros(len(cols), np.int64), cols, coef, 1, -np.inf,

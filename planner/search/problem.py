@@ -77,6 +77,9 @@ class Problem:
     links: dict[tuple[str, str], Link] = field(default_factory=dict)
     fixed_bits: int = 0
     at_bounds: bool = False
+    memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
+    """What builders derive from this problem alone, kept for its next build (the program's
+    structure in :func:`planner.search.milp.build`); a changed problem is a new one."""
 
     def __post_init__(self) -> None:
         self.index = {d.name: k for k, d in enumerate(self.decisions)}
