@@ -9,8 +9,9 @@ grows with depth, and the ILP's objective next to two heuristics.
    11 MB (1/8 of its weights), on snapdragon_855 (three processors, full option space, coupling,
    measured proxies). *cold*: an empty facts cache; *warm*: the same command again. Each
    row says whether the solver proved optimality and whether the plan meets its budgets
-   on measured sizes. ``--baseline REV`` runs the same commands on a checkout of REV
-   (the previous implementation) beside them, each within ``--baseline-timeout``.
+   on measured sizes. ``--baseline REV`` runs the same commands, cold and warm, on a
+   checkout of REV (the previous implementation) beside them, each within
+   ``--baseline-timeout``, and prints the ratios (this revision's seconds / REV's).
 2. A ``--points``-point Pareto sweep over size of mobilenet_v2 with the 4 ms budget, warm.
 3. Synthetic chains of 100, 300 and 1,000 conv layers planned in-process (size budget).
 4. Quality: the ILP's accuracy proxy against the greedy (AIMET-style) and uniform
@@ -95,8 +96,9 @@ def commands(baseline: str | None, timeout: float) -> None:
     cases.append(("bert_encoder 1/8 size", ["bert_encoder", "-H", "snapdragon_855",
                                             "--max-size", "11MB"]))
     base = worktree(baseline) if baseline else None
-    print("case | cold s | warm s | result" + (f" | {baseline} s | {baseline} result"
-                                               if base else ""))
+    print("case | cold s | warm s | result" + (
+        f" | {baseline} cold s | {baseline} warm s | cold ratio | warm ratio | {baseline} result"
+        if base else ""))
     for label, args in cases:
         with tempfile.TemporaryDirectory() as cache:
             cold, plan, note = run_plan(ROOT, args, Path(cache), 3600)
@@ -105,8 +107,14 @@ def commands(baseline: str | None, timeout: float) -> None:
         if base is not None:
             with tempfile.TemporaryDirectory() as cache:
                 old, old_plan, old_note = run_plan(base, args, Path(cache), timeout)
-            row += [f"{old:.1f}" if old_plan is not None else old_note.split(" (")[0],
-                    verdict(old_plan, old_note)]
+                old_warm, old_plan, old_note = (run_plan(base, args, Path(cache), timeout)
+                                                if old_plan is not None
+                                                else (old, None, old_note))
+            if old_plan is None:
+                row += [old_note.split(" (")[0], "", "", "", verdict(old_plan, old_note)]
+            else:
+                row += [f"{old:.1f}", f"{old_warm:.1f}", f"{cold / old:.2f}",
+                        f"{warm / old_warm:.2f}", verdict(old_plan, old_note)]
         print(" | ".join(row), flush=True)
 
 
