@@ -273,10 +273,10 @@ ERFC_FIT = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.2788
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """The error function, to 1.2e-7 (Numerical Recipes' erfc fit, :data:`ERFC_FIT`; numpy
-    has none and scipy is not a dependency), in float32 for float32 inputs (the fit's own
-    error is float32's resolution) and float64 otherwise; odd, evaluated in place (Horner)
-    on two temporaries."""
+    """The error function, to 1.2e-7 in float64 (Numerical Recipes' erfc fit,
+    :data:`ERFC_FIT`; numpy has none and scipy is not a dependency), computed in float32
+    for float32 inputs (then to 4e-7: float32's resolution) and in float64 otherwise; odd,
+    evaluated in place (Horner) on two temporaries."""
     dtype = np.float32 if x.dtype == np.float32 else np.float64
     z = np.abs(x.astype(dtype, copy=False))
     t = z * 0.5
