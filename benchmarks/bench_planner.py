@@ -107,9 +107,9 @@ def commands(baseline: str | None, timeout: float) -> None:
         if base is not None:
             with tempfile.TemporaryDirectory() as cache:
                 old, old_plan, old_note = run_plan(base, args, Path(cache), timeout)
-                old_warm, old_plan, old_note = (run_plan(base, args, Path(cache), timeout)
-                                                if old_plan is not None
-                                                else (old, None, old_note))
+                old_warm = old
+                if old_plan is not None:
+                    old_warm, old_plan, old_note = run_plan(base, args, Path(cache), timeout)
             if old_plan is None:
                 row += [old_note.split(" (")[0], "", "", "", verdict(old_plan, old_note)]
             else:

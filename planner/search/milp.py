@@ -257,11 +257,10 @@ class Model:
 
 @dataclass
 class _Structure:
-    """The part of a problem's program that no budget changes: the option arrays and
-    scales, the choice and coupling rows, and (when asked for) the transfer and peak-memory
-    blocks with the latency expression's move columns and the peak column."""
+    """The part of a problem's program that no budget changes: the scales, the choice and
+    coupling rows, and (when asked for) the transfer and peak-memory blocks with the
+    latency expression's move columns and the peak column."""
 
-    arrays: OptionArrays
     scale: dict[str, float]
     columns: _Columns
     rows: _Rows
@@ -292,7 +291,7 @@ def _structure(problem: Problem, transfers: bool, memory: bool) -> _Structure:
     _couple_groups(problem, arrays, columns, rows)
     moves = _transfers(problem, arrays, columns, rows, scale["latency"]) if transfers else None
     peak = _peak_memory(problem, arrays, columns, rows, scale["memory"]) if memory else None
-    structure = _Structure(arrays, scale, columns, rows, moves, peak)
+    structure = _Structure(scale, columns, rows, moves, peak)
     problem.memo[key] = structure
     return structure
 
