@@ -1,6 +1,8 @@
 """Predicted end-to-end latency next to published measurements, as a Markdown table.
 
 Run: python benchmarks/fidelity.py        (prints the tables quoted in docs/fidelity.md)
+     python benchmarks/fidelity.py --host [--write]
+                                          (measures this machine: benchmarks/host_fidelity.py)
 
 Each row puts the whole model on the named processor at the named dtype, with the ops that
 processor cannot run falling back to the host (as NNAPI, Core ML and the Edge TPU delegate
@@ -10,6 +12,7 @@ do), and costs it with the roofline model, transfers included.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,8 @@ from hardware_profiles import load
 from planner.cost import placement_cost, single_processor_placement
 
 DATA = Path(__file__).resolve().parents[1] / "docs" / "published_latencies.yaml"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "fidelity.md"
+HOST_BEGIN, HOST_END = "<!-- host:begin -->\n", "<!-- host:end -->"
 PREDICT_ONLY = [("jetson_orin_nano", "gpu", "fp16"), ("jetson_orin_nano", "gpu", "int8"),
                 ("raspberry_pi_5", "cpu", "fp32"), ("raspberry_pi_5", "cpu", "int8"),
                 ("kirin_990", "npu", "int8"), ("dimensity_9000", "apu", "int8"),
@@ -87,5 +92,35 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def main() -> None:
+    """Print the published tables, or with ``--host`` measure this machine (and with
+    ``--write`` put that section into docs/fidelity.md)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", action="store_true",
+                        help="predicted vs measured onnxruntime latency on this machine")
+    parser.add_argument("--write", action="store_true",
+                        help="with --host: rewrite the host section of docs/fidelity.md")
+    parser.add_argument("--models", default=None, help="comma-separated zoo models")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    if not args.host:
+        print(markdown(), end="")
+        return
+    sys.path.insert(0, str(Path(__file__).parent))
+    from host_fidelity import MODELS, host_markdown
+
+    models = args.models.split(",") if args.models else list(MODELS)
+    section = host_markdown(models, args.threads, args.repeat)
+    print(section, end="")
+    if args.write:
+        page = DOCS.read_text()
+        head, rest = page.split(HOST_BEGIN)
+        tail = rest.split(HOST_END)[1]
+        DOCS.write_text(head + HOST_BEGIN + section + HOST_END + tail)
+
+
 if __name__ == "__main__":
-    print(markdown(), end="")
+    main()

@@ -18,7 +18,9 @@ from pydantic import ValidationError
 from hardware_profiles.schema import (
     DTYPE_BITS,
     DTYPES,
+    Calibration,
     Dtype,
+    EfficiencyCurve,
     HardwareProfile,
     Processor,
     Sourced,
@@ -104,7 +106,9 @@ def save(profile: HardwareProfile, path: str | Path) -> None:
 __all__ = [
     "DTYPES",
     "DTYPE_BITS",
+    "Calibration",
     "Dtype",
+    "EfficiencyCurve",
     "HardwareProfile",
     "Processor",
     "ProfileError",

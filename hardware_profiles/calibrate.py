@@ -18,11 +18,12 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 
-from hardware_profiles.schema import HardwareProfile, Sourced
+from hardware_profiles.schema import Calibration, HardwareProfile, Sourced
 
 Progress = Callable[[str, int, int], None]
 """Called with (step description, step index from 1, number of steps)."""
@@ -112,18 +113,24 @@ def _dispatch_seconds(budget_s: float) -> float:
 
 def largest_cache_bytes() -> tuple[int, str]:
     """The largest CPU cache (from sysfs), or 1 MB assumed when sysfs does not say."""
+    return cache_bytes(None)
+
+
+def cache_bytes(level: int | None) -> tuple[int, str]:
+    """The size of CPU cache ``level`` (None: the largest, from sysfs) and where it was
+    read, or 1 MB assumed when sysfs does not say."""
     best, where = 0, ""
     for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
         try:
             text = (index / "size").read_text().strip()
-            level = (index / "level").read_text().strip()
+            level_text = (index / "level").read_text().strip()
         except OSError:
             continue
         m = re.fullmatch(r"(\d+)([KMG]?)", text)
-        if m:
+        if m and (level is None or int(level_text) == level):
             size = int(m.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[m.group(2)]
             if size > best:
-                best, where = size, f"L{level} {text} from {index}"
+                best, where = size, f"L{level_text} {text} from {index}"
     return (best, where) if best else (1 << 20, "")
 
 
@@ -141,9 +148,25 @@ def host_description() -> str:
 
 
 def calibrate(progress: Progress | None = None, quick: bool = False,
-              name: str = "host") -> HardwareProfile:
-    """Measure this machine; ``quick`` uses smaller sizes and shorter budgets (seconds,
-    for tests) at some cost in accuracy."""
+              name: str = "host", runtime: str = "numpy", threads: int = 1) -> HardwareProfile:
+    """Measure what ``runtime`` (``numpy``, the planner's simulator, or ``onnxruntime``)
+    reaches on this machine at ``threads`` threads; ``quick`` uses smaller sizes and shorter
+    budgets (seconds, for tests) at some cost in accuracy."""
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    if runtime not in ("numpy", "onnxruntime"):
+        raise ValueError(f"runtime must be numpy or onnxruntime, got {runtime!r}")
+    # BLAS threads left spinning after numpy work would steal cores from the measurement
+    with threadpool_limits(threads):
+        if runtime == "onnxruntime":
+            from hardware_profiles.calibrate_onnxruntime import calibrate_onnxruntime
+
+            return calibrate_onnxruntime(progress, quick=quick, name=name, threads=threads)
+        return _calibrate_numpy(progress, quick, name, threads)
+
+
+def _calibrate_numpy(progress: Progress | None, quick: bool, name: str,
+                     threads: int) -> HardwareProfile:
     budget = 0.05 if quick else 0.5
     stamp = datetime.date.today().isoformat()
     where = f"measured by planner calibrate on {host_description()}, {stamp}"
@@ -181,53 +204,90 @@ def calibrate(progress: Progress | None = None, quick: bool = False,
         return measured(min(1.0, rate / fp32), f"{what}: {rate / 1e9:.2f} GFLOP/s against the "
                                               f"fp32 GEMM peak")
 
+    cpu = {
+        "kind": "cpu",
+        "description": host_description(),
+        "peak_ops_per_s": {
+            "fp32": measured(fp32, f"best float32 GEMM, {fp32_detail}"),
+            "fp16": measured(fp16, f"best float16 GEMM, {fp16_detail}"),
+            "int8": measured(int8, f"best int32-accumulated integer GEMM, {int8_detail}"),
+        },
+        "dram_bytes_per_s": measured(dram, "64 MB array copy, bytes read + written"),
+        "onchip_bytes": {"value": float(cache_bytes),
+                         "source": f"{cache_source or 'sysfs has no cache size'}",
+                         "estimate": not cache_source},
+        "onchip_bytes_per_s": measured(onchip, "cache-sized array copy, read + written"),
+        "launch_overhead_s": measured(dispatch, "np.add on one element"),
+        "efficiency": {
+            "default": fraction(linear, "64x1024 by 1024x1024 linear layer"),
+            "conv": fraction(conv, "3x3 conv 64->64 on 56x56 by im2col + GEMM"),
+            "gemm": fraction(linear, "64x1024 by 1024x1024 linear layer"),
+            "depthwise_conv": fraction(depthwise, "3x3 depthwise conv, 128 ch on 56x56"),
+        },
+    }
+    blas = ", ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
+                     for i in threadpool_info() if i.get("user_api") == "blas") or "unknown"
+    calibration = calibration_record("numpy", np.__version__, threads, blas)
+    notes = ("Numbers are what numpy reaches on this machine (the planner's simulator runs on "
+             "numpy); fp16 and int8 GEMMs have no BLAS path in numpy.")
+    return host_profile(name, cpu, notes, calibration)
+
+
+ENV_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                 "MKL_NUM_THREADS", "MKL_ENABLE_INSTRUCTIONS", "ORT_DISABLE_AVX512")
+"""Environment variables that change what BLAS or onnxruntime kernels do."""
+
+
+def calibration_record(runtime: Literal["numpy", "onnxruntime"], version: str, threads: int,
+                       kernels: str, warnings: list[str] | None = None) -> Calibration:
+    """What a calibration ran on: runtime, version, threads, kernels and the environment
+    variables that change them (``OPENBLAS_CORETYPE`` set makes a warning: it can halve
+    the GEMM peak)."""
+    environment = {k: os.environ[k] for k in ENV_VARIABLES if k in os.environ}
+    notes = list(warnings or [])
+    if "OPENBLAS_CORETYPE" in environment:
+        notes.append(f"OPENBLAS_CORETYPE={environment['OPENBLAS_CORETYPE']} forces OpenBLAS "
+                     "kernels for that CPU type; the measured peak holds only with it set")
+    return Calibration(runtime=runtime, version=version, threads=threads, kernels=kernels,
+                       environment=environment, date=datetime.date.today().isoformat(),
+                       warnings=notes)
+
+
+def host_profile(name: str, cpu: dict[str, Any], notes: str,
+                 calibration: Calibration) -> HardwareProfile:
+    """A one-processor profile of this machine around measured ``cpu`` roofs, with
+    estimated energies (user space cannot measure them) and the physical memory."""
     horowitz = "Horowitz ISSCC 2014 45 nm MAC energy x0.3 for a modern node x10 CPU overhead"
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         memory = 8 << 30
+    energy = {
+        "fp32": {"value": 1.4e-11, "estimate": True, "source": f"{horowitz} (4.6 pJ)"},
+        "fp16": {"value": 4.5e-12, "estimate": True, "source": f"{horowitz} (1.5 pJ)"},
+        "int8": {"value": 7.0e-13, "estimate": True, "source": f"{horowitz} (0.23 pJ)"},
+    }
+    cpu = {**cpu,
+           "energy_per_mac_j": {d: energy[d] for d in cpu["peak_ops_per_s"]},
+           "energy_per_dram_byte_j": {"value": 4.0e-11, "estimate": True,
+                                      "source": "DDR about 5 pJ/bit (order of magnitude)"},
+           "energy_per_onchip_byte_j": {"value": 4.0e-12, "estimate": True,
+                                        "source": "Horowitz ISSCC 2014 1 MB SRAM x0.3"}}
     data = {
         "version": 1,
         "name": name,
-        "display_name": f"This machine ({platform.node() or 'host'})",
+        "display_name": f"This machine ({platform.node() or 'host'}, {calibration.runtime}, "
+                        f"{calibration.threads} thread{'s' if calibration.threads > 1 else ''})",
         "devices": [host_description()],
         "host": "cpu",
-        "dram_capacity_bytes": measured(float(memory), "physical memory from sysconf"),
-        "notes": "Numbers are what numpy reaches on this machine (the planner's simulator "
-                 "runs on numpy); fp16 and int8 GEMMs have no BLAS path in numpy.",
-        "processors": {"cpu": {
-            "kind": "cpu",
-            "description": host_description(),
-            "peak_ops_per_s": {
-                "fp32": measured(fp32, f"best float32 GEMM, {fp32_detail}"),
-                "fp16": measured(fp16, f"best float16 GEMM, {fp16_detail}"),
-                "int8": measured(int8, f"best int32-accumulated integer GEMM, {int8_detail}"),
-            },
-            "dram_bytes_per_s": measured(dram, "64 MB array copy, bytes read + written"),
-            "onchip_bytes": {"value": float(cache_bytes),
-                             "source": f"{cache_source or 'sysfs has no cache size'}",
-                             "estimate": not cache_source},
-            "onchip_bytes_per_s": measured(onchip, "cache-sized array copy, read + written"),
-            "launch_overhead_s": measured(dispatch, "np.add on one element"),
-            "efficiency": {
-                "default": fraction(linear, "64x1024 by 1024x1024 linear layer"),
-                "conv": fraction(conv, "3x3 conv 64->64 on 56x56 by im2col + GEMM"),
-                "gemm": fraction(linear, "64x1024 by 1024x1024 linear layer"),
-                "depthwise_conv": fraction(depthwise, "3x3 depthwise conv, 128 ch on 56x56"),
-            },
-            "energy_per_mac_j": {
-                "fp32": {"value": 1.4e-11, "estimate": True, "source": f"{horowitz} (4.6 pJ)"},
-                "fp16": {"value": 4.5e-12, "estimate": True, "source": f"{horowitz} (1.5 pJ)"},
-                "int8": {"value": 7.0e-13, "estimate": True, "source": f"{horowitz} (0.23 pJ)"},
-            },
-            "energy_per_dram_byte_j": {"value": 4.0e-11, "estimate": True,
-                                       "source": "DDR about 5 pJ/bit (order of magnitude)"},
-            "energy_per_onchip_byte_j": {"value": 4.0e-12, "estimate": True,
-                                         "source": "Horowitz ISSCC 2014 1 MB SRAM x0.3"},
-        }},
+        "dram_capacity_bytes": {"value": float(memory), "source": "physical memory from sysconf"},
+        "notes": notes,
+        "processors": {"cpu": cpu},
         "transfers": [],
+        "calibration": calibration,
     }
     return HardwareProfile.model_validate(data)
 
 
-__all__ = ["STEPS", "Sourced", "calibrate", "host_description", "largest_cache_bytes"]
+__all__ = ["ENV_VARIABLES", "STEPS", "Sourced", "cache_bytes", "calibrate", "calibration_record",
+           "host_description", "host_profile", "largest_cache_bytes"]

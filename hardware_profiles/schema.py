@@ -64,13 +64,68 @@ class SparseSupport(BaseModel):
         return v
 
 
+class EfficiencyCurve(BaseModel):
+    """The fraction of peak an op class reaches as a function of the GEMM it computes:
+    ``ceiling · m/(m + half_m) · n/(n + half_n) · k/(k + half_k)``, with ``m`` output
+    channels per group, ``n`` output positions (batch × height × width, or rows) and ``k``
+    the reduction length per output (a depthwise conv's ``k`` is its kernel area over the
+    stride squared, its ``m`` the channels). Small dimensions fill a kernel's tiles and
+    vector lanes poorly; each factor says how small is small.
+
+    ``points`` benchmarks fitted it; ``rms_log_error`` is the root mean square of
+    ``ln(predicted / measured)`` over them (the curve's error band on its own grid).
+    """
+
+    model_config = _STRICT
+
+    ceiling: float = Field(gt=0, le=1)
+    half_m: float = Field(ge=0)
+    half_n: float = Field(ge=0)
+    half_k: float = Field(ge=0)
+    points: int = Field(ge=1)
+    rms_log_error: float = Field(ge=0)
+    source: str = Field(min_length=4)
+
+    def at(self, m: float, n: float, k: float) -> float:
+        """The efficiency of a kernel of GEMM shape ``(m, n, k)``.
+
+        >>> curve = EfficiencyCurve(ceiling=0.8, half_m=16, half_n=0, half_k=0, points=1,
+        ...                         rms_log_error=0, source="example")
+        >>> round(curve.at(16, 100, 100), 3)
+        0.4
+        """
+        return (self.ceiling * m / (m + self.half_m) * n / (n + self.half_n)
+                * k / (k + self.half_k))
+
+
+class Calibration(BaseModel):
+    """How a calibrated profile was measured: the runtime and its version, the thread count
+    it ran at, the BLAS or kernel library and its CPU kernel, and environment variables that
+    change what the library does (``OPENBLAS_CORETYPE``, ``OMP_NUM_THREADS``)."""
+
+    model_config = _STRICT
+
+    runtime: Literal["numpy", "onnxruntime"]
+    version: str
+    threads: int = Field(ge=1)
+    kernels: str
+    environment: dict[str, str] = Field(default_factory=dict)
+    date: str
+    warnings: list[str] = Field(default_factory=list)
+
+
 class Processor(BaseModel):
     """One compute unit (CPU cluster, GPU, DSP, NPU) and its roofline parameters.
 
     ``peak_ops_per_s`` counts operations (2 per MAC) per dtype the processor computes in;
     a dtype it cannot compute in is absent. ``efficiency`` is the fraction of peak reached
-    by each op class (``default`` for the rest). ``weights_stay_on_chip``: weights are
+    by each op class (``default`` for the rest); an op class with an entry in
+    ``efficiency_curves`` (a calibrated profile) reaches a fraction that depends on its
+    shape instead (:class:`EfficiencyCurve`). ``weights_stay_on_chip``: weights are
     cached in on-chip memory across inferences when the whole model fits (Edge TPU).
+    ``fuses_residual_add``: the runtime adds a residual tensor into a conv's output (and
+    applies the activation after the add) inside the conv's kernel, as onnxruntime's NCHWc
+    convolutions do, so that add costs nothing of its own.
     """
 
     model_config = _STRICT
@@ -83,10 +138,12 @@ class Processor(BaseModel):
     onchip_bytes_per_s: Sourced
     launch_overhead_s: Sourced
     efficiency: dict[OpClass | Literal["default"], Sourced]
+    efficiency_curves: dict[OpClass, EfficiencyCurve] = Field(default_factory=dict)
     op_kinds: Literal["all"] | list[str] = "all"
     unsupported_op_kinds: list[str] = Field(default_factory=list)
     sparse: SparseSupport | None = None
     weights_stay_on_chip: bool = Field(default=False, strict=True)
+    fuses_residual_add: bool = Field(default=False, strict=True)
     energy_per_mac_j: dict[Dtype, Sourced]
     energy_per_dram_byte_j: Sourced
     energy_per_onchip_byte_j: Sourced
@@ -133,6 +190,15 @@ class Processor(BaseModel):
         entry = self.efficiency.get(op_class)  # type: ignore[call-overload]
         return float((entry or self.efficiency["default"]).value)
 
+    def efficiency_at(self, op_class: str, gemm: tuple[float, float, float] | None) -> float:
+        """Fraction of peak reached by ``op_class`` computing a GEMM of shape ``(m, n, k)``:
+        its fitted curve where the profile has one and the shape is known, else
+        :meth:`efficiency_of`."""
+        curve = self.efficiency_curves.get(op_class)  # type: ignore[call-overload]
+        if curve is None or gemm is None:
+            return self.efficiency_of(op_class)
+        return float(curve.at(*gemm))
+
 
 class Transfer(BaseModel):
     """Moving a tensor between two processors: a fixed latency (synchronisation, cache
@@ -167,6 +233,7 @@ class HardwareProfile(BaseModel):
     processors: dict[str, Processor] = Field(min_length=1)
     transfers: list[Transfer] = Field(default_factory=list)
     notes: str = ""
+    calibration: Calibration | None = None
 
     @model_validator(mode="after")
     def _links_are_complete(self) -> HardwareProfile:

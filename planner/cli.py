@@ -228,33 +228,47 @@ def calibrate(
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Where to write the host profile (YAML).",
         callback=writable)] = Path("host.yaml"),
+    runtime: Annotated[str, typer.Option(
+        "--runtime", help="Whose kernels to measure: numpy (the planner's simulator) or "
+        "onnxruntime (what planner export writes runs in).")] = "numpy",
+    threads: Annotated[int, typer.Option(
+        "--threads", min=1, help="Threads the runtime may use (recorded in the profile); "
+        "1 gives stable numbers on a shared machine.")] = 1,
     quick: Annotated[bool, typer.Option(
         "--quick", help="Smaller sizes and shorter runs (seconds instead of a minute).")
     ] = False,
 ) -> None:
-    """Microbenchmark this machine with numpy and write a hardware profile for it.
+    """Microbenchmark this machine's runtime and write a hardware profile for it.
 
-    Example: planner calibrate -o host.yaml && planner inspect resnet18 --hardware host.yaml
+    Example: planner calibrate --runtime onnxruntime -o host.yaml && planner inspect resnet18
+    --hardware host.yaml
     """
     from rich.console import Console
     from rich.progress import Progress
 
     from hardware_profiles import save
-    from hardware_profiles.calibrate import STEPS
     from hardware_profiles.calibrate import calibrate as measure
 
+    _check_choices(runtime=(runtime, ("numpy", "onnxruntime")))
     with Progress(transient=True, console=Console(stderr=True)) as bar:
-        task = bar.add_task("calibrating", total=len(STEPS))
+        task = bar.add_task("calibrating", total=None)
 
         def progress(label: str, index: int, total: int) -> None:
-            bar.update(task, completed=index - 1, description=f"{label} ({index}/{total})")
+            bar.update(task, total=total, completed=index - 1,
+                       description=f"{label} ({index}/{total})")
 
-        profile = measure(progress, quick=quick)
-        bar.update(task, completed=len(STEPS))
+        try:
+            profile = measure(progress, quick=quick, runtime=runtime, threads=threads)
+        except ImportError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--runtime") from None
     save(profile, output)
     cpu = profile.processors["cpu"]
-    typer.echo(f"wrote {output}: fp32 GEMM {cpu.peak_ops_per_s['fp32'].value / 1e9:.1f} GFLOP/s, "
+    typer.echo(f"wrote {output}: {runtime} at {threads} thread(s), fp32 peak "
+               f"{cpu.peak_ops_per_s['fp32'].value / 1e9:.1f} GFLOP/s, "
                f"DRAM {cpu.dram_bytes_per_s.value / 1e9:.1f} GB/s")
+    calibration = profile.calibration
+    for warning in calibration.warnings if calibration else []:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 @app.command()

@@ -89,15 +89,24 @@ def test_calibrate_writes_a_valid_profile(tmp_path: Path) -> None:
     out = tmp_path / "host.yaml"
     result = run("calibrate", "--quick", "-o", str(out))
     assert result.returncode == 0, result.stderr
-    assert "fp32 GEMM" in result.stdout
+    assert "numpy at 1 thread(s), fp32 peak" in result.stdout
     from hardware_profiles import load_file
 
     profile = load_file(out)
     cpu = profile.processors["cpu"]
     assert cpu.peak_ops_per_s["fp32"].value > 1e8  # any machine that runs numpy
+    assert profile.calibration is not None and profile.calibration.threads == 1
     assert all(n.source for _, n in profile.sourced_numbers())
     costed = run("inspect", "resnet18", "--hardware", str(out), "-f", "json")
     assert json.loads(costed.stdout)["totals"]["cpu_latency_s"] > 0
+
+
+def test_calibrate_names_an_unknown_runtime(tmp_path: Path) -> None:
+    result = run("calibrate", "--runtime", "tflite", "-o", str(tmp_path / "h.yaml"))
+    assert result.returncode == 2
+    assert "'tflite' is not one of numpy, onnxruntime" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "h.yaml").exists()
 
 
 def test_plan_writes_a_plan_that_meets_the_budget(tmp_path: Path) -> None:

@@ -148,6 +148,23 @@ def test_fused_activation_is_free_only_beside_its_producer() -> None:
                                                                      ("relu", "cpu")}
 
 
+def test_a_runtime_that_fuses_residual_adds_charges_nothing_for_them() -> None:
+    g = build_zoo_model("resnet18")
+    extra = set(fused_layers(g, residual_add=True)) - set(fused_layers(g))
+    # 8 basic blocks, each ending in add + relu
+    assert len(extra) == 16 and {"layer1.0.add", "layer1.0.relu_1"} <= extra
+    assert fused_layers(g, residual_add=True)["layer2.0.add"] == "layer2.0.conv2"
+    plain = toy_profile(cpu=processor(dram=1e9, overhead=1e-5))
+    fusing = toy_profile(cpu=processor(dram=1e9, overhead=1e-5, fuses_residual_add=True))
+    on_cpu = single_processor_placement(g, plain, "cpu", "fp32")
+    before = placement_cost(g, plain, on_cpu)
+    after = placement_cost(g, fusing, on_cpu)
+    assert after.layers["layer1.0.add"].bound == "free"
+    assert before.layers["layer1.0.add"].latency_s > 1e-5  # reads 2 x 802,816 B at 1 GB/s
+    saved = sum(before.layers[n].latency_s for n in extra)
+    assert after.total.latency_s == pytest.approx(before.total.latency_s - saved)
+
+
 def test_fallback_placement_moves_unsupported_ops_to_the_host() -> None:
     profile = load("coral_edge_tpu")
     g = build_zoo_model("mobilenet_v3_small")  # hardswish does not run on the Edge TPU

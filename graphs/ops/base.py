@@ -68,6 +68,9 @@ InferFn = Callable[[Sequence[Shape], Attrs], Shape]
 WeightsFn = Callable[[Sequence[Shape], Attrs], dict[str, WeightSpec]]
 CountFn = Callable[[Sequence[Shape], Shape, Attrs], int]
 ClassFn = Callable[[Sequence[Shape], Attrs], str]
+GemmFn = Callable[[Sequence[Shape], Shape, Attrs], tuple[float, float, float]]
+"""The GEMM an op computes, ``(m, n, k)``: output channels per group, output positions and
+the reduction per output (see :attr:`OpSpec.gemm`)."""
 NormalizeFn = Callable[[dict[str, Any]], dict[str, Any]]
 ChannelRule = Literal["source", "conv", "linear", "embedding", "channel_first", "layer_norm",
                       "arithmetic", "concat", "reduce", "softmax", "permute", "reshape", "slice",
@@ -107,7 +110,9 @@ class OpSpec:
     ``channels``, how it couples channels (:data:`ChannelRule`); ``compressible``, whether it
     holds weights the planner compresses (prunes, quantizes, factorises); ``fuses``, an
     activation that runtimes fuse into the conv or linear before it; ``executable``, whether
-    the numpy executor runs it.
+    the numpy executor runs it. ``gemm`` gives the shape of the matrix product a conv,
+    linear or matmul computes, which calibrated profiles price by (small dimensions reach a
+    smaller fraction of peak); None for ops that compute none.
     """
 
     kind: str
@@ -127,6 +132,7 @@ class OpSpec:
     compressible: bool | None = None
     fuses: bool | None = None
     executable: bool | None = None
+    gemm: GemmFn | None = None
 
     def class_of(self, shapes: Sequence[Shape], attrs: Attrs) -> str:
         """The op class of this op with these shapes (a conv may be depthwise)."""

@@ -124,6 +124,18 @@ def is_depthwise(in_channels: int, attrs: Attrs) -> bool:
     return groups > 1 and groups == in_channels
 
 
+def conv_gemm(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> tuple[float, float, float]:
+    """(Cout/groups, N·Hout·Wout, Cin/groups·kh·kw); a depthwise conv is (C, N·Hout·Wout,
+    kh·kw / stride²): its MACs per input value, which its kernels' speed follows."""
+    kh, kw = attrs["kernel_size"]
+    positions = numel(out) // out[1]
+    if is_depthwise(shapes[0][1], attrs):
+        sh, sw = attrs["stride"]
+        return float(out[1]), float(positions), kh * kw / (sh * sw)
+    groups = attrs["groups"]
+    return float(out[1] // groups), float(positions), float(shapes[0][1] // groups * kh * kw)
+
+
 def _conv_class(shapes: Sequence[Shape], attrs: Attrs) -> str:
     return "depthwise_conv" if is_depthwise(shapes[0][1], attrs) else "conv"
 
@@ -140,6 +152,7 @@ CONV2D = OpSpec(
     weights=_conv_weights,
     macs=conv_macs,
     other_flops=_conv_bias_flops,
+    gemm=conv_gemm,
     required=("out_channels", "kernel_size"),
     defaults={"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True},
     normalize=_conv_normalize,

@@ -43,6 +43,12 @@ def linear_macs(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
     return numel(out) * shapes[0][-1]
 
 
+def _linear_gemm(shapes: Sequence[Shape], out: Shape, attrs: Attrs
+                 ) -> tuple[float, float, float]:
+    """(out_features, rows, in_features)."""
+    return float(out[-1]), float(numel(out) // out[-1]), float(shapes[0][-1])
+
+
 def _bias_flops(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
     return numel(out) if attrs["bias"] else 0
 
@@ -59,6 +65,7 @@ LINEAR = OpSpec(
     weights=_linear_weights,
     macs=linear_macs,
     other_flops=_bias_flops,
+    gemm=_linear_gemm,
     required=("out_features",),
     defaults={"bias": True},
 )
@@ -81,6 +88,12 @@ def _matmul_macs(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
     return numel(out) * shapes[0][-1]
 
 
+def _matmul_gemm(shapes: Sequence[Shape], out: Shape, attrs: Attrs
+                 ) -> tuple[float, float, float]:
+    """(m, batch·n, k) for (…, n, k) @ (…, k, m)."""
+    return float(out[-1]), float(numel(out) // out[-1]), float(shapes[0][-1])
+
+
 MATMUL = OpSpec(
     kind="matmul",
     channels="barrier",
@@ -92,6 +105,7 @@ MATMUL = OpSpec(
     summary="batched matrix product of two activations; MACs = batch·n·k·m",
     arity=(2, 2),
     macs=_matmul_macs,
+    gemm=_matmul_gemm,
 )
 
 # ---------------------------------------------------------------- attention

@@ -80,13 +80,16 @@ def placement_cost(graph: Graph, profile: HardwareProfile, placement: Placement,
     processor however many layers read it there. Constants travel with their consumer.
     """
     fused = fused_layers(graph)
+    with_adds = fused_layers(graph, residual_add=True) if any(
+        p.fuses_residual_add for p in profile.processors.values()) else fused
     on_chip = {name: weights_fit_on_chip(graph, profile, name, placement)
                for name, proc in profile.processors.items() if proc.weights_stay_on_chip}
     layers: dict[str, LayerCost] = {}
     infeasible: list[Infeasible] = []
     for layer in graph:
         processor, dtype = placement[layer.name]
-        root = fused.get(layer.name)
+        root = (with_adds if profile.processors[processor].fuses_residual_add
+                else fused).get(layer.name)
         result = layer_cost(layer, profile, processor, dtype,
                             work=works.get(layer.name) if works else None,
                             fused=root is not None and placement[root] == (processor, dtype),
@@ -145,10 +148,11 @@ def display_dtype(processor: Processor, preferred: str = "fp32") -> str:
 def per_processor_costs(graph: Graph, profile: HardwareProfile,
                         dtypes: Mapping[str, str]) -> dict[str, dict[str, LayerCost | Infeasible]]:
     """For each processor (at ``dtypes[processor]``), every layer's cost alone (no transfers)."""
-    fused = fused_layers(graph)
+    fused = {proc: fused_layers(graph, residual_add=p.fuses_residual_add)
+             for proc, p in profile.processors.items()}
     return {
         proc: {layer.name: layer_cost(layer, profile, proc, dtypes[proc],
-                                      fused=layer.name in fused) for layer in graph}
+                                      fused=layer.name in fused[proc]) for layer in graph}
         for proc in profile.processors
     }
 

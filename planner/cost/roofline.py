@@ -21,8 +21,9 @@ Whole models (placements and transfers) are in :mod:`planner.cost.placement`.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -33,6 +34,9 @@ Num = float | np.ndarray
 """A count or an array of counts (see :func:`roofline_terms`)."""
 Bound = Literal["compute", "memory", "free"]
 SparsityPattern = Literal["unstructured", "2:4"]
+Gemm = tuple[float, float, float]
+"""``(m, n, k)`` of a matrix product: output channels, output positions, reduction."""
+Shape = tuple[int, ...]
 
 FUSABLE_ACTIVATIONS = frozenset(kind for kind, spec in OPS.items() if spec.fuses)
 """Activations runtimes fuse into the conv or linear before them (``OpSpec.fuses``)."""
@@ -104,12 +108,13 @@ def dtype_bits(dtype: str) -> int:
 def roofline(name: str, work: Work, op: str, op_class: str, processor_name: str,
              processor: Processor, dtype: str, *, sparsity: float = 0.0,
              pattern: SparsityPattern = "unstructured",
-             weights_on_chip: bool = False) -> LayerCost | Infeasible:
+             weights_on_chip: bool = False, gemm: Gemm | None = None) -> LayerCost | Infeasible:
     """Cost of one execution with ``work`` (already at the dtype's byte widths).
 
     ``sparsity`` is the fraction of zero weights, in ``pattern`` (speeds up the MACs only on
     processors that skip that pattern); ``weights_on_chip`` reads weights at on-chip
-    bandwidth.
+    bandwidth; ``gemm`` is the matrix product the op computes (:func:`gemm_shape`), which a
+    calibrated profile's efficiency curves price.
     """
     if not processor.runs_op(op):
         return Infeasible(name, processor_name, dtype, f"{processor_name} does not run {op}")
@@ -123,7 +128,7 @@ def roofline(name: str, work: Work, op: str, op_class: str, processor_name: str,
     compute_s, memory_s, dram_bytes, energy = roofline_terms(
         work.macs, work.flops, work.weight_read_bytes, work.input_bytes + work.output_bytes,
         sparse_speedup(processor, sparsity, pattern), processor, dtype, op_class,
-        weights_on_chip)
+        weights_on_chip, gemm)
     compute_s, memory_s = float(compute_s), float(memory_s)
     dram_bytes, energy = float(dram_bytes), float(energy)
     overhead_s = processor.launch_overhead_s.value
@@ -137,7 +142,8 @@ def roofline(name: str, work: Work, op: str, op_class: str, processor_name: str,
 
 def roofline_terms(macs: Num, flops: Num, weight_read_bytes: Num, activation_bytes: Num,
                    speedup: Num, processor: Processor, dtype: str, op_class: str,
-                   weights_on_chip: bool = False) -> tuple[Num, Num, Num, Num]:
+                   weights_on_chip: bool = False, gemm: Gemm | None = None
+                   ) -> tuple[Num, Num, Num, Num]:
     """Compute seconds, memory seconds, DRAM bytes and joules of one execution; every count
     may be a numpy array (the option enumeration prices many variants of a layer at once).
 
@@ -149,7 +155,7 @@ def roofline_terms(macs: Num, flops: Num, weight_read_bytes: Num, activation_byt
     True
     """
     which = cast(Dtype, dtype)
-    peak = processor.peak_ops_per_s[which].value * processor.efficiency_of(op_class)
+    peak = processor.peak_ops_per_s[which].value * processor.efficiency_at(op_class, gemm)
     mac_flops = np.multiply(macs, 2)
     compute_s = (mac_flops / speedup + (np.subtract(flops, mac_flops))) / peak
     onchip_bw = processor.onchip_bytes_per_s.value
@@ -168,6 +174,20 @@ def roofline_terms(macs: Num, flops: Num, weight_read_bytes: Num, activation_byt
     return compute_s, memory_s, dram_bytes, energy
 
 
+def gemm_shape(op: str, input_shapes: Sequence[Shape], output_shape: Shape,
+               attrs: Mapping[str, Any]) -> Gemm | None:
+    """The ``(m, n, k)`` of the matrix product an op computes at these shapes (the op
+    table's ``gemm`` handler), or None for ops that compute none.
+
+    >>> from graphs import build_zoo_model
+    >>> conv = build_zoo_model("resnet18")["conv1"]
+    >>> gemm_shape(conv.op, conv.input_shapes, conv.output_shape, conv.attrs)
+    (64.0, 12544.0, 147.0)
+    """
+    handler = OPS[op].gemm if op in OPS else None
+    return None if handler is None else handler(input_shapes, output_shape, attrs)
+
+
 def sparse_speedup(processor: Processor, sparsity: float,
                    pattern: SparsityPattern = "unstructured") -> float:
     """Speed-up of the MACs from zero weights: min(1/(1 − sparsity), the processor's best)
@@ -179,13 +199,28 @@ def sparse_speedup(processor: Processor, sparsity: float,
     return min(1.0 / (1.0 - sparsity), support.max_speedup.value)
 
 
-def fused_layers(graph: Graph) -> dict[str, str]:
+def fused_layers(graph: Graph, residual_add: bool = False) -> dict[str, str]:
     """Layers that deployment runtimes fuse into the conv or linear before them, mapped to
     that conv or linear: a batch norm or an activation whose only input is a conv/linear (or
     such a fused chain) that feeds nothing else. A batch norm folds only into the conv or
-    linear itself, where :func:`graphs.transforms.folds_into` says it folds."""
+    linear itself, where :func:`graphs.transforms.folds_into` says it folds.
+
+    With ``residual_add`` (a runtime whose processor has ``fuses_residual_add``), an add of
+    two tensors one of which is such a conv chain's output, read by nothing else, fuses into
+    that conv too, and so does the activation after it.
+    """
     fused: dict[str, str] = {}
     for layer in graph:
+        if residual_add and layer.op == "add" and len(layer.inputs) == 2:
+            for source in layer.inputs:
+                producer = graph[source]
+                root = producer.name if producer.op == "conv2d" else fused.get(producer.name)
+                if (root is not None and graph[root].op == "conv2d"
+                        and graph.consumers(source) == [layer.name]
+                        and producer.output_shape == layer.output_shape):
+                    fused[layer.name] = root
+                    break
+            continue
         if len(layer.inputs) != 1 or layer.attrs.get("scalar") is not None:
             continue
         producer = graph[layer.inputs[0]]
@@ -214,4 +249,6 @@ def layer_cost(layer: Layer, profile: HardwareProfile, processor: str, dtype: st
     bits = dtype_bits(dtype)
     work = work if work is not None else layer.work(weight_bits=bits, activation_bits=bits)
     return roofline(layer.name, work, layer.op, layer.op_class, processor, proc, dtype,
-                    sparsity=sparsity, weights_on_chip=weights_on_chip)
+                    sparsity=sparsity, weights_on_chip=weights_on_chip,
+                    gemm=gemm_shape(layer.op, layer.input_shapes, layer.output_shape,
+                                    layer.attrs))

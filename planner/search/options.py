@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -41,7 +41,16 @@ from planner.compression.storage import (
     is_entropy_coded,
 )
 from planner.compression.transforms import factor_specs, lowrank_shapes
-from planner.cost import LayerCost, roofline, roofline_terms, sparse_speedup
+from planner.cost import (
+    Cost,
+    Gemm,
+    LayerCost,
+    fused_layers,
+    gemm_shape,
+    roofline,
+    roofline_terms,
+    sparse_speedup,
+)
 from planner.execution import act_bits
 from planner.search.option_table import (
     CODED_COLUMNS,
@@ -130,6 +139,21 @@ Tensor = tuple[str, int, int]
 """A weight tensor as (name, elements, rows); rows get one scale each in int formats."""
 
 
+def pruned_attrs(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[int, ...]
+                 ) -> dict[str, Any]:
+    """The attributes of a conv/linear/embedding pruned to these input and output shapes."""
+    a = dict(layer.attrs)
+    if layer.op == "conv2d":
+        a["out_channels"] = out_shape[1]
+        if is_depthwise(layer.input_shapes[0][1], layer.attrs):
+            a["groups"] = in_shape[1]
+    elif layer.op == "linear":
+        a["out_features"] = out_shape[-1]
+    elif layer.op == "embedding":
+        a["embedding_dim"] = out_shape[-1]
+    return a
+
+
 def compressible_work(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
                       rank: float, bits: int, folded_bias: bool = False
                       ) -> tuple[Work, list[Tensor]] | None:
@@ -137,18 +161,10 @@ def compressible_work(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[
     (weights not counted: the storage model prices them), and its weight tensors (with a
     bias when ``folded_bias``: a batch norm folds into it). None when ``rank`` does not
     factorise this layer with fewer parameters."""
-    a = dict(layer.attrs)
+    a = pruned_attrs(layer, in_shape, out_shape)
     op = layer.op
     if folded_bias:
         a["bias"] = True
-    if op == "conv2d":
-        a["out_channels"] = out_shape[1]
-        if is_depthwise(layer.input_shapes[0][1], layer.attrs):
-            a["groups"] = in_shape[1]
-    elif op == "linear":
-        a["out_features"] = out_shape[-1]
-    elif op == "embedding":
-        a["embedding_dim"] = out_shape[-1]
     layers: list[tuple[str, dict[str, object]]] = [(op, a)]
     if rank < 1:
         channel_axis = 1 if op == "conv2d" else -1
@@ -374,11 +390,13 @@ def unit_options(unit: Unit, graph: Graph, coupling: Coupling, profile: Hardware
              "processor": tuple(sorted(profile.processors)),
              "dtype": tuple(sorted({d for p in profile.processors.values() for d in p.dtypes}))}
     chunks: list[dict[str, np.ndarray]] = []
+    runtime_fused = unit.kind == "plain" and unit.name in memo.fused_by_runtime(graph)
     for ratios in itertools.product(*[space.keep_ratios for _ in unit.groups]):
         shape = _Shaped(unit, ratios, coupling, facts, memo)
         for places in cells.values():
             blocks = [b for processor, dtype in places
-                      for b in _blocks(shape, profile, space, variants, processor, dtype)]
+                      for b in _blocks(shape, profile, space, variants, processor, dtype,
+                                       runtime_fused)]
             if blocks:
                 chunks.append(_front_options(shape, blocks, names, keep if front else None,
                                              space.resolution if front else 0.0))
@@ -400,6 +418,15 @@ class CostMemo:
         self.works: dict[tuple[object, ...], tuple[Work, list[Tensor]] | None] = {}
         self.terms: dict[tuple[object, ...], tuple[np.ndarray, float, np.ndarray]] = {}
         self._signatures: dict[str, tuple[object, ...]] = {}
+        self._residual: dict[int, frozenset[str]] = {}
+
+    def fused_by_runtime(self, graph: Graph) -> frozenset[str]:
+        """Layers that fuse into a conv only on processors with ``fuses_residual_add`` (the
+        residual add after a conv and the activation after that add)."""
+        if id(graph) not in self._residual:
+            self._residual[id(graph)] = frozenset(
+                set(fused_layers(graph, residual_add=True)) - set(fused_layers(graph)))
+        return self._residual[id(graph)]
 
     def signature(self, unit: Unit) -> tuple[object, ...]:
         """What the work of ``unit``'s layer depends on besides its pruned shapes."""
@@ -421,16 +448,16 @@ class CostMemo:
         return self.works[key]
 
     def roofline(self, work: Work, rates: PairRates, speedup: np.ndarray, name: str,
-                 processor: Processor, dtype: str, op_class: str
+                 processor: Processor, dtype: str, op_class: str, gemm: Gemm | None
                  ) -> tuple[np.ndarray, float, np.ndarray]:
         """(compute s, activation s, joules without weights) of each pair of ``rates``
         on ``processor`` (called ``name``): the roofline with the weight term apart."""
         key = (work.macs, work.flops, work.input_bytes + work.output_bytes, name, dtype,
-               op_class, tuple(s for _, s in rates.pairs))
+               op_class, gemm, tuple(s for _, s in rates.pairs))
         if key not in self.terms:
             compute, activation, _, energy = roofline_terms(
                 work.macs, work.flops, 0, work.input_bytes + work.output_bytes, speedup,
-                processor, dtype, op_class)
+                processor, dtype, op_class, gemm=gemm)
             n = len(rates.pairs)
             self.terms[key] = (np.zeros(n) + compute, float(activation), np.zeros(n) + energy)
         return self.terms[key]
@@ -493,6 +520,15 @@ class _Shaped:
             else True
         self._tables: dict[tuple[float, int, bool, int], np.ndarray] = {}
         self._exact: dict[tuple[str, float, float], bool] = {}
+
+    @property
+    def gemm(self) -> Gemm | None:
+        """The matrix product the layer computes at these shapes (a factorised layer is
+        priced at its unfactorised shape)."""
+        layer = self.unit.layer
+        attrs = pruned_attrs(layer, self.in_shapes[0], self.out_shape) \
+            if self.unit.kind == "compressible" else layer.attrs
+        return gemm_shape(layer.op, self.in_shapes, self.out_shape, attrs)
 
     def exact(self, fmt: str, sparsity: float, rank: float) -> bool:
         """Whether the stored bits of (fmt, sparsity, rank) here are exact
@@ -564,7 +600,12 @@ class _Block:
 
 
 def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
-            variants: _Variants, processor: str, dtype: str) -> list[_Block]:
+            variants: _Variants, processor: str, dtype: str,
+            runtime_fused: bool = False) -> list[_Block]:
+    """The unit's candidates on one processor at one dtype. ``runtime_fused``: a plain unit
+    the runtime fuses into the conv before it where the processor ``fuses_residual_add``,
+    free on such a processor (a unit's options cannot see where the conv runs; profiles
+    with that flag are one-processor host calibrations)."""
     unit, layer = shape.unit, shape.unit.layer
     bits = act_bits(dtype)
     proc = profile.processors[processor]
@@ -577,9 +618,12 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
         size = plain_weight_bits(layer, shape.in_shapes, dtype)
         work = _with_weights(scaled_plain_work(layer, shape.in_shapes, shape.out_shape, bits),
                              size)
-        cost = roofline(unit.name, work, layer.op, layer.op_class, processor, proc, dtype)
+        cost = roofline(unit.name, work, layer.op, layer.op_class, processor, proc, dtype,
+                        gemm=shape.gemm)
         if not isinstance(cost, LayerCost):
             return []
+        if runtime_fused and proc.fuses_residual_add:
+            cost = LayerCost(unit.name, processor, dtype, Cost(), "free", 0, 0)
         return [_Block(processor, dtype, 1.0, [("fp32", 0.0)], np.array([size], np.int64),
                        zero + cost.latency_s, zero + cost.cost.energy_j, zero + act_error,
                        work.macs, act_error)]
@@ -597,7 +641,7 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
         # the roofline with the weight term apart, so a re-measured size re-prices exactly
         compute, activation_s, base = shape.memo.roofline(
             work, rates, variants.speedup(rates, processor, proc), processor, proc, dtype,
-            layer.op_class)
+            layer.op_class, shape.gemm)
         fraction = _read_fraction(layer)
         bandwidth = proc.dram_bytes_per_s.value
         joules = proc.energy_per_dram_byte_j.value
