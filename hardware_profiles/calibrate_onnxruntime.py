@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import datetime
 import statistics
-from collections.abc import Callable
 from typing import Any
 
-from hardware_profiles.calibrate import (
+from hardware_profiles.efficiency_fit import Observation, fit_curve
+from hardware_profiles.host import (
+    Progress,
     cache_bytes,
     calibration_record,
     host_description,
     host_profile,
 )
-from hardware_profiles.efficiency_fit import Observation, fit_curve
 from hardware_profiles.onnx_kernels import (
     KernelTiming,
     Timer,
@@ -39,8 +39,6 @@ from hardware_profiles.onnx_kernels import (
     ort_modules,
 )
 from hardware_profiles.schema import HardwareProfile
-
-Progress = Callable[[str, int, int], None]
 
 FITTED = ("conv", "depthwise_conv", "gemm", "matmul", "elementwise", "pooling")
 """Op classes whose efficiency is a fitted curve."""

@@ -1,12 +1,13 @@
 """Fitting an op class's efficiency curve to timed kernels.
 
 A kernel of GEMM shape ``(m, n, k)`` with ``flops`` is predicted to take
-``max(flops / (peak · e(m, n, k)), memory seconds) + dispatch`` (the roofline the cost model
-uses), with ``e`` the :class:`~hardware_profiles.schema.EfficiencyCurve` ``ceiling ·
-m/(m + half_m) · n/(n + half_n) · k/(k + half_k)``. The fit picks the four parameters that
-minimise the mean squared ``ln(predicted / measured)``: an exhaustive search over a
-logarithmic grid of half points and ceilings, then a local refinement around the best.
-It needs only numpy and takes well under a second for a few hundred kernels.
+``max(flops / (peak · e(m, n, k)), memory seconds) + overhead`` (the roofline the cost model
+uses, beyond the processor's launch overhead), with ``e`` the
+:class:`~hardware_profiles.schema.EfficiencyCurve` ``ceiling · m/(m + half_m) · n/(n +
+half_n) · k/(k + half_k)`` and ``overhead`` its fixed seconds per kernel. The fit picks the
+five parameters that minimise the mean squared ``ln(predicted / measured)``: an exhaustive
+search over a logarithmic grid, then a local refinement around the best. It needs only
+numpy and takes about a second for a few hundred kernels.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ HALVES = np.concatenate([[0.0], np.geomspace(0.5, 4096, 14)])
 """Half points tried first (GEMM dimensions)."""
 CEILINGS = np.geomspace(0.02, 1.0, 40)
 """Ceilings tried first (fractions of peak)."""
+OVERHEADS = np.concatenate([[0.0], np.geomspace(0.25e-6, 32e-6, 8)])
+"""Fixed seconds per kernel tried first."""
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,13 @@ class Observation:
 
 
 def _errors(obs: Sequence[Observation], peak: float, ceil: np.ndarray, hm: np.ndarray,
-            hn: np.ndarray, hk: np.ndarray) -> np.ndarray:
+            hn: np.ndarray, hk: np.ndarray, over: np.ndarray) -> np.ndarray:
     """Mean squared log error of each parameter combination (arrays broadcast together)."""
-    total = np.zeros(np.broadcast_shapes(ceil.shape, hm.shape, hn.shape, hk.shape))
+    total = np.zeros(np.broadcast_shapes(ceil.shape, hm.shape, hn.shape, hk.shape,
+                                         over.shape))
     for o in obs:
-        eff = ceil * (o.m / (o.m + hm)) * (o.n / (o.n + hn)) * (o.k / (o.k + hk))
-        predicted = np.maximum(o.flops / (peak * eff), o.memory_s)
+        inverse = (1 / ceil) * ((o.m + hm) / o.m) * ((o.n + hn) / o.n) * ((o.k + hk) / o.k)
+        predicted = np.maximum(o.flops / peak * inverse, o.memory_s) + over
         total += np.log(predicted / o.seconds) ** 2
     return total / len(obs)
 
@@ -59,22 +63,22 @@ def fit_curve(obs: Sequence[Observation], peak: float, source: str) -> Efficienc
     """
     if not obs:
         raise ValueError("no timed kernels to fit an efficiency curve to")
-    grid = np.ix_(CEILINGS, HALVES, HALVES, HALVES)
-    errors = _errors(obs, peak, *grid)
-    i, a, b, c = np.unravel_index(int(np.argmin(errors)), errors.shape)
-    best = np.array([CEILINGS[i], HALVES[a], HALVES[b], HALVES[c]])
+    errors = _errors(obs, peak, *np.ix_(CEILINGS, HALVES, HALVES, HALVES, OVERHEADS))
+    index = np.unravel_index(int(np.argmin(errors)), errors.shape)
+    grids = [CEILINGS, HALVES, HALVES, HALVES, OVERHEADS]
+    best = [float(g[i]) for g, i in zip(grids, index, strict=True)]
     steps = np.array([1.0, 0.5, 0.8, 0.9, 1.1, 1.25, 2.0])
     for _ in range(3):
-        ceil = np.minimum(best[0] * steps, 1.0)
-        # a half point of 0 is refined from a small value, so the search can leave it
-        halves = [np.unique(np.concatenate([[0.0], max(h, 0.25) * steps])) for h in best[1:]]
-        errors = _errors(obs, peak, *np.ix_(ceil, *halves))
-        i, a, b, c = np.unravel_index(int(np.argmin(errors)), errors.shape)
-        best = np.array([ceil[i], halves[0][a], halves[1][b], halves[2][c]])
-    rms = float(np.sqrt(errors[i, a, b, c]))
-    return EfficiencyCurve(ceiling=float(best[0]), half_m=float(best[1]),
-                           half_n=float(best[2]), half_k=float(best[3]), points=len(obs),
-                           rms_log_error=rms, source=source)
+        # a parameter at 0 is refined from a small value as well, so the search can leave it
+        grids = [np.minimum(best[0] * steps, 1.0),
+                 *(np.unique(np.concatenate([[0.0], max(h, 0.25) * steps])) for h in best[1:4]),
+                 np.unique(np.concatenate([[0.0], max(best[4], 0.1e-6) * steps]))]
+        errors = _errors(obs, peak, *np.ix_(*grids))
+        index = np.unravel_index(int(np.argmin(errors)), errors.shape)
+        best = [float(g[i]) for g, i in zip(grids, index, strict=True)]
+    return EfficiencyCurve(ceiling=best[0], half_m=best[1], half_n=best[2], half_k=best[3],
+                           overhead_s=best[4], points=len(obs),
+                           rms_log_error=float(np.sqrt(errors[index])), source=source)
 
 
 __all__ = ["CEILINGS", "HALVES", "Observation", "fit_curve"]

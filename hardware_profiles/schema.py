@@ -70,7 +70,9 @@ class EfficiencyCurve(BaseModel):
     channels per group, ``n`` output positions (batch × height × width, or rows) and ``k``
     the reduction length per output (a depthwise conv's ``k`` is its kernel area over the
     stride squared, its ``m`` the channels). Small dimensions fill a kernel's tiles and
-    vector lanes poorly; each factor says how small is small.
+    vector lanes poorly; each factor says how small is small. ``overhead_s`` is what every
+    kernel of the class costs beyond the processor's launch overhead (setting up its
+    tiles, packing its weights).
 
     ``points`` benchmarks fitted it; ``rms_log_error`` is the root mean square of
     ``ln(predicted / measured)`` over them (the curve's error band on its own grid).
@@ -82,6 +84,7 @@ class EfficiencyCurve(BaseModel):
     half_m: float = Field(ge=0)
     half_n: float = Field(ge=0)
     half_k: float = Field(ge=0)
+    overhead_s: float = Field(default=0.0, ge=0)
     points: int = Field(ge=1)
     rms_log_error: float = Field(ge=0)
     source: str = Field(min_length=4)
@@ -198,6 +201,12 @@ class Processor(BaseModel):
         if curve is None or gemm is None:
             return self.efficiency_of(op_class)
         return float(curve.at(*gemm))
+
+    def overhead_of(self, op_class: str) -> float:
+        """Seconds every layer of ``op_class`` costs beyond its roofline: the launch
+        overhead, plus its curve's fixed cost where the profile has a curve."""
+        curve = self.efficiency_curves.get(op_class)  # type: ignore[call-overload]
+        return self.launch_overhead_s.value + (curve.overhead_s if curve is not None else 0.0)
 
 
 class Transfer(BaseModel):

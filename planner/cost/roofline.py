@@ -131,7 +131,7 @@ def roofline(name: str, work: Work, op: str, op_class: str, processor_name: str,
         weights_on_chip, gemm)
     compute_s, memory_s = float(compute_s), float(memory_s)
     dram_bytes, energy = float(dram_bytes), float(energy)
-    overhead_s = processor.launch_overhead_s.value
+    overhead_s = processor.overhead_of(op_class)
     cost = Cost(latency_s=max(compute_s, memory_s) + overhead_s, compute_s=compute_s,
                 memory_s=memory_s, overhead_s=overhead_s, energy_j=energy,
                 dram_bytes=dram_bytes)

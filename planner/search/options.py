@@ -646,7 +646,7 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
         bandwidth = proc.dram_bytes_per_s.value
         joules = proc.energy_per_dram_byte_j.value
         read = np.ceil(np.ceil(sizes / 8) * fraction)
-        overhead = proc.launch_overhead_s.value
+        overhead = proc.overhead_of(layer.op_class)
         latency = np.maximum(compute, read / bandwidth + activation_s) + overhead
         error = errors + (shape.prune_error + shape.facts.rank_error.get(rank, 0.0)
                           + act_error)
