@@ -1,6 +1,9 @@
 """Predicted end-to-end latency next to published measurements, as a Markdown table.
 
 Run: python benchmarks/fidelity.py        (prints the tables quoted in docs/fidelity.md)
+     python benchmarks/fidelity.py --fit [--write]
+                                          (bundled profiles fitted to those rows, as
+                                           planner fit does, with leave-one-out errors)
      python benchmarks/fidelity.py --host [--write]
                                           (measures this machine: benchmarks/host_fidelity.py)
 
@@ -20,11 +23,18 @@ import yaml
 
 from graphs import build_zoo_model
 from hardware_profiles import load
-from planner.cost import placement_cost, single_processor_placement
+from planner.contracts.latency_file import LatencyRow
+from planner.cost import (
+    LatencyMeasurement,
+    fit_profile,
+    placement_cost,
+    single_processor_placement,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "docs" / "published_latencies.yaml"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "fidelity.md"
 HOST_BEGIN, HOST_END = "<!-- host:begin -->\n", "<!-- host:end -->"
+FIT_BEGIN, FIT_END = "<!-- fit:begin -->\n", "<!-- fit:end -->"
 PREDICT_ONLY = [("jetson_orin_nano", "gpu", "fp16"), ("jetson_orin_nano", "gpu", "int8"),
                 ("raspberry_pi_5", "cpu", "fp32"), ("raspberry_pi_5", "cpu", "int8"),
                 ("kirin_990", "npu", "int8"), ("dimensity_9000", "apu", "int8"),
@@ -92,6 +102,32 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def fit_markdown() -> str:
+    """Each bundled profile with published rows fitted to them (``planner fit``): per row
+    the ratio before the fit and held out of it, and per profile the errors."""
+    entries = yaml.safe_load(DATA.read_text())
+    lines = ["| device | rows | rms log error before | leave-one-out | within ±25% before | "
+             "leave-one-out | factors |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    detail = ["| model | device | processor, dtype | before / measured | held out / measured |",
+              "| --- | --- | --- | ---: | ---: |"]
+    for name in dict.fromkeys(e["profile"] for e in entries):
+        rows = [LatencyRow.model_validate(e) for e in entries if e["profile"] == name]
+        measured = [LatencyMeasurement(r.label, build_zoo_model(
+            r.model, tuple(r.input) if r.input else None), r.processor, r.dtype, r.seconds)
+            for r in rows]
+        fit = fit_profile(load(name), measured, str(DATA.name))
+        n = len(fit.rows)
+        factors = ", ".join(f"{p} x{f:.2f}" for p, f in fit.factors.items())
+        lines.append(f"| {name} | {n} | {fit.rms_log_error('before'):.2f} | "
+                     f"{fit.rms_log_error('held_out'):.2f} | {fit.within(0.25, 'before')} of "
+                     f"{n} | {fit.within(0.25)} of {n} | {factors} |")
+        for row, r in zip(rows, fit.rows, strict=True):
+            detail.append(f"| {row.model} | {name} | {row.processor}, {row.dtype} | "
+                          f"{r.before_s / r.measurement.seconds:.2f} | "
+                          f"{r.held_out_s / r.measurement.seconds:.2f} |")
+    return "\n".join([*lines, "", *detail]) + "\n"
+
+
 def main() -> None:
     """Print the published tables, or with ``--host`` measure this machine (and with
     ``--write`` put that section into docs/fidelity.md)."""
@@ -100,12 +136,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", action="store_true",
                         help="predicted vs measured onnxruntime latency on this machine")
+    parser.add_argument("--fit", action="store_true",
+                        help="bundled profiles fitted to the published latencies, with "
+                             "leave-one-out errors")
     parser.add_argument("--write", action="store_true",
-                        help="with --host: rewrite the host section of docs/fidelity.md")
+                        help="with --host or --fit: rewrite that section of docs/fidelity.md")
     parser.add_argument("--models", default=None, help="comma-separated zoo models")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--profile", default=None,
+                        help="with --host: an onnxruntime profile written by planner "
+                             "calibrate --runtime onnxruntime (default: calibrate now)")
     args = parser.parse_args()
+    if args.fit:
+        section = fit_markdown()
+        print(section, end="")
+        if args.write:
+            _replace_section(FIT_BEGIN, FIT_END, section)
+        return
     if not args.host:
         print(markdown(), end="")
         return
@@ -113,13 +161,19 @@ def main() -> None:
     from host_fidelity import MODELS, host_markdown
 
     models = args.models.split(",") if args.models else list(MODELS)
-    section = host_markdown(models, args.threads, args.repeat)
+    section = host_markdown(models, args.threads, args.repeat,
+                            load(args.profile) if args.profile else None)
     print(section, end="")
     if args.write:
-        page = DOCS.read_text()
-        head, rest = page.split(HOST_BEGIN)
-        tail = rest.split(HOST_END)[1]
-        DOCS.write_text(head + HOST_BEGIN + section + HOST_END + tail)
+        _replace_section(HOST_BEGIN, HOST_END, section)
+
+
+def _replace_section(begin: str, end: str, section: str) -> None:
+    """Put ``section`` between the ``begin`` and ``end`` markers of docs/fidelity.md."""
+    page = DOCS.read_text()
+    head, rest = page.split(begin)
+    tail = rest.split(end)[1]
+    DOCS.write_text(head + begin + section + end + tail)
 
 
 if __name__ == "__main__":

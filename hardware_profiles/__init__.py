@@ -26,6 +26,7 @@ from hardware_profiles.schema import (
     Sourced,
     SparseSupport,
     Transfer,
+    Validation,
 )
 
 BUNDLED = Path(__file__).parent
@@ -115,6 +116,7 @@ __all__ = [
     "Sourced",
     "SparseSupport",
     "Transfer",
+    "Validation",
     "available",
     "load",
     "load_file",

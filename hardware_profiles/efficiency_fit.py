@@ -7,7 +7,8 @@ uses, beyond the processor's launch overhead), with ``e`` the
 half_n) · k/(k + half_k)`` and ``overhead`` its fixed seconds per kernel. The fit picks the
 five parameters that minimise the mean squared ``ln(predicted / measured)``: an exhaustive
 search over a logarithmic grid, then a local refinement around the best. It needs only
-numpy and takes about a second for a few hundred kernels.
+numpy and takes about a second for a few hundred kernels. What the smooth curve still
+misses at each compute-bound benchmark is kept as the curve's ``corrections``.
 """
 
 from __future__ import annotations
@@ -46,8 +47,12 @@ def _errors(obs: Sequence[Observation], peak: float, ceil: np.ndarray, hm: np.nd
     total = np.zeros(np.broadcast_shapes(ceil.shape, hm.shape, hn.shape, hk.shape,
                                          over.shape))
     for o in obs:
-        inverse = (1 / ceil) * ((o.m + hm) / o.m) * ((o.n + hn) / o.n) * ((o.k + hk) / o.k)
-        predicted = np.maximum(o.flops / peak * inverse, o.memory_s) + over
+        if o.flops == 0:  # data movement: its memory traffic and the fixed cost alone
+            predicted = o.memory_s + over + 0 * (ceil * hm * hn * hk)
+        else:
+            inverse = ((1 / ceil) * ((o.m + hm) / o.m) * ((o.n + hn) / o.n)
+                       * ((o.k + hk) / o.k))
+            predicted = np.maximum(o.flops / peak * inverse, o.memory_s) + over
         total += np.log(predicted / o.seconds) ** 2
     return total / len(obs)
 
@@ -58,8 +63,10 @@ def fit_curve(obs: Sequence[Observation], peak: float, source: str) -> Efficienc
     >>> obs = [Observation(m, 100, 100, 2e6, 0.0, 2e6 / (1e9 * 0.5 * m / (m + 8)))
     ...        for m in (1, 4, 16, 64, 256)]
     >>> curve = fit_curve(obs, 1e9, "example")
-    >>> round(curve.ceiling, 2), round(curve.half_m), curve.rms_log_error < 0.05
-    (0.5, 8, True)
+    >>> round(curve.at(16, 100, 100), 2), round(curve.at(256, 100, 100), 2)  # 0.5·m/(m + 8)
+    (0.33, 0.48)
+    >>> curve.rms_log_error < 0.05
+    True
     """
     if not obs:
         raise ValueError("no timed kernels to fit an efficiency curve to")
@@ -76,9 +83,26 @@ def fit_curve(obs: Sequence[Observation], peak: float, source: str) -> Efficienc
         errors = _errors(obs, peak, *np.ix_(*grids))
         index = np.unravel_index(int(np.argmin(errors)), errors.shape)
         best = [float(g[i]) for g, i in zip(grids, index, strict=True)]
-    return EfficiencyCurve(ceiling=best[0], half_m=best[1], half_n=best[2], half_k=best[3],
-                           overhead_s=best[4], points=len(obs),
-                           rms_log_error=float(np.sqrt(errors[index])), source=source)
+    curve = EfficiencyCurve(ceiling=best[0], half_m=best[1], half_n=best[2], half_k=best[3],
+                            overhead_s=best[4], points=len(obs),
+                            rms_log_error=float(np.sqrt(errors[index])), source=source)
+    return curve.model_copy(update={"corrections": corrections(obs, curve, peak)})
 
 
-__all__ = ["CEILINGS", "HALVES", "Observation", "fit_curve"]
+def corrections(obs: Sequence[Observation], curve: EfficiencyCurve,
+                peak: float) -> list[tuple[float, float, float, float]]:
+    """``(m, n, k, ln(curve efficiency / measured efficiency))`` of every benchmark whose
+    measured time beyond the curve's fixed cost is compute (longer than its memory time by
+    a tenth); the measured efficiency is capped at 1 and the log at ±2."""
+    table = []
+    for o in obs:
+        compute_s = o.seconds - curve.overhead_s
+        if o.flops == 0 or compute_s <= 1.1 * o.memory_s:
+            continue
+        measured = min(1.0, o.flops / (peak * compute_s))
+        shift = float(np.clip(np.log(curve.at(o.m, o.n, o.k) / measured), -2.0, 2.0))
+        table.append((o.m, o.n, o.k, round(shift, 4)))
+    return table
+
+
+__all__ = ["CEILINGS", "HALVES", "Observation", "corrections", "fit_curve"]

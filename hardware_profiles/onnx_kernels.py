@@ -34,8 +34,15 @@ OPSET = 17
 LAYOUT_OPS = frozenset({"ReorderInput", "ReorderOutput"})
 """Nodes onnxruntime inserts to change layout (to and from NCHWc blocks)."""
 
-FLOPS_PER_ELEMENT = {"Add": 1, "Mul": 1, "Relu": 1, "Sigmoid": 4, "HardSwish": 5}
+FLOPS_PER_ELEMENT = {"Add": 1, "Mul": 1, "Relu": 1, "Sigmoid": 4, "HardSwish": 5,
+                     "LayerNormalization": 8, "Softmax": 5}
 """FLOPs the graph op table counts per element of these ops (a test keeps them equal)."""
+
+
+FUSED_ACTIVATIONS = {"relu": "Relu", "relu6": "Clip", "clamp": "Clip", "hardswish": "HardSwish",
+                     "hardsigmoid": "HardSigmoid", "sigmoid": "Sigmoid", "tanh": "Tanh",
+                     "silu": "SiLU"}
+"""The ONNX op each fused activation kind exports as (``SiLU``: ``Mul(x, Sigmoid(x))``)."""
 
 
 @dataclass(frozen=True)
@@ -79,17 +86,18 @@ def ort_modules() -> tuple[Any, Any]:
 
 
 def _graph(node: Any, inputs: dict[str, tuple[int, ...]], output: tuple[int, ...],
-           weights: dict[str, np.ndarray]) -> Any:
+           weights: dict[str, np.ndarray], opset: int = OPSET) -> Any:
+    """A model of ``node`` (or a list of nodes ending in output ``y``)."""
     onnx, _ = ort_modules()
     helper, numpy_helper = onnx.helper, onnx.numpy_helper
     floats = onnx.TensorProto.FLOAT
     graph = helper.make_graph(
-        [node], "kernel",
+        node if isinstance(node, list) else [node], "kernel",
         [helper.make_tensor_value_info(name, floats, list(shape))
          for name, shape in inputs.items()],
         [helper.make_tensor_value_info("y", floats, list(output))],
         [numpy_helper.from_array(w, name) for name, w in weights.items()])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
 def _rand(*shape: int) -> np.ndarray:
@@ -125,17 +133,26 @@ def conv_case(cin: int, cout: int, size: int, kernel: int, stride: int = 1,
 
 
 def gemm_case(rows: int, k: int, m: int) -> _Case:
-    """A linear layer: ``rows × k`` activations by a ``m × k`` weight (``Gemm`` with
-    ``transB``), output ``rows × m``."""
+    """A linear layer: ``rows × k`` activations by a ``m × k`` weight, output ``rows × m``,
+    as ``planner export`` writes it: one ``Gemm`` (``transB``) for a single row (a
+    classifier), ``MatMul`` then a bias ``Add`` on a ``1 × rows × k`` sequence (a
+    transformer's projections) otherwise."""
     onnx, _ = ort_modules()
+    helper = onnx.helper
     weight = _rand(m, k)
+    shape = (rows, k) if rows == 1 else (1, rows, k)
 
     def model() -> Any:
-        node = onnx.helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)
-        return _graph(node, {"x": (rows, k)}, (rows, m), {"w": weight, "b": _rand(m)})
+        if rows == 1:
+            node = helper.make_node("Gemm", ["x", "w", "b"], ["y"], transB=1)
+            return _graph(node, {"x": shape}, (rows, m), {"w": weight, "b": _rand(m)})
+        nodes = [helper.make_node("MatMul", ["x", "wt"], ["p"]),
+                 helper.make_node("Add", ["p", "b"], ["y"])]
+        return _graph(nodes, {"x": shape}, (1, rows, m),
+                      {"wt": np.ascontiguousarray(weight.T), "b": _rand(m)})
 
     return _Case("gemm", f"gemm {rows}x{k} by {k}x{m}", (m, rows, k), 2.0 * rows * k * m,
-                 4.0 * (rows * k + rows * m), 4.0 * weight.size, model, {"x": _rand(rows, k)})
+                 4.0 * (rows * k + rows * m), 4.0 * weight.size, model, {"x": _rand(*shape)})
 
 
 def matmul_case(batch: int, rows: int, k: int, m: int) -> _Case:
@@ -162,7 +179,7 @@ def elementwise_case(op: str, elements: int) -> _Case:
         node = onnx.helper.make_node(op, names, ["y"])
         return _graph(node, {n: (1, elements) for n in names}, (1, elements), {})
 
-    return _Case("elementwise", f"{op} on {elements}", (1, elements, 1),
+    return _Case("elementwise", f"{op} on {elements}", (1, elements, FLOPS_PER_ELEMENT[op]),
                  float(elements * FLOPS_PER_ELEMENT[op]),
                  4.0 * elements * (len(names) + 1), 0.0, model,
                  {n: _rand(1, elements) for n in names})
@@ -179,35 +196,155 @@ def pool_case(channels: int, size: int, kernel: int, stride: int) -> _Case:
         return _graph(node, {"x": (1, channels, size, size)}, (1, channels, out, out), {})
 
     return _Case("pooling", f"maxpool{kernel}x{kernel}/{stride} {channels} @{size}",
-                 (channels, out * out, kernel * kernel), float(channels * out * out * kernel**2),
+                 (1, channels * out * out, kernel * kernel),
+                 float(channels * out * out * kernel**2),
                  4.0 * channels * (size * size + out * out), 0.0, model,
                  {"x": _rand(1, channels, size, size)})
 
 
+def global_pool_case(channels: int, size: int) -> _Case:
+    """A global average pooling of ``channels × size × size`` (one add per input value)."""
+    onnx, _ = ort_modules()
+
+    def model() -> Any:
+        node = onnx.helper.make_node("GlobalAveragePool", ["x"], ["y"])
+        return _graph(node, {"x": (1, channels, size, size)}, (1, channels, 1, 1), {})
+
+    return _Case("pooling", f"global avgpool {channels} @{size}", (1, channels, size * size),
+                 float(channels * size * size), 4.0 * channels * (size * size + 1), 0.0, model,
+                 {"x": _rand(1, channels, size, size)})
+
+
+def layer_norm_case(rows: int, hidden: int) -> _Case:
+    """A layer norm of ``rows × hidden`` over its last axis, with scale and bias."""
+    onnx, _ = ort_modules()
+    elements = rows * hidden
+    flops = FLOPS_PER_ELEMENT["LayerNormalization"]
+
+    def model() -> Any:
+        node = onnx.helper.make_node("LayerNormalization", ["x", "g", "b"], ["y"], axis=-1)
+        return _graph(node, {"x": (rows, hidden)}, (rows, hidden),
+                      {"g": _rand(hidden), "b": _rand(hidden)})
+
+    return _Case("normalization", f"layernorm {rows}x{hidden}", (1, elements, flops),
+                 float(flops * elements), 8.0 * elements, 8.0 * hidden, model,
+                 {"x": _rand(rows, hidden)})
+
+
+def softmax_case(rows: int, columns: int) -> _Case:
+    """A softmax of ``rows × columns`` along its last axis (attention's scores)."""
+    onnx, _ = ort_modules()
+    elements = rows * columns
+    flops = FLOPS_PER_ELEMENT["Softmax"]
+
+    def model() -> Any:
+        node = onnx.helper.make_node("Softmax", ["x"], ["y"], axis=-1)
+        return _graph(node, {"x": (rows, columns)}, (rows, columns), {})
+
+    return _Case("softmax", f"softmax {rows}x{columns}", (1, elements, flops),
+                 float(flops * elements), 8.0 * elements, 0.0, model,
+                 {"x": _rand(rows, columns)})
+
+
+def movement_case(op: str, shape: tuple[int, ...]) -> _Case:
+    """A ``Transpose`` swapping the two middle axes of ``shape`` (attention's head split,
+    a channel shuffle) or a ``Concat`` of two ``shape`` tensors along axis 1: no FLOPs,
+    only bytes moved."""
+    onnx, _ = ort_modules()
+    elements = int(np.prod(shape))
+    if op == "Transpose":
+        perm = [0, 2, 1, *range(3, len(shape))]
+        out = tuple(shape[p] for p in perm)
+        names = ["x"]
+    elif op == "Concat":
+        out = (shape[0], 2 * shape[1], *shape[2:])
+        names = ["x", "z"]
+    else:
+        raise ValueError(f"movement_case takes Transpose or Concat, got {op!r}")
+
+    def model() -> Any:
+        attrs = {"perm": perm} if op == "Transpose" else {"axis": 1}
+        node = onnx.helper.make_node(op, names, ["y"], **attrs)
+        return _graph(node, {n: shape for n in names}, out, {})
+
+    return _Case("data_movement", f"{op} {'x'.join(map(str, shape))}", (1, elements, 0), 0.0,
+                 8.0 * elements * len(names), 0.0, model, {n: _rand(*shape) for n in names})
+
+
+WIDTHS = (8, 16, 24, 32, 40, 48, 58, 64, 72, 80, 96, 100, 112, 116, 120, 128, 144, 160, 192,
+          200, 232, 240, 256, 288, 320, 384, 464, 480, 512, 576, 672, 960, 1024, 1280, 2048)
+"""Channel counts the sampled convolutions draw from: the widths CNN families use (many are
+not multiples of the 16-channel blocks vectorised kernels work in, and a few, as in
+ShuffleNet, not even of 8)."""
+SIZES = (7, 14, 28, 56, 112)
+"""Image sizes of the grid (square)."""
+
+
+def _sampled_convs(seed: int = 0) -> Iterator[_Case]:
+    """Convolutions at random widths, sizes and strides (a fixed seed, so every calibration
+    times the same ones): 1×1, 3×3 and 5×5 dense, 3×3 and 5×5 depthwise, and stems on a
+    224×224 RGB image."""
+    rng = np.random.default_rng(seed)
+
+    def pick(values: tuple[int, ...]) -> int:
+        return int(values[int(rng.integers(len(values)))])
+
+    def draw(count: int, kernel: int, max_macs: float, depthwise: bool = False
+             ) -> Iterator[_Case]:
+        made = 0
+        while made < count:
+            cin, cout, size = pick(WIDTHS), pick(WIDTHS), pick(SIZES)
+            stride = 2 if rng.random() < 0.25 else 1
+            if depthwise:
+                cout = cin
+            out = (size - 1) // stride + 1
+            macs = cout * out * out * (1 if depthwise else cin) * kernel * kernel
+            if not 2e4 <= macs <= max_macs:
+                continue
+            made += 1
+            yield conv_case(cin, cout, size, kernel, stride, groups=cin if depthwise else 1)
+
+    yield from draw(160, 1, 2.5e8)
+    yield from draw(70, 3, 5e8)
+    yield from draw(10, 5, 3e8)
+    yield from draw(70, 3, 1e8, depthwise=True)
+    yield from draw(20, 5, 1e8, depthwise=True)
+    for cout, kernel, stride in ((16, 3, 2), (24, 3, 2), (32, 3, 2), (64, 3, 2), (64, 7, 2),
+                                 (96, 7, 2), (64, 11, 4)):
+        yield conv_case(3, cout, 224, kernel, stride)
+
+
 def default_cases(quick: bool = False) -> Iterator[_Case]:
-    """The calibration grid: the shapes mobile and server CNNs and transformers use."""
-    sizes = (14, 56) if quick else (7, 14, 28, 56, 112)
+    """The calibration grid: the shapes mobile and server CNNs and transformers use (with
+    ``quick``, a few of each kind, for tests)."""
+    sizes = (14, 56) if quick else SIZES
     channels = (32, 128) if quick else (16, 32, 64, 128, 256, 512)
     for size in sizes:
         for cin in channels:
             for cout in channels:
                 if cin * cout * size * size > (64 * 64 * 112 * 112 if not quick else 1 << 22):
                     continue
-                if quick or (cin, cout) in {(c, c) for c in channels} or size in (14, 56):
+                if quick or cin == cout:
                     yield conv_case(cin, cout, size, 1)
-                if cin == cout or cout == 2 * cin or quick:
+                if quick or cin == cout:
                     yield conv_case(cin, cout, size, 3)
-        for c in (32, 96, 384) if quick else (16, 32, 96, 144, 384, 960):
-            if c * size * size > 960 * 14 * 14 * 4:
+        for c in (32, 96, 384) if quick else (16, 32, 58, 96, 116, 144, 232, 384, 960):
+            if c * size * size > 1_300_000:
                 continue
             for kernel in (3,) if quick else (3, 5):
                 for stride in (1, 2):
                     yield conv_case(c, c, size, kernel, stride, groups=c)
+    if not quick:
+        yield from _sampled_convs()
     for rows in (1, 8, 128) if quick else (1, 8, 32, 128, 512):
         for k, m in ((256, 256), (768, 768), (768, 3072), (3072, 768), (1024, 1000)):
             if quick and k != m:
                 continue
             yield gemm_case(rows, k, m)
+    if not quick:
+        for k, m in ((512, 1000), (1280, 1000), (2048, 1000), (4096, 1000), (576, 1024),
+                     (960, 1280), (4096, 4096), (9216, 4096), (512, 10)):
+            yield gemm_case(1, k, m)
     for rows, k in ((64, 64), (128, 64)) if quick else ((64, 64), (128, 64), (256, 64),
                                                         (197, 64), (128, 32)):
         yield matmul_case(12, rows, k, rows)
@@ -216,8 +353,25 @@ def default_cases(quick: bool = False) -> Iterator[_Case]:
                                                                 1 << 19, 1 << 21):
         for op in ("Add", "Relu", "Sigmoid", "HardSwish"):
             yield elementwise_case(op, elements)
-    for planes, size in ((64, 112), (256, 14)):
+    for planes, size in ((64, 112), (256, 14)) if quick else ((64, 112), (96, 56), (256, 14),
+                                                              (512, 28)):
         yield pool_case(planes, size, 3, 2)
+    for planes, size in ((512, 7),) if quick else ((512, 7), (1280, 7), (2048, 7), (96, 56),
+                                                   (576, 7)):
+        yield global_pool_case(planes, size)
+    for rows, hidden in ((16, 256),) if quick else ((1, 768), (16, 256), (128, 768),
+                                                    (512, 768), (197, 384)):
+        yield layer_norm_case(rows, hidden)
+    for rows, columns in ((768, 64),) if quick else ((12, 16), (768, 64), (1536, 128),
+                                                     (2364, 197), (6144, 512)):
+        yield softmax_case(rows, columns)
+    for shape in ((1, 64, 12, 64),) if quick else ((1, 16, 12, 64), (1, 128, 12, 64),
+                                                    (1, 512, 12, 64), (1, 2, 58, 28, 28),
+                                                    (1, 2, 116, 14, 14)):
+        yield movement_case("Transpose", shape)
+    for shape in ((1, 64, 28, 28),) if quick else ((1, 64, 56, 56), (1, 116, 28, 28),
+                                                    (1, 232, 14, 14), (1, 64, 14, 14)):
+        yield movement_case("Concat", shape)
 
 
 class Timer:
@@ -260,11 +414,12 @@ class Timer:
             times.append(time.perf_counter() - t0)
         return times
 
-    def kernel_runs(self, model: Any, inputs: dict[str, np.ndarray]) -> list[float]:
+    def kernel_runs(self, model: Any, inputs: dict[str, np.ndarray],
+                    only: frozenset[str] | None = None) -> list[float]:
         """Seconds of the model's compute kernels in each timed run, from onnxruntime's
         profiler: the layout changes onnxruntime puts around a lone kernel
         (:data:`LAYOUT_OPS`) are left out, since inside a model they happen once at its
-        edges, not around every conv."""
+        edges, not around every conv. ``only``: the kernels of these ops alone."""
         import json
         import tempfile
         from pathlib import Path
@@ -279,15 +434,16 @@ class Timer:
             for _ in range(2 + count):
                 session.run(None, inputs)
             trace = json.loads(Path(session.end_profiling()).read_text())
-        durations = [event["dur"] * 1e-6 for event in trace
-                     if event.get("cat") == "Node"
-                     and event.get("name", "").endswith("_kernel_time")
-                     and event.get("args", {}).get("op_name") not in LAYOUT_OPS]
+        events = [event for event in trace if event.get("cat") == "Node"
+                  and event.get("name", "").endswith("_kernel_time")
+                  and event.get("args", {}).get("op_name") not in LAYOUT_OPS]
         runs = 2 + count
-        per_run = len(durations) // runs  # compute nodes per run (one for these graphs)
+        per_run = len(events) // runs  # compute nodes per run
         if per_run == 0:
             raise RuntimeError("onnxruntime's profile has no kernel events for this model")
-        sums = [sum(durations[i * per_run:(i + 1) * per_run]) for i in range(runs)]
+        sums = [sum(e["dur"] * 1e-6 for e in events[i * per_run:(i + 1) * per_run]
+                    if only is None or e.get("args", {}).get("op_name") in only)
+                for i in range(runs)]
         return sums[2:]
 
     def median(self, model: Any, inputs: dict[str, np.ndarray],
@@ -359,6 +515,65 @@ class Timer:
         ops = {e.get("args", {}).get("op_name") for e in trace if e.get("cat") == "Node"}
         return "Add" not in ops and "Relu" not in ops
 
+    def fused_activation_rates(self, quick: bool = False) -> dict[str, float]:
+        """Seconds per output element each activation kind adds to the convolution it is
+        fused into: the kernel time of ``act(Conv(x))`` less that of ``Conv(x)``, on a
+        depthwise and a 1×1 convolution (the mean of the two; never below 0)."""
+        onnx, _ = ort_modules()
+        helper = onnx.helper
+        floats = onnx.TensorProto.FLOAT
+        shapes = ((96, 56, 96, 3),) if quick else ((96, 56, 96, 3), (64, 56, 1, 1))
+        kinds = ("relu", "relu6") if quick else tuple(FUSED_ACTIVATIONS)
+        rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+        for channels, size, groups, kernel in shapes:
+            shape = [1, channels, size, size]
+            weights = {"w": _rand(channels, channels // groups, kernel, kernel),
+                       "lo": np.array(0, np.float32), "hi": np.array(6, np.float32)}
+
+            def model(act: str | None, shape: list[int] = shape, groups: int = groups,
+                      kernel: int = kernel, weights: dict[str, np.ndarray] = weights) -> Any:
+                conv = helper.make_node("Conv", ["x", "w"], ["y" if act is None else "a"],
+                                        group=groups, kernel_shape=[kernel, kernel],
+                                        pads=[kernel // 2] * 4)
+                nodes = [conv]
+                if act == "Clip":
+                    nodes.append(helper.make_node("Clip", ["a", "lo", "hi"], ["y"]))
+                elif act == "SiLU":
+                    nodes += [helper.make_node("Sigmoid", ["a"], ["g"]),
+                              helper.make_node("Mul", ["a", "g"], ["y"])]
+                elif act is not None:
+                    nodes.append(helper.make_node(act, ["a"], ["y"]))
+                graph = helper.make_graph(
+                    nodes, "fused", [helper.make_tensor_value_info("x", floats, shape)],
+                    [helper.make_tensor_value_info("y", floats, shape)],
+                    [onnx.numpy_helper.from_array(w, k) for k, w in weights.items()])
+                return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+
+            inputs = {"x": _rand(*shape)}
+            plain, _ = self.median(model(None), inputs, kernels_only=True)
+            for kind in kinds:
+                with_act, _ = self.median(model(FUSED_ACTIVATIONS[kind]), inputs,
+                                          kernels_only=True)
+                rates[kind].append(max(with_act - plain, 0.0) / (channels * size * size))
+        if not quick:
+            rates["gelu"] = [self._bias_gelu_rate()]
+        return {kind: float(np.mean(values)) for kind, values in rates.items()}
+
+    def _bias_gelu_rate(self, rows: int = 128, width: int = 1536) -> float:
+        """Seconds per element of the GELU after a linear layer's ``MatMul`` and bias
+        ``Add``: the kernels onnxruntime makes of it (``Gelu`` or ``BiasGelu``, which takes
+        the bias add along), from its profile."""
+        onnx, _ = ort_modules()
+        helper = onnx.helper
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["p"]),
+                 helper.make_node("Add", ["p", "b"], ["a"]),
+                 helper.make_node("Gelu", ["a"], ["y"])]
+        model = _graph(nodes, {"x": (1, rows, 384)}, (1, rows, width),
+                       {"w": _rand(384, width), "b": _rand(width)}, opset=20)
+        runs = self.kernel_runs(model, {"x": _rand(1, rows, 384)},
+                                only=frozenset({"Gelu", "BiasGelu", "FastGelu"}))
+        return statistics.median(runs) / (rows * width)
+
     def int8_gemm_rate(self, n: int) -> float:
         """Operations per second of an ``n × n`` uint8 by int8 ``MatMulInteger``."""
         onnx, _ = ort_modules()
@@ -375,5 +590,7 @@ class Timer:
         return 2.0 * n**3 / max(seconds - self.call_s, 1e-9)
 
 
-__all__ = ["AGREEMENT", "KernelTiming", "Timer", "conv_case", "default_cases",
-           "elementwise_case", "gemm_case", "matmul_case", "ort_modules", "pool_case"]
+__all__ = ["AGREEMENT", "FUSED_ACTIVATIONS", "SIZES", "WIDTHS", "KernelTiming", "Timer",
+           "conv_case", "default_cases", "elementwise_case", "gemm_case", "global_pool_case",
+           "layer_norm_case", "matmul_case", "movement_case", "ort_modules", "pool_case",
+           "softmax_case"]

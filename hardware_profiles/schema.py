@@ -9,8 +9,10 @@ default.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Dtype = Literal["fp32", "fp16", "int8", "int4"]
@@ -64,6 +66,17 @@ class SparseSupport(BaseModel):
         return v
 
 
+def _alignment(channels: float) -> int:
+    """16, 8 or 1: the block of channels ``channels`` is a whole number of."""
+    whole = int(channels)
+    return 16 if whole % 16 == 0 else 8 if whole % 8 == 0 else 1
+
+
+CORRECTION_PRIOR = 0.15
+"""Weight of "no correction" against the benchmarks near a shape (a benchmark at the
+shape itself weighs 1)."""
+
+
 class EfficiencyCurve(BaseModel):
     """The fraction of peak an op class reaches as a function of the GEMM it computes:
     ``ceiling · m/(m + half_m) · n/(n + half_n) · k/(k + half_k)``, with ``m`` output
@@ -76,6 +89,18 @@ class EfficiencyCurve(BaseModel):
 
     ``points`` benchmarks fitted it; ``rms_log_error`` is the root mean square of
     ``ln(predicted / measured)`` over them (the curve's error band on its own grid).
+
+    What the smooth curve misses at particular shapes (a channel count that fills the
+    kernel's blocks badly, a first layer with three input channels) is kept in
+    ``corrections``: for each compute-bound benchmark ``(m, n, k, r)`` with ``r`` the
+    natural log of curve efficiency over measured efficiency. :meth:`efficiency` divides
+    the curve by ``exp`` of a Gaussian-weighted mean of the ``r`` near a shape (width
+    ``correction_octaves`` in each of log₂ m, n, k, shrunk towards 0 by a prior weight of
+    :data:`CORRECTION_PRIOR`), among the benchmarks whose ``m`` is as aligned as the
+    shape's (a multiple of 16, of 8 only, or of neither: vectorised kernels work in blocks
+    of 8 or 16 channels, and fall back to slower code for the rest), so a shape on the
+    grid gets most of its measured efficiency back and a shape far from it gets the
+    curve.
     """
 
     model_config = _STRICT
@@ -88,6 +113,29 @@ class EfficiencyCurve(BaseModel):
     points: int = Field(ge=1)
     rms_log_error: float = Field(ge=0)
     source: str = Field(min_length=4)
+    corrections: list[tuple[float, float, float, float]] = Field(default_factory=list)
+    correction_octaves: float = Field(default=0.5, gt=0)
+
+    def efficiency(self, m: float, n: float, k: float) -> float:
+        """The efficiency of a kernel of GEMM shape ``(m, n, k)``: the curve, corrected
+        by the benchmarks near that shape.
+
+        >>> curve = EfficiencyCurve(ceiling=0.8, half_m=0, half_n=0, half_k=0, points=1,
+        ...                         rms_log_error=0, source="example",
+        ...                         corrections=[(24, 3136, 144, math.log(2))])
+        >>> round(curve.efficiency(24, 3136, 144), 3), round(curve.efficiency(512, 49, 9), 3)
+        (0.438, 0.8)
+        """
+        base = self.at(m, n, k)
+        table = np.asarray([row for row in self.corrections
+                            if _alignment(row[0]) == _alignment(m)], dtype=np.float64)
+        if not len(table):
+            return base
+        here = np.log2(np.maximum([m, n, k], 1e-9))
+        distance = np.log2(np.maximum(table[:, :3], 1e-9)) - here
+        weights = np.exp(-0.5 * np.sum(distance**2, axis=1) / self.correction_octaves**2)
+        shift = float(weights @ table[:, 3]) / (CORRECTION_PRIOR + float(weights.sum()))
+        return min(1.0, base / math.exp(shift))
 
     def at(self, m: float, n: float, k: float) -> float:
         """The efficiency of a kernel of GEMM shape ``(m, n, k)``.
@@ -117,6 +165,27 @@ class Calibration(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+class Validation(BaseModel):
+    """How the profile's latency predictions compare with measured latencies: over
+    ``measurements`` models, the root mean square of ``ln(predicted / measured)``
+    (``rms_log_error``; leave-one-out when the profile was fitted to them) and the largest
+    ``|predicted / measured − 1|``."""
+
+    model_config = _STRICT
+
+    measurements: int = Field(ge=1)
+    rms_log_error: float = Field(ge=0)
+    worst_error: float = Field(ge=0)
+    leave_one_out: bool
+    source: str = Field(min_length=4)
+    date: str
+
+    @property
+    def band(self) -> float:
+        """The expected relative error of a prediction (one rms, as a fraction)."""
+        return math.expm1(self.rms_log_error)
+
+
 class Processor(BaseModel):
     """One compute unit (CPU cluster, GPU, DSP, NPU) and its roofline parameters.
 
@@ -129,6 +198,10 @@ class Processor(BaseModel):
     ``fuses_residual_add``: the runtime adds a residual tensor into a conv's output (and
     applies the activation after the add) inside the conv's kernel, as onnxruntime's NCHWc
     convolutions do, so that add costs nothing of its own.
+    ``fused_activation_s_per_element``: seconds per output element that an activation
+    fused into the conv or linear before it still costs, by op kind (a runtime that applies
+    it in a pass over the output, or splits it: onnxruntime fuses HardSwish's HardSigmoid
+    and runs its Mul apart); None: fused activations are free.
     """
 
     model_config = _STRICT
@@ -147,6 +220,7 @@ class Processor(BaseModel):
     sparse: SparseSupport | None = None
     weights_stay_on_chip: bool = Field(default=False, strict=True)
     fuses_residual_add: bool = Field(default=False, strict=True)
+    fused_activation_s_per_element: dict[str, float] | None = None
     energy_per_mac_j: dict[Dtype, Sourced]
     energy_per_dram_byte_j: Sourced
     energy_per_onchip_byte_j: Sourced
@@ -200,7 +274,13 @@ class Processor(BaseModel):
         curve = self.efficiency_curves.get(op_class)  # type: ignore[call-overload]
         if curve is None or gemm is None:
             return self.efficiency_of(op_class)
-        return float(curve.at(*gemm))
+        return curve.efficiency(*gemm)
+
+    def fused_activation_s(self, op: str, elements: float) -> float:
+        """Seconds an activation of kind ``op`` fused into the layer before it costs on
+        ``elements`` outputs (0 where fused activations are free)."""
+        rates = self.fused_activation_s_per_element
+        return 0.0 if rates is None else rates.get(op, 0.0) * elements
 
     def overhead_of(self, op_class: str) -> float:
         """Seconds every layer of ``op_class`` costs beyond its roofline: the launch
@@ -243,6 +323,7 @@ class HardwareProfile(BaseModel):
     transfers: list[Transfer] = Field(default_factory=list)
     notes: str = ""
     calibration: Calibration | None = None
+    validation: Validation | None = None
 
     @model_validator(mode="after")
     def _links_are_complete(self) -> HardwareProfile:

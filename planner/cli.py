@@ -272,6 +272,41 @@ def calibrate(
 
 
 @app.command()
+def fit(
+    profile: Annotated[str, typer.Argument(
+        help="A bundled profile (see `planner profiles`) or a profile YAML.")],
+    measurements: Annotated[Path, typer.Argument(
+        help="Measured latencies (YAML rows {model, processor, dtype, ms}, the format of "
+             "docs/published_latencies.yaml).")],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Where to write the fitted profile (YAML).",
+        callback=writable)] = Path("fitted.yaml"),
+    fmt: FormatOpt = "table",
+) -> None:
+    """Fit a profile's efficiency factors to measured latencies and write the fitted
+    profile; prints each row before, after and held out of the fit (leave-one-out).
+
+    Example: planner fit snapdragon_855 docs/published_latencies.yaml -o sd855_fitted.yaml
+    """
+    from hardware_profiles import save
+    from planner.contracts.latency_file import read_latencies
+    from planner.cost.profile_fit import LatencyMeasurement, fit_profile
+    from planner.report.fit_table import fit_table
+
+    device = load_profile(profile)
+    rows = read_latencies(measurements, device.name)
+    measured = [LatencyMeasurement(r.label, load_model(r.model, r.input), r.processor, r.dtype,
+                                   r.seconds) for r in rows]
+    try:
+        result = fit_profile(device, measured, str(measurements))
+    except ValueError as exc:
+        raise PlanError(f"{measurements}: {exc}") from None
+    save(result.profile, output)
+    emit(render(fit_table(result, profile), fmt), None)
+    typer.echo(f"wrote {output}", err=True)
+
+
+@app.command()
 def plan(
     model: ModelArg = "mobilenet_v2",
     hardware: ProfileOpt = "snapdragon_855",

@@ -58,7 +58,7 @@ def test_a_curve_prices_small_shapes_at_a_smaller_fraction_of_peak() -> None:
     assert curve.at(256, 4096, 1152) > curve.at(32, 4096, 1152) > curve.at(8, 4096, 1152)
 
 
-def test_gemm_shapes_of_convs_linears_and_matmuls() -> None:
+def test_gemm_shapes_of_convs_linears_matmuls_and_other_ops() -> None:
     g = build_zoo_model("mobilenet_v2")
     first = g["features.0.0"]  # 3 -> 32, 3x3 stride 2 on 224: 112·112 outputs
     assert gemm_shape(first.op, first.input_shapes, first.output_shape, first.attrs) == (
@@ -70,12 +70,16 @@ def test_gemm_shapes_of_convs_linears_and_matmuls() -> None:
     assert gemm_shape(fc.op, fc.input_shapes, fc.output_shape, fc.attrs) == (1000.0, 1.0, 1280.0)
     assert gemm_shape("matmul", [(2, 12, 128, 64), (2, 12, 64, 128)], (2, 12, 128, 128),
                       {}) == (128.0, 2 * 12 * 128, 64.0)
-    assert gemm_shape("relu", [(1, 8)], (1, 8), {}) is None
+    # ops without MACs: output elements and FLOPs per element; views compute nothing
+    assert gemm_shape("relu", [(1, 8)], (1, 8), {}) == (1.0, 8.0, 1.0)
+    assert gemm_shape("sigmoid", [(2, 8)], (2, 8), {}) == (1.0, 16.0, 4.0)
+    assert gemm_shape("reshape", [(2, 8)], (16,), {"shape": (16,)}) is None
 
 
 def test_elementwise_flops_match_the_op_table() -> None:
+    kinds = {"LayerNormalization": "layer_norm"}
     for op, flops in FLOPS_PER_ELEMENT.items():
-        spec = OPS[op.lower()]
+        spec = OPS[kinds.get(op, op.lower())]
         assert spec.other_flops([(1, 10), (1, 10)][:spec.arity[0]], (1, 10), {}) == 10 * flops
 
 
@@ -138,3 +142,53 @@ def test_openblas_coretype_is_recorded_and_warned_about(monkeypatch: pytest.Monk
 def test_a_thread_count_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="threads must be at least 1, got 0"):
         calibrate(quick=True, threads=0)
+
+
+def test_corrections_give_each_alignment_its_own_measured_efficiency() -> None:
+    """Kernels on 64 channels reach half of peak and on 58 (no 8-channel blocks) a tenth:
+    one smooth curve cannot say both, its corrections do, at and near the grid's shapes."""
+    peak = 1e11
+    obs = []
+    for m, eff in ((64, 0.5), (58, 0.1), (128, 0.5), (116, 0.1)):
+        for n in (196, 784, 3136):
+            flops = 2.0 * m * n * 9
+            obs.append(Observation(m, n, 9, flops, 0.0, flops / (peak * eff)))
+    curve = fit_curve(obs, peak, "synthetic")
+    assert curve.corrections
+    assert curve.efficiency(58, 784, 9) == pytest.approx(0.1, rel=0.25)
+    assert curve.efficiency(64, 784, 9) == pytest.approx(0.5, rel=0.25)
+    # between grid points, within the same alignment
+    assert curve.efficiency(100, 1568, 9) < 0.2 < 0.35 < curve.efficiency(96, 1568, 9)
+
+
+def test_fused_activations_cost_the_same_in_the_roofline_and_the_program() -> None:
+    """With a per-element cost for fused ReLU6 (onnxruntime applies it in a pass over the
+    conv's output), MobileNet v2 costs that much more, in placement_cost and in the plan
+    the ILP's options price (the same difference in both)."""
+    from hardware_profiles import load as load_profile
+    from planner.cost import placement_cost, single_processor_placement
+    from planner.planning.whatif import fixed_plan
+
+    base = load_profile("raspberry_pi_5")
+    cpu = base.processors["cpu"].model_copy(
+        update={"fused_activation_s_per_element": {"relu6": 1e-9}})
+    profile = base.model_copy(update={"processors": {**base.processors, "cpu": cpu}})
+    g = build_zoo_model("mobilenet_v2")
+    elements = sum(layer.output_elements for layer in g if layer.op == "relu6")
+
+    def latency(p):  # type: ignore[no-untyped-def]
+        return placement_cost(g, p, single_processor_placement(g, p, "cpu", "fp32")
+                              ).total.latency_s
+
+    assert latency(profile) - latency(base) == pytest.approx(elements * 1e-9, rel=1e-6)
+
+    def planned(p):  # type: ignore[no-untyped-def]
+        return fixed_plan(g, p, [], proxy="uniform").totals.latency_s
+
+    assert planned(profile) - planned(base) == pytest.approx(elements * 1e-9, rel=1e-6)
+
+
+def test_an_onnxruntime_calibration_measures_fused_activations(ort_profile) -> None:  # type: ignore[no-untyped-def]
+    rates = ort_profile.processors["cpu"].fused_activation_s_per_element
+    assert set(rates) == {"relu", "relu6"} and all(r >= 0 for r in rates.values())
+    assert ort_profile.processors["cpu"].onchip_bytes.value >= 1 << 16

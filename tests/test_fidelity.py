@@ -31,3 +31,9 @@ def test_predictions_stay_within_the_stated_band() -> None:
     assert all(0.25 < r["ratio"] < 4.0 for r in rows)
     cpu = [r["ratio"] for r in rows if r["processor"] == "cpu" and r["dtype"] == "fp32"]
     assert all(0.8 < ratio < 1.25 for ratio in cpu)
+
+
+def test_docs_fit_table_is_what_the_script_prints() -> None:
+    page = (ROOT / "docs" / "fidelity.md").read_text()
+    block = page.split("<!-- fit:begin -->\n")[1].split("<!-- fit:end -->")[0]
+    assert block == fidelity_module().fit_markdown()

@@ -33,6 +33,8 @@ class Unit:
     consumers: list[str] = field(default_factory=list)
     folds_norm: bool = False
     """A batch norm among the members folds into the root (which then stores a bias)."""
+    activations: list[str] = field(default_factory=list)
+    """Op kinds of the activations among the members (fused into the root)."""
 
     @property
     def output(self) -> str:
@@ -55,6 +57,8 @@ def build_units(graph: Graph, coupling: Coupling) -> tuple[list[Unit], dict[str,
             root = owner[source]
             units[root].members.append(layer.name)
             units[root].folds_norm |= folds_into(graph, layer)
+            if layer.spec.fuses:
+                units[root].activations.append(layer.op)
             owner[layer.name] = root
             continue
         kind: Literal["input", "compressible", "plain"] = (

@@ -13,6 +13,12 @@ from planner.cost.placement import (
     transfers,
     weights_fit_on_chip,
 )
+from planner.cost.profile_fit import (
+    LatencyMeasurement,
+    ProfileFit,
+    fit_profile,
+    validation_note,
+)
 from planner.cost.roofline import (
     FUSABLE_ACTIVATIONS,
     Bound,
@@ -35,13 +41,16 @@ __all__ = [
     "Cost",
     "Gemm",
     "Infeasible",
+    "LatencyMeasurement",
     "LayerCost",
     "Placement",
     "PlacementCost",
+    "ProfileFit",
     "TransferCost",
     "best_processor",
     "display_dtype",
     "dtype_bits",
+    "fit_profile",
     "fused_layers",
     "gemm_shape",
     "layer_cost",
@@ -52,5 +61,6 @@ __all__ = [
     "single_processor_placement",
     "sparse_speedup",
     "transfers",
+    "validation_note",
     "weights_fit_on_chip",
 ]

@@ -176,16 +176,30 @@ def roofline_terms(macs: Num, flops: Num, weight_read_bytes: Num, activation_byt
 
 def gemm_shape(op: str, input_shapes: Sequence[Shape], output_shape: Shape,
                attrs: Mapping[str, Any]) -> Gemm | None:
-    """The ``(m, n, k)`` of the matrix product an op computes at these shapes (the op
-    table's ``gemm`` handler), or None for ops that compute none.
+    """The ``(m, n, k)`` an op's efficiency curve is read at: for a conv, linear or matmul
+    the matrix product it computes (the op table's ``gemm`` handler); for an op with FLOPs
+    but no MACs (activations, pooling, normalisation, softmax) ``(1, output elements, FLOPs
+    per output element)``, the shape calibration benchmarks such ops at; None for ops that
+    compute nothing.
 
     >>> from graphs import build_zoo_model
-    >>> conv = build_zoo_model("resnet18")["conv1"]
+    >>> graph = build_zoo_model("resnet18")
+    >>> conv, pool = graph["conv1"], graph["maxpool"]
     >>> gemm_shape(conv.op, conv.input_shapes, conv.output_shape, conv.attrs)
     (64.0, 12544.0, 147.0)
+    >>> gemm_shape(pool.op, pool.input_shapes, pool.output_shape, pool.attrs)
+    (1.0, 200704.0, 9.0)
     """
-    handler = OPS[op].gemm if op in OPS else None
-    return None if handler is None else handler(input_shapes, output_shape, attrs)
+    spec = OPS.get(op)
+    if spec is None:
+        return None
+    if spec.gemm is not None:
+        return spec.gemm(input_shapes, output_shape, attrs)
+    outputs = math.prod(output_shape)
+    if outputs == 0 or spec.macs(input_shapes, output_shape, attrs):
+        return None  # a product whose shape the op table does not declare
+    flops = spec.other_flops(input_shapes, output_shape, attrs)
+    return (1.0, float(outputs), flops / outputs) if flops > 0 else None
 
 
 def sparse_speedup(processor: Processor, sparsity: float,
@@ -239,13 +253,19 @@ def layer_cost(layer: Layer, profile: HardwareProfile, processor: str, dtype: st
                weights_on_chip: bool = False) -> LayerCost | Infeasible:
     """Cost of ``layer`` on ``processor`` at ``dtype`` (weights and activations stored at the
     dtype's width unless ``work`` is given). Fused layers are free where the processor runs
-    the op."""
+    the op, but for the pass over the output some runtimes still make for a fused
+    activation (``Processor.fused_activation_s_per_element``)."""
     proc = profile.processors[processor]
     if fused:
         if not proc.runs_op(layer.op):
             return Infeasible(layer.name, processor, dtype, f"{processor} does not run "
                               f"{layer.op}")
-        return LayerCost(layer.name, processor, dtype, Cost(), "free", 0, 0)
+        elements = (work.output_bytes * 8 / dtype_bits(dtype) if work is not None
+                    else layer.output_elements)
+        seconds = proc.fused_activation_s(layer.op, elements)
+        return LayerCost(layer.name, processor, dtype,
+                         Cost(latency_s=seconds, overhead_s=seconds),
+                         "free" if seconds == 0 else "memory", 0, 0)
     bits = dtype_bits(dtype)
     work = work if work is not None else layer.work(weight_bits=bits, activation_bits=bits)
     return roofline(layer.name, work, layer.op, layer.op_class, processor, proc, dtype,

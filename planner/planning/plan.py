@@ -35,7 +35,7 @@ from planner.contracts.plan_file import (
     load_plan,
 )
 from planner.contracts.quantities import format_quantity, total_field
-from planner.cost import placement_cost, single_processor_placement
+from planner.cost import placement_cost, single_processor_placement, validation_note
 from planner.execution import KERNELS, runnable_layers
 from planner.search.deadline import Deadline
 from planner.search.fact_cache import FactCache, facts_key, options_key
@@ -123,6 +123,8 @@ class Planner:
             graph = seeded_weights(graph, seed)
             self.notes.append("the model has no weights: proxies use seeded random weights")
         self.graph, self.profile = graph, profile
+        if (band := validation_note(profile)) is not None:
+            self.notes.append(band)
         self.space = space or OptionSpace()
         self.proxy = proxy
         self.coupling: Coupling = couple(graph)

@@ -37,6 +37,7 @@ from graphs import (
 )
 from hardware_profiles import HardwareProfile, Processor
 from planner.contracts.plan_file import Plan
+from planner.cost import validation_note
 from planner.planning.plan import PlanError, Planner, Proxy
 from planner.search.option_table import Option
 from planner.search.options import OptionSpace, format_fits
@@ -198,7 +199,7 @@ def whatif(graph: Graph, profile: HardwareProfile, changes: Sequence[Change], *,
     after_graph = graph
     for transform in transforms:
         after_graph = transform.apply(after_graph)
-    notes: list[str] = []
+    notes = [band] if (band := validation_note(profile)) is not None else []
     if transforms and overrides:
         notes.append("a transformed network has seeded weights: the proxy error of its "
                      "overrides is a placeholder until the network is retrained")

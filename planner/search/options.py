@@ -521,6 +521,12 @@ class _Shaped:
         self._tables: dict[tuple[float, int, bool, int], np.ndarray] = {}
         self._exact: dict[tuple[str, float, float], bool] = {}
 
+    def fused_activation_s(self, processor: Processor) -> float:
+        """Seconds the unit's fused activations still cost on ``processor`` at these
+        shapes (each is as large as the root's output)."""
+        elements = math.prod(self.out_shape)
+        return sum(processor.fused_activation_s(op, elements) for op in self.unit.activations)
+
     @property
     def gemm(self) -> Gemm | None:
         """The matrix product the layer computes at these shapes (a factorised layer is
@@ -623,9 +629,14 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
         if not isinstance(cost, LayerCost):
             return []
         if runtime_fused and proc.fuses_residual_add:
-            cost = LayerCost(unit.name, processor, dtype, Cost(), "free", 0, 0)
+            # the add is free; an activation after it runs in the conv's pass over its output
+            seconds = (proc.fused_activation_s(layer.op, math.prod(shape.out_shape))
+                       if layer.spec.fuses else 0.0)
+            cost = LayerCost(unit.name, processor, dtype,
+                             Cost(latency_s=seconds, overhead_s=seconds), "free", 0, 0)
         return [_Block(processor, dtype, 1.0, [("fp32", 0.0)], np.array([size], np.int64),
-                       zero + cost.latency_s, zero + cost.cost.energy_j, zero + act_error,
+                       zero + cost.latency_s + shape.fused_activation_s(proc),
+                       zero + cost.cost.energy_j, zero + act_error,
                        work.macs, act_error)]
     if not (proc.runs_op(layer.op) and dtype in proc.peak_ops_per_s):
         return []
@@ -646,7 +657,7 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
         bandwidth = proc.dram_bytes_per_s.value
         joules = proc.energy_per_dram_byte_j.value
         read = np.ceil(np.ceil(sizes / 8) * fraction)
-        overhead = proc.overhead_of(layer.op_class)
+        overhead = proc.overhead_of(layer.op_class) + shape.fused_activation_s(proc)
         latency = np.maximum(compute, read / bandwidth + activation_s) + overhead
         error = errors + (shape.prune_error + shape.facts.rank_error.get(rank, 0.0)
                           + act_error)
