@@ -72,6 +72,8 @@ class _Case:
     weight_bytes: float
     model: Callable[[], Any]
     inputs: dict[str, np.ndarray]
+    only: frozenset[str] | None = None
+    """The ops whose kernels are timed (None: every kernel but layout changes)."""
 
 
 def ort_modules() -> tuple[Any, Any]:
@@ -185,34 +187,47 @@ def elementwise_case(op: str, elements: int) -> _Case:
                  {n: _rand(1, elements) for n in names})
 
 
-def pool_case(channels: int, size: int, kernel: int, stride: int) -> _Case:
-    """A max pooling of ``channels × size × size``."""
+def _after_conv(node: Any, channels: int, size: int, output: tuple[int, ...]) -> Any:
+    """``node`` reading the output of a 1×1 convolution, as pooling reads in a CNN:
+    onnxruntime then runs it in the convolution's blocked (NCHWc) layout, which for
+    pooling is several times slower than the plain layout a lone pooling runs in."""
     onnx, _ = ort_modules()
-    out = (size + 2 * (kernel // 2) - kernel) // stride + 1
+    conv = onnx.helper.make_node("Conv", ["x", "w"], ["a"], kernel_shape=[1, 1])
+    return _graph([conv, node], {"x": (1, channels, size, size)}, output,
+                  {"w": _rand(channels, channels, 1, 1)})
+
+
+def pool_case(channels: int, size: int, kernel: int, stride: int) -> _Case:
+    """A max pooling of ``channels × size × size`` after a convolution (odd kernels padded
+    to keep the size over the stride, even ones unpadded); its kernel alone is timed."""
+    onnx, _ = ort_modules()
+    pad = kernel // 2 if kernel % 2 else 0
+    out = (size + 2 * pad - kernel) // stride + 1
 
     def model() -> Any:
-        node = onnx.helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[kernel, kernel],
-                                     strides=[stride, stride], pads=[kernel // 2] * 4)
-        return _graph(node, {"x": (1, channels, size, size)}, (1, channels, out, out), {})
+        node = onnx.helper.make_node("MaxPool", ["a"], ["y"], kernel_shape=[kernel, kernel],
+                                     strides=[stride, stride], pads=[pad] * 4)
+        return _after_conv(node, channels, size, (1, channels, out, out))
 
     return _Case("pooling", f"maxpool{kernel}x{kernel}/{stride} {channels} @{size}",
                  (1, channels * out * out, kernel * kernel),
                  float(channels * out * out * kernel**2),
                  4.0 * channels * (size * size + out * out), 0.0, model,
-                 {"x": _rand(1, channels, size, size)})
+                 {"x": _rand(1, channels, size, size)}, frozenset({"MaxPool"}))
 
 
 def global_pool_case(channels: int, size: int) -> _Case:
-    """A global average pooling of ``channels × size × size`` (one add per input value)."""
+    """A global average pooling of ``channels × size × size`` (one add per input value)
+    after a convolution; its kernel alone is timed."""
     onnx, _ = ort_modules()
 
     def model() -> Any:
-        node = onnx.helper.make_node("GlobalAveragePool", ["x"], ["y"])
-        return _graph(node, {"x": (1, channels, size, size)}, (1, channels, 1, 1), {})
+        node = onnx.helper.make_node("GlobalAveragePool", ["a"], ["y"])
+        return _after_conv(node, channels, size, (1, channels, 1, 1))
 
     return _Case("pooling", f"global avgpool {channels} @{size}", (1, channels, size * size),
                  float(channels * size * size), 4.0 * channels * (size * size + 1), 0.0, model,
-                 {"x": _rand(1, channels, size, size)})
+                 {"x": _rand(1, channels, size, size)}, frozenset({"GlobalAveragePool"}))
 
 
 def layer_norm_case(rows: int, hidden: int) -> _Case:
@@ -354,8 +369,11 @@ def default_cases(quick: bool = False) -> Iterator[_Case]:
         for op in ("Add", "Relu", "Sigmoid", "HardSwish"):
             yield elementwise_case(op, elements)
     for planes, size in ((64, 112), (256, 14)) if quick else ((64, 112), (96, 56), (256, 14),
-                                                              (512, 28)):
+                                                              (512, 28), (24, 112), (256, 28)):
         yield pool_case(planes, size, 3, 2)
+    for planes, size in () if quick else ((64, 224), (128, 112), (256, 56), (512, 28),
+                                          (512, 14), (64, 56)):
+        yield pool_case(planes, size, 2, 2)
     for planes, size in ((512, 7),) if quick else ((512, 7), (1280, 7), (2048, 7), (96, 56),
                                                    (576, 7)):
         yield global_pool_case(planes, size)
@@ -446,12 +464,14 @@ class Timer:
                 for i in range(runs)]
         return sums[2:]
 
-    def median(self, model: Any, inputs: dict[str, np.ndarray],
-               kernels_only: bool = False) -> tuple[float, bool]:
-        """Median seconds per run (of the kernels alone with ``kernels_only``) and whether
-        the two halves of the runs agree (measured a second time when they do not)."""
+    def median(self, model: Any, inputs: dict[str, np.ndarray], kernels_only: bool = False,
+               only: frozenset[str] | None = None) -> tuple[float, bool]:
+        """Median seconds per run (of the kernels alone with ``kernels_only``, of the
+        kernels of ops ``only`` when given) and whether the two halves of the runs agree
+        (measured a second time when they do not)."""
         for _ in range(2):
-            times = self.kernel_runs(model, inputs) if kernels_only else self.runs(model, inputs)
+            times = (self.kernel_runs(model, inputs, only) if kernels_only
+                     else self.runs(model, inputs))
             half = max(1, len(times) // 2)
             first, second = statistics.median(times[:half]), statistics.median(times[half:])
             agreed = abs(first - second) <= AGREEMENT * min(first, second)
@@ -482,7 +502,8 @@ class Timer:
 
     def time(self, case: _Case) -> KernelTiming:
         """The kernel's seconds per run, from onnxruntime's profiler."""
-        seconds, agreed = self.median(case.model(), case.inputs, kernels_only=True)
+        seconds, agreed = self.median(case.model(), case.inputs, kernels_only=True,
+                                      only=case.only)
         return KernelTiming(case.op_class, case.label, *case.dims, case.flops,
                             case.activation_bytes, case.weight_bytes, max(seconds, 1e-9),
                             agreed)
