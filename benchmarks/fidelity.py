@@ -23,7 +23,7 @@ import yaml
 
 from graphs import build_zoo_model
 from hardware_profiles import load
-from planner.contracts.latency_file import LatencyRow
+from planner.contracts.latency_file import read_latencies
 from planner.cost import (
     LatencyMeasurement,
     fit_profile,
@@ -105,13 +105,13 @@ def markdown() -> str:
 def fit_markdown() -> str:
     """Each bundled profile with published rows fitted to them (``planner fit``): per row
     the ratio before the fit and held out of it, and per profile the errors."""
-    entries = yaml.safe_load(DATA.read_text())
+    names = dict.fromkeys(e["profile"] for e in yaml.safe_load(DATA.read_text()))
     lines = ["| device | rows | rms log error before | leave-one-out | within ±25% before | "
              "leave-one-out | factors |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     detail = ["| model | device | processor, dtype | before / measured | held out / measured |",
               "| --- | --- | --- | ---: | ---: |"]
-    for name in dict.fromkeys(e["profile"] for e in entries):
-        rows = [LatencyRow.model_validate(e) for e in entries if e["profile"] == name]
+    for name in names:
+        rows = read_latencies(DATA, name)
         measured = [LatencyMeasurement(r.label, build_zoo_model(
             r.model, tuple(r.input) if r.input else None), r.processor, r.dtype, r.seconds)
             for r in rows]

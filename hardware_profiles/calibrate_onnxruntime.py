@@ -50,10 +50,10 @@ FITTED = ("conv", "depthwise_conv", "gemm", "matmul", "elementwise", "pooling",
           "normalization", "softmax", "data_movement")
 """Op classes whose efficiency is a fitted curve."""
 COMPUTE_CLASSES = ("conv", "gemm", "matmul")
+"""Op classes whose fastest benchmark sets the fp32 peak."""
 PASSES = 2
 """Passes over the grid; each benchmark keeps its fastest pass (on a shared machine other
 work only ever slows a kernel down)."""
-"""Op classes whose fastest benchmark sets the fp32 peak."""
 
 
 def memory_seconds(timing: KernelTiming, roofs: dict[str, float]) -> float:

@@ -392,6 +392,28 @@ def default_cases(quick: bool = False) -> Iterator[_Case]:
         yield movement_case("Concat", shape)
 
 
+def _conv_then(op: str | None, channels: int, size: int, groups: int, kernel: int) -> Any:
+    """A ``channels × size × size`` convolution (``groups`` groups, 'same' padding) and the
+    activation ``op`` after it (None: the convolution alone; ``Clip`` to [0, 6]; ``SiLU``
+    as ``Mul(x, Sigmoid(x))``)."""
+    onnx, _ = ort_modules()
+    helper = onnx.helper
+    out = "y" if op is None else "a"
+    nodes = [helper.make_node("Conv", ["x", "w"], [out], group=groups,
+                              kernel_shape=[kernel, kernel], pads=[kernel // 2] * 4)]
+    weights = {"w": _rand(channels, channels // groups, kernel, kernel)}
+    if op == "Clip":
+        weights |= {"lo": np.array(0, np.float32), "hi": np.array(6, np.float32)}
+        nodes.append(helper.make_node("Clip", ["a", "lo", "hi"], ["y"]))
+    elif op == "SiLU":
+        nodes += [helper.make_node("Sigmoid", ["a"], ["g"]),
+                  helper.make_node("Mul", ["a", "g"], ["y"])]
+    elif op is not None:
+        nodes.append(helper.make_node(op, ["a"], ["y"]))
+    shape = (1, channels, size, size)
+    return _graph(nodes, {"x": shape}, shape, weights)
+
+
 class Timer:
     """Times ONNX models in onnxruntime at ``threads`` intra-op threads."""
 
@@ -518,17 +540,12 @@ class Timer:
 
         onnx, _ = ort_modules()
         helper = onnx.helper
-        floats = onnx.TensorProto.FLOAT
-        shape = [1, 32, 14, 14]
-        graph = helper.make_graph(
-            [helper.make_node("Conv", ["x", "w"], ["a"], kernel_shape=[1, 1]),
-             helper.make_node("Conv", ["a", "w"], ["c"], kernel_shape=[1, 1]),
-             helper.make_node("Add", ["c", "a"], ["s"]),
-             helper.make_node("Relu", ["s"], ["y"])], "residual",
-            [helper.make_tensor_value_info("x", floats, shape)],
-            [helper.make_tensor_value_info("y", floats, shape)],
-            [onnx.numpy_helper.from_array(_rand(32, 32, 1, 1), "w")])
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        shape = (1, 32, 14, 14)
+        model = _graph([helper.make_node("Conv", ["x", "w"], ["a"], kernel_shape=[1, 1]),
+                        helper.make_node("Conv", ["a", "w"], ["c"], kernel_shape=[1, 1]),
+                        helper.make_node("Add", ["c", "a"], ["s"]),
+                        helper.make_node("Relu", ["s"], ["y"])],
+                       {"x": shape}, shape, {"w": _rand(32, 32, 1, 1)})
         with tempfile.TemporaryDirectory() as folder:
             session = self.session(model, profile_prefix=str(Path(folder) / "r"))
             session.run(None, {"x": _rand(*shape)})
@@ -539,46 +556,23 @@ class Timer:
     def fused_activation_rates(self, quick: bool = False) -> dict[str, float]:
         """Seconds per output element each activation kind adds to the convolution it is
         fused into: the kernel time of ``act(Conv(x))`` less that of ``Conv(x)``, on a
-        depthwise and a 1×1 convolution (the mean of the two; never below 0)."""
-        onnx, _ = ort_modules()
-        helper = onnx.helper
-        floats = onnx.TensorProto.FLOAT
+        depthwise and a 1×1 convolution (the mean of the two; never below 0). Kinds that
+        export as the same op (``relu6`` and ``clamp`` as ``Clip``) are timed once."""
         shapes = ((96, 56, 96, 3),) if quick else ((96, 56, 96, 3), (64, 56, 1, 1))
         kinds = ("relu", "relu6") if quick else tuple(FUSED_ACTIVATIONS)
-        rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+        ops = sorted({FUSED_ACTIVATIONS[kind] for kind in kinds})
+        added: dict[str, list[float]] = {op: [] for op in ops}
         for channels, size, groups, kernel in shapes:
-            shape = [1, channels, size, size]
-            weights = {"w": _rand(channels, channels // groups, kernel, kernel),
-                       "lo": np.array(0, np.float32), "hi": np.array(6, np.float32)}
-
-            def model(act: str | None, shape: list[int] = shape, groups: int = groups,
-                      kernel: int = kernel, weights: dict[str, np.ndarray] = weights) -> Any:
-                conv = helper.make_node("Conv", ["x", "w"], ["y" if act is None else "a"],
-                                        group=groups, kernel_shape=[kernel, kernel],
-                                        pads=[kernel // 2] * 4)
-                nodes = [conv]
-                if act == "Clip":
-                    nodes.append(helper.make_node("Clip", ["a", "lo", "hi"], ["y"]))
-                elif act == "SiLU":
-                    nodes += [helper.make_node("Sigmoid", ["a"], ["g"]),
-                              helper.make_node("Mul", ["a", "g"], ["y"])]
-                elif act is not None:
-                    nodes.append(helper.make_node(act, ["a"], ["y"]))
-                graph = helper.make_graph(
-                    nodes, "fused", [helper.make_tensor_value_info("x", floats, shape)],
-                    [helper.make_tensor_value_info("y", floats, shape)],
-                    [onnx.numpy_helper.from_array(w, k) for k, w in weights.items()])
-                return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-
-            inputs = {"x": _rand(*shape)}
-            plain, _ = self.median(model(None), inputs, kernels_only=True)
-            for kind in kinds:
-                with_act, _ = self.median(model(FUSED_ACTIVATIONS[kind]), inputs,
-                                          kernels_only=True)
-                rates[kind].append(max(with_act - plain, 0.0) / (channels * size * size))
+            inputs = {"x": _rand(1, channels, size, size)}
+            conv = (channels, size, groups, kernel)
+            plain, _ = self.median(_conv_then(None, *conv), inputs, kernels_only=True)
+            for op in ops:
+                with_act, _ = self.median(_conv_then(op, *conv), inputs, kernels_only=True)
+                added[op].append(max(with_act - plain, 0.0) / (channels * size * size))
+        rates = {kind: float(np.mean(added[FUSED_ACTIVATIONS[kind]])) for kind in kinds}
         if not quick:
-            rates["gelu"] = [self._bias_gelu_rate()]
-        return {kind: float(np.mean(values)) for kind, values in rates.items()}
+            rates["gelu"] = self._bias_gelu_rate()
+        return rates
 
     def _bias_gelu_rate(self, rows: int = 128, width: int = 1536) -> float:
         """Seconds per element of the GELU after a linear layer's ``MatMul`` and bias

@@ -182,10 +182,11 @@ def fit_profile(profile: HardwareProfile, measurements: Sequence[LatencyMeasurem
     result = _with_factors(profile, factors, note)
     rows = [FittedRow(m, predicted_seconds(m, profile), predicted_seconds(m, result),
                       held_out[i]) for i, m in enumerate(measurements)]
-    logs = [math.log(r.held_out_s / r.measurement.seconds) for r in rows]
+    fit = ProfileFit(result, factors, rows)
     validation = Validation(
-        measurements=len(rows), rms_log_error=math.sqrt(sum(x * x for x in logs) / len(logs)),
-        worst_error=max(abs(math.expm1(x)) for x in logs), leave_one_out=True,
+        measurements=len(rows), rms_log_error=fit.rms_log_error("held_out"),
+        worst_error=max(abs(r.held_out_s / r.measurement.seconds - 1) for r in rows),
+        leave_one_out=True,
         source=f"leave-one-out predictions of {len(rows)} measured latencies ({source})",
         date=stamp)
     return ProfileFit(result.model_copy(update={"validation": validation}), factors, rows)
