@@ -1,33 +1,51 @@
 """The numpy executor against PyTorch CPU eager on the same weights, side by side.
 
-    python benchmarks/bench_executor.py                  # resnet50, mobilenet_v2; batch 1, 8
+    python benchmarks/bench_executor.py        # resnet50, mobilenet_v2, efficientnet_b0; batch 1, 8
     python benchmarks/bench_executor.py --models resnet18 --batches 1
+    python benchmarks/bench_executor.py --baseline 4de4e8f   # that revision's executor beside
 
 Each model is torchvision's (random weights, eval mode) imported with ``from_torch``, so
 both sides compute the same function; inputs are 224×224. Each (framework, model, batch)
 runs in a fresh subprocess: one warm-up, then the median of ``--repeat`` timed runs, and the
-peak resident memory the runs added over the process after loading (ru_maxrss). Both use
-their default threads on this machine. Prints the milliseconds of each and numpy / torch.
+peak resident memory the runs added over the process after loading (ru_maxrss). Both run
+on ``--threads`` threads (torch.set_num_threads and threadpoolctl's limit on numpy's BLAS,
+which the executor's own parallel loops follow; default 1: on a shared machine more
+threads make both sides noisy). Prints the milliseconds of each and numpy / torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def one(framework: str, name: str, batch: int, repeat: int) -> dict[str, float]:
-    """Time one framework on one model in this process."""
+def one(framework: str, name: str, batch: int, repeat: int, threads: int
+        ) -> dict[str, float]:
+    """Time one framework on one model in this process, on ``threads`` threads."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    with threadpool_limits(threads):
+        return _timed(framework, name, batch, repeat)
+
+
+def _timed(framework: str, name: str, batch: int, repeat: int) -> dict[str, float]:
     import torch
     import torchvision
 
@@ -57,30 +75,54 @@ def one(framework: str, name: str, batch: int, repeat: int) -> dict[str, float]:
     return {"ms": 1e3 * float(np.median(times)), "peak_mb": _rss_mb() - before}
 
 
+def worktree(rev: str) -> Path:
+    """A detached checkout of ``rev`` (made once, beside the system's temporary files)."""
+    path = Path(tempfile.gettempdir()) / f"planner-baseline-{rev}"
+    if not path.exists():
+        subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], cwd=ROOT,
+                       check=True, capture_output=True)
+    return path
+
+
+def measure(framework: str, name: str, batch: int, args: argparse.Namespace,
+            code: Path = ROOT) -> dict[str, float]:
+    """One (framework, model, batch) in a fresh process importing the package from
+    ``code``."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    out = subprocess.run([sys.executable, __file__, "--one", framework, name, str(batch),
+                          "--repeat", str(args.repeat), "--threads", str(args.threads)],
+                         check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["resnet50", "mobilenet_v2"])
+    parser.add_argument("--models", nargs="+",
+                        default=["resnet50", "mobilenet_v2", "efficientnet_b0"])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--baseline", help="git revision whose executor runs beside")
     parser.add_argument("--one", nargs=3, metavar=("FRAMEWORK", "MODEL", "BATCH"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         framework, name, batch = args.one
-        print(json.dumps(one(framework, name, int(batch), args.repeat)))
+        print(json.dumps(one(framework, name, int(batch), args.repeat, args.threads)))
         return
-    print("model | batch | numpy ms | torch ms | numpy / torch | numpy peak MB | torch peak MB")
+    base = worktree(args.baseline) if args.baseline else None
+    print(f"{args.threads} thread(s); load {os.getloadavg()[0]:.2f} (1-min average)")
+    print("model | batch | numpy ms | torch ms | numpy / torch | numpy peak MB | torch peak MB"
+          + (f" | {args.baseline} numpy ms | {args.baseline} / torch" if base else ""))
     for name in args.models:
         for batch in args.batches:
-            got = {}
-            for framework in ("numpy", "torch"):
-                out = subprocess.run([sys.executable, __file__, "--one", framework, name,
-                                      str(batch), "--repeat", str(args.repeat)],
-                                     check=True, capture_output=True, text=True).stdout
-                got[framework] = json.loads(out.strip().splitlines()[-1])
-            n, t = got["numpy"], got["torch"]
-            print(f"{name} | {batch} | {n['ms']:.1f} | {t['ms']:.1f} | {n['ms'] / t['ms']:.2f}x"
-                  f" | {n['peak_mb']:.0f} | {t['peak_mb']:.0f}", flush=True)
+            n, t = measure("numpy", name, batch, args), measure("torch", name, batch, args)
+            row = (f"{name} | {batch} | {n['ms']:.1f} | {t['ms']:.1f} | {n['ms'] / t['ms']:.2f}x"
+                   f" | {n['peak_mb']:.0f} | {t['peak_mb']:.0f}")
+            if base is not None:
+                old = measure("numpy", name, batch, args, base)
+                row += f" | {old['ms']:.1f} | {old['ms'] / t['ms']:.2f}x"
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

@@ -137,3 +137,46 @@ def test_erf_is_within_its_fit_error_of_the_exact_function() -> None:
     assert np.abs(erf(x.astype(np.float32)) - exact).max() < 5e-7  # float32 rounding too
     assert erf(x.astype(np.float32)).dtype == np.float32
     assert (erf(-x) == -erf(x)).all()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(("channels", "out", "kernel", "stride", "padding", "dilation", "groups"), [
+    (48, 48, 3, 2, 1, 1, 48),       # depthwise, stride 2: strided slices per kernel position
+    (24, 24, 5, 1, 2, 2, 24),       # depthwise 5x5, dilated
+    (16, 32, 3, 1, (1, 0), 1, 16),  # depthwise with a channel multiplier: grouped path
+    (40, 24, 1, 2, 0, 1, 1),        # 1x1, stride 2: the strided input multiplied directly
+    (12, 18, 3, 1, 1, 1, 3),        # grouped 3x3
+])
+def test_convolutions_match_torch(threads: int, channels: int, out: int, kernel: int,
+                                  stride: int, padding: Any, dilation: int,
+                                  groups: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(channels, out, kernel, stride, padding, dilation, groups),
+        torch.nn.BatchNorm2d(out), torch.nn.SiLU()).eval()
+    model[1].running_mean.normal_()
+    model[1].running_var.uniform_(0.5, 2.0)
+    x = torch.randn(3, channels, 37, 41)  # 3 samples: blocks span samples
+    graph = from_torch(model, x[:1], cross_check=False)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    with threadpool_limits(threads):
+        got = execute(graph, x.numpy()).outputs[graph.outputs[0]]
+    assert got.shape == expected.shape
+    assert relative(got, expected) < TOLERANCE
+
+
+def test_sigmoid_and_silu_are_accurate_in_both_tails() -> None:
+    from planner.execution.kernels import UNARY
+
+    x = np.linspace(-80, 80, 100001).astype(np.float32)
+    wide = x.astype(np.float64)
+    sigmoid = 1 / (1 + np.exp(-wide))
+    for name, exact in (("sigmoid", sigmoid), ("silu", wide * sigmoid)):
+        got = UNARY[name](x, {})
+        assert got.dtype == np.float32
+        normal = np.abs(exact) >= np.finfo(np.float32).tiny  # float32's normal range
+        assert (np.abs(got - exact)[normal] / np.abs(exact[normal])).max() < 1e-6, name
+    assert not np.isnan(UNARY["sigmoid"](np.array([-1e30, 1e30], np.float32), {})).any()

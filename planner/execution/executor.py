@@ -127,7 +127,7 @@ def run_layer(layer: Layer, inputs: list[np.ndarray], dtype: type = np.float32
         if layer.weights is None:
             raise KernelError(f"layer {layer.name!r} has no weights; load a model with "
                               "weights (zoo models: weights=True)")
-        weights = {k: v.astype(dtype) for k, v in layer.weights.items()}
+        weights = {k: v.astype(dtype, copy=False) for k, v in layer.weights.items()}
     return kernel(layer, inputs, weights)
 
 
