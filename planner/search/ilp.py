@@ -409,9 +409,12 @@ def solve(problem: Problem, budgets: Budgets, objective: Objective = "accuracy",
     """
     left = Deadline(time_limit_s).left
     if budgets.latency_s is not None and objective in PLACEABLE and len(_processors(problem)) > 1:
-        slack, floor = _latency_slack(problem, budgets, objective, solver, left(), gap, seed)
+        slack, floor, relaxed = _latency_slack(problem, budgets, objective, solver, left(),
+                                               gap, seed)
         if slack is not None:
             return slack
+        if relaxed is not None:  # the slack relaxation's columns: a start for this one
+            seed = relaxed if seed is None or len(seed) != len(relaxed) else seed | relaxed
         return _solve(problem, budgets, objective, solver, left(), gap, tie_break, seed, floor)
     return _solve(problem, budgets, objective, solver, left(), gap, tie_break, seed)
 
@@ -429,9 +432,11 @@ that ties with another unit by unit has the same value."""
 
 def _latency_slack(problem: Problem, budgets: Budgets, objective: Objective,
                    solver: Solver, time_limit_s: float | None, gap: float | None,
-                   seed: np.ndarray | None) -> tuple[Solution | None, float]:
-    """The optimum when the latency budget is slack (None when that is not shown), and a
-    lower bound on the optimum with it (the objective's unit).
+                   seed: np.ndarray | None
+                   ) -> tuple[Solution | None, float, np.ndarray | None]:
+    """The optimum when the latency budget is slack (None when that is not shown), a
+    lower bound on the optimum with it (the objective's unit), and the option columns its
+    relaxation ended with (``Solution.relaxed``: a seed for the budgeted relaxation).
 
     Without the latency budget the program has no transfer columns and solves fast; its
     optimum OPT bounds the budgeted one from below. Among the plans that tie with it unit
@@ -463,11 +468,11 @@ def _latency_slack(problem: Problem, budgets: Budgets, objective: Objective,
     bound = budgets.latency_s
     if placed.values is None or bound is None or exceeds(
             model.value(placed.values, "latency"), bound):
-        return None, floor
+        return None, floor, first.relaxed
     chosen, rows = _chosen(problem, model, placed.values)
     return replace(first, chosen=chosen, rows=rows, tie_break=None,
                    objective=model.value(placed.values, model.objective),
-                   seconds=time.perf_counter() - begin), floor
+                   seconds=time.perf_counter() - begin), floor, first.relaxed
 
 
 def _fixing_objective(matrix: Matrix, cost: np.ndarray, found: float) -> Matrix:
