@@ -181,3 +181,15 @@ def test_kmeans_indices_on_large_tensors_equal_a_binary_search_per_value() -> No
         on_values = np.unique(rng.choice(w, 40))  # edges sitting on values
         assert (_searchsorted(on_values, w, w.min(), w.max())
                 == np.searchsorted(on_values, w)).all()
+
+
+def test_kmeans_fits_from_shared_sorted_values_exactly() -> None:
+    from planner.compression.storage import kmeans_1d, sorted_values
+
+    w = np.random.default_rng(3).standard_normal((96, 40)).astype(np.float32)
+    ordered = sorted_values(w)
+    for clusters in (16, 64):
+        alone, shared = kmeans_1d(w, clusters), kmeans_1d(w, clusters, ordered)
+        assert np.array_equal(alone[0], shared[0]) and np.array_equal(alone[1], shared[1])
+    with pytest.raises(ValueError, match="ordered holds 10 values"):
+        kmeans_1d(w, 16, ordered[:10])

@@ -184,13 +184,16 @@ def binarize(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(w >= 0, 1, -1).astype(np.int8), alpha
 
 
-def kmeans_1d(values: np.ndarray, clusters: int) -> tuple[np.ndarray, np.ndarray]:
+def kmeans_1d(values: np.ndarray, clusters: int, ordered: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Lloyd's k-means in one dimension with linear initialisation (Deep Compression's best):
     (sorted centroids, index of each value's centroid).
 
-    The values are sorted once; each Lloyd step then finds the cluster boundaries by binary
-    search and the cluster means from prefix sums, so a step costs O(k log n) however large
-    the tensor, and every value takes part in the fit.
+    The values are sorted once (in their own dtype, then widened: float32 sorts 1.5× as
+    fast; ``ordered``: that result, when the caller fits several codebooks to the same
+    values, see :func:`sorted_values`); each Lloyd step then finds the cluster boundaries
+    by binary search and the cluster means from prefix sums, so a step costs O(k log n)
+    however large the tensor, and every value takes part in the fit.
 
     >>> centroids, index = kmeans_1d(np.array([0.0, 0.1, 0.9, 1.0]), 2)
     >>> centroids.round(2).tolist(), index.tolist()
@@ -199,7 +202,9 @@ def kmeans_1d(values: np.ndarray, clusters: int) -> tuple[np.ndarray, np.ndarray
     v = np.asarray(values, dtype=np.float64).ravel()
     if v.size == 0:
         return np.zeros(1), np.zeros(0, dtype=np.int64)
-    ordered = np.sort(v)
+    ordered = sorted_values(values) if ordered is None else ordered
+    if ordered.shape != v.shape:
+        raise ValueError(f"ordered holds {ordered.size} values, the tensor {v.size}")
     clusters = max(1, min(clusters, int(np.count_nonzero(np.diff(ordered))) + 1))
     prefix = np.concatenate([[0.0], np.cumsum(ordered)])
     centroids = np.linspace(ordered[0], ordered[-1], clusters)
@@ -215,6 +220,11 @@ def kmeans_1d(values: np.ndarray, clusters: int) -> tuple[np.ndarray, np.ndarray
         centroids = np.sort(moved)
     index = _searchsorted((centroids[1:] + centroids[:-1]) / 2, v, ordered[0], ordered[-1])
     return centroids, index
+
+
+def sorted_values(values: np.ndarray) -> np.ndarray:
+    """The values of a tensor sorted, as float64 (what :func:`kmeans_1d` fits)."""
+    return np.sort(np.asarray(values).ravel()).astype(np.float64, copy=False)
 
 
 GRID_CELLS = 1 << 16
@@ -282,9 +292,12 @@ def magnitude_mask(w: np.ndarray, sparsity: float) -> np.ndarray:
     return mask.reshape(w.shape)
 
 
-def encode(w: np.ndarray, fmt: str, sparsity: float = 0.0) -> Encoded:
+def encode(w: np.ndarray, fmt: str, sparsity: float = 0.0,
+           ordered: np.ndarray | None = None) -> Encoded:
     """Store ``w`` (out channels first) in ``fmt`` after magnitude pruning to ``sparsity``
-    (dense tensors skip every mask operation: the same result, without the copies)."""
+    (dense tensors skip every mask operation: the same result, without the copies).
+    ``ordered``: ``sorted_values(w)``, for k-means on the dense tensor (computed here
+    when not given)."""
     w = np.asarray(w, dtype=np.float32)
     mask = magnitude_mask(w, sparsity) if sparsity > 0 else None
     nnz = w.size if mask is None else int(mask.sum())
@@ -307,7 +320,7 @@ def encode(w: np.ndarray, fmt: str, sparsity: float = 0.0) -> Encoded:
                        scale.size * SCALE_BITS, encoding, fmt, codes, scale)
     if fmt.startswith("kmeans"):
         centroids, index = kmeans_1d(kept.ravel() if mask is None else kept[mask],
-                                     1 << format_bits(fmt))
+                                     1 << format_bits(fmt), ordered if mask is None else None)
         book = centroids.astype(np.float32)
         if mask is None:
             decoded = book[index].reshape(w.shape)

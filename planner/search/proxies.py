@@ -34,6 +34,7 @@ from planner.compression.storage import (
     is_entropy_coded,
     magnitude_mask,
     relative_error,
+    sorted_values,
     sparse_index_bits,
 )
 from planner.compression.transforms import channel_selection, rank_errors, tensor_indices
@@ -63,8 +64,11 @@ def weight_facts(unit: Unit, graph: Graph, coupling: Coupling, space: OptionSpac
     w = _main_weight(graph[unit.name])
     if w is None:
         return
+    ordered = None  # the sorted weights, shared by the k-means formats
     for fmt in space.formats:
-        enc = encode(w, fmt)
+        if is_entropy_coded(fmt) and ordered is None:
+            ordered = sorted_values(np.asarray(w, np.float32))
+        enc = encode(w, fmt, ordered=ordered if is_entropy_coded(fmt) else None)
         facts.format_error[fmt] = relative_error(w, enc.decoded)
         if is_entropy_coded(fmt):
             facts.kmeans_bits_per_value[fmt] = enc.value_bits / w.size
