@@ -21,13 +21,11 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
+from bench_planner import ROOT, worktree
 
 
 def _rss_mb() -> float:
@@ -73,15 +71,6 @@ def _timed(framework: str, name: str, batch: int, repeat: int) -> dict[str, floa
         run()
         times.append(time.perf_counter() - start)
     return {"ms": 1e3 * float(np.median(times)), "peak_mb": _rss_mb() - before}
-
-
-def worktree(rev: str) -> Path:
-    """A detached checkout of ``rev`` (made once, beside the system's temporary files)."""
-    path = Path(tempfile.gettempdir()) / f"planner-baseline-{rev}"
-    if not path.exists():
-        subprocess.run(["git", "worktree", "add", "--detach", str(path), rev], cwd=ROOT,
-                       check=True, capture_output=True)
-    return path
 
 
 def measure(framework: str, name: str, batch: int, args: argparse.Namespace,

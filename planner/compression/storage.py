@@ -296,8 +296,8 @@ def encode(w: np.ndarray, fmt: str, sparsity: float = 0.0,
            ordered: np.ndarray | None = None) -> Encoded:
     """Store ``w`` (out channels first) in ``fmt`` after magnitude pruning to ``sparsity``
     (dense tensors skip every mask operation: the same result, without the copies).
-    ``ordered``: ``sorted_values(w)``, for k-means on the dense tensor (computed here
-    when not given)."""
+    ``ordered``: ``sorted_values`` of w as float32, for k-means on the dense tensor
+    (computed here when not given)."""
     w = np.asarray(w, dtype=np.float32)
     mask = magnitude_mask(w, sparsity) if sparsity > 0 else None
     nnz = w.size if mask is None else int(mask.sum())
