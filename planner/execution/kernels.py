@@ -4,9 +4,10 @@ Every kernel takes the layer, its input arrays and its weights, and returns the 
 the MACs it actually performed, counted from the shapes of the arrays it multiplied (not
 from the layer's declared attributes), so a simulation reports executed work. Convolutions
 use im2col through stride tricks and one matrix product (batched over groups); depthwise
-convolutions, batch norms and activations run over blocks of channels or elements that stay
-in cache, spread over as many threads as numpy's BLAS may use (:func:`threads`); nothing
-loops over pixels. Arithmetic is float32 unless the caller passes float64.
+convolutions are strided slices summed per kernel position, or one einsum channels last
+where planes are small; depthwise slices, batch norms and activations run over blocks of
+channels or elements that stay in cache, spread over as many threads as numpy's BLAS may
+use (:func:`threads`); nothing loops over pixels. Arithmetic is float32 unless the caller passes float64.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _extend_for_ceil(x: np.ndarray, out_hw: tuple[int, int], kernel: tuple[int, 
 def conv2d(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
     """One (batched over groups) matrix product of the filters with the im2col columns,
     which lands in NCHW without a transpose; a 1×1 convolution multiplies the (strided)
-    input itself, and a depthwise one sums a strided slice per kernel position."""
+    input itself; a depthwise one is :func:`_depthwise`."""
     x, w = inputs[0], weights["weight"]
     a = layer.attrs
     out_c, cin_g, kh, kw = w.shape
@@ -100,8 +101,8 @@ passes (1.6-2.5× faster than passes over the whole output on MobileNet's and
 EfficientNet's large early layers at batch 8, this machine)."""
 CHANNELS_LAST_BELOW = 32
 """Output width under which a depthwise convolution runs channels last, as one einsum
-over a strided view of the windows: its loop then runs over contiguous channels with the
-kernel sum fused (1.3-2.2× faster than the slices channels first at 7 to 28 pixels
+over a strided view of the windows: its inner loop then runs over contiguous channels
+with the kernel sum fused (1.3-2.2× faster than the slices channels first at 7 to 28 pixels
 wide; slower at 112 with few channels; measured at batch 1 and 8)."""
 
 
@@ -111,9 +112,9 @@ def _depthwise(x: np.ndarray, w: np.ndarray, stride: Sequence[int], dilation: Se
     (N, C, Ho, Wo) (a view when computed channels last, :data:`CHANNELS_LAST_BELOW`).
     Channels first: for each kernel position (a loop over kh·kw, not pixels) its strided
     slice of x times that position's weight per channel, accumulated in place one block
-    of one sample at a time (``DEPTHWISE_BLOCK_BYTES``). Channels last: one einsum per
-    sample over the (Ho, Wo, kh, kw, C) windows. Blocks or samples are spread over
-    :func:`threads` threads (numpy releases the GIL in its loops)."""
+    of one sample at a time (``DEPTHWISE_BLOCK_BYTES``), the blocks spread over
+    :func:`threads` threads (numpy's ufunc loops release the GIL). Channels last: one
+    einsum over the (N, Ho, Wo, kh, kw, C) windows (einsum holds the GIL: one thread)."""
     _, kh, kw = w.shape
     (sh, sw), (dh, dw) = stride, dilation
     ho, wo = out_hw
@@ -138,13 +139,7 @@ def _depthwise(x: np.ndarray, w: np.ndarray, stride: Sequence[int], dilation: Se
     windows = np.lib.stride_tricks.as_strided(
         pixels, (n, ho, wo, kh, kw, c), (sn, sy * sh, sx * sw, sy * dh, sx * dw, sc),
         writeable=False)
-    last = np.empty((n, ho, wo, c), dtype)
-
-    def samples(share: list[int]) -> None:
-        for b in share:
-            np.einsum("hwijc,ijc->hwc", windows[b], taps, out=last[b], optimize=False)
-
-    _spread(samples, list(range(n)))
+    last = np.einsum("nhwijc,ijc->nhwc", windows, taps, optimize=False)
     return last.transpose(0, 3, 1, 2)
 
 
