@@ -141,8 +141,9 @@ def test_erf_is_within_its_fit_error_of_the_exact_function() -> None:
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize(("channels", "out", "kernel", "stride", "padding", "dilation", "groups"), [
-    (48, 48, 3, 2, 1, 1, 48),       # depthwise, stride 2: strided slices per kernel position
-    (24, 24, 5, 1, 2, 2, 24),       # depthwise 5x5, dilated
+    (48, 48, 3, 2, 1, 1, 48),       # depthwise, stride 2, 21 wide: one einsum channels last
+    (24, 24, 3, 2, 2, 2, 24),       # the same, dilated
+    (24, 24, 5, 1, 2, 2, 24),       # depthwise 5x5, dilated, 37 wide: strided slices
     (16, 32, 3, 1, (1, 0), 1, 16),  # depthwise with a channel multiplier: grouped path
     (40, 24, 1, 2, 0, 1, 1),        # 1x1, stride 2: the strided input multiplied directly
     (12, 18, 3, 1, 1, 1, 3),        # grouped 3x3
