@@ -7,7 +7,8 @@ use im2col through stride tricks and one matrix product (batched over groups); d
 convolutions are strided slices summed per kernel position, or one einsum channels last
 where planes are small; depthwise slices, batch norms and activations run over blocks of
 channels or elements that stay in cache, spread over as many threads as numpy's BLAS may
-use (:func:`threads`); nothing loops over pixels. Arithmetic is float32 unless the caller passes float64.
+use (:func:`threads`); nothing loops over pixels. Arithmetic is float32 unless the caller
+passes float64.
 """
 
 from __future__ import annotations
