@@ -248,6 +248,13 @@ def fused_layers(graph: Graph, residual_add: bool = False) -> dict[str, str]:
     return fused
 
 
+def fused_cost(name: str, processor: str, dtype: str, seconds: float) -> LayerCost:
+    """The cost of a layer that runs inside another's pass: no work of its own, only the
+    ``seconds`` (all overhead) the runtime still spends on it."""
+    return LayerCost(name, processor, dtype, Cost(latency_s=seconds, overhead_s=seconds),
+                     "free" if seconds == 0 else "memory", 0, 0)
+
+
 def layer_cost(layer: Layer, profile: HardwareProfile, processor: str, dtype: str, *,
                work: Work | None = None, sparsity: float = 0.0, fused: bool = False,
                weights_on_chip: bool = False) -> LayerCost | Infeasible:
@@ -262,10 +269,8 @@ def layer_cost(layer: Layer, profile: HardwareProfile, processor: str, dtype: st
                               f"{layer.op}")
         elements = (work.output_bytes * 8 / dtype_bits(dtype) if work is not None
                     else layer.output_elements)
-        seconds = proc.fused_activation_s(layer.op, elements)
-        return LayerCost(layer.name, processor, dtype,
-                         Cost(latency_s=seconds, overhead_s=seconds),
-                         "free" if seconds == 0 else "memory", 0, 0)
+        return fused_cost(layer.name, processor, dtype,
+                          proc.fused_activation_s(layer.op, elements))
     bits = dtype_bits(dtype)
     work = work if work is not None else layer.work(weight_bits=bits, activation_bits=bits)
     return roofline(layer.name, work, layer.op, layer.op_class, processor, proc, dtype,

@@ -42,9 +42,9 @@ from planner.compression.storage import (
 )
 from planner.compression.transforms import factor_specs, lowrank_shapes
 from planner.cost import (
-    Cost,
     Gemm,
     LayerCost,
+    fused_cost,
     fused_layers,
     gemm_shape,
     roofline,
@@ -630,10 +630,9 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
             return []
         if runtime_fused and proc.fuses_residual_add:
             # the add is free; an activation after it runs in the conv's pass over its output
-            seconds = (proc.fused_activation_s(layer.op, math.prod(shape.out_shape))
-                       if layer.spec.fuses else 0.0)
-            cost = LayerCost(unit.name, processor, dtype,
-                             Cost(latency_s=seconds, overhead_s=seconds), "free", 0, 0)
+            cost = fused_cost(unit.name, processor, dtype,
+                              proc.fused_activation_s(layer.op, math.prod(shape.out_shape))
+                              if layer.spec.fuses else 0.0)
         return [_Block(processor, dtype, 1.0, [("fp32", 0.0)], np.array([size], np.int64),
                        zero + cost.latency_s + shape.fused_activation_s(proc),
                        zero + cost.cost.energy_j, zero + act_error,
