@@ -48,7 +48,7 @@ def _errors(obs: Sequence[Observation], peak: float, ceil: np.ndarray, hm: np.nd
                                          over.shape))
     for o in obs:
         if o.flops == 0:  # data movement: its memory traffic and the fixed cost alone
-            predicted = o.memory_s + over + 0 * (ceil * hm * hn * hk)
+            predicted = np.broadcast_to(o.memory_s + over, total.shape)
         else:
             inverse = ((1 / ceil) * ((o.m + hm) / o.m) * ((o.n + hn) / o.n)
                        * ((o.k + hk) / o.k))

@@ -9,6 +9,7 @@ default.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
@@ -72,6 +73,18 @@ def _alignment(channels: float) -> int:
     return 16 if whole % 16 == 0 else 8 if whole % 8 == 0 else 1
 
 
+@functools.lru_cache(maxsize=64)
+def _corrections_by_alignment(corrections: tuple[tuple[float, float, float, float], ...]
+                              ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """A curve's corrections split by the alignment of their ``m``: per alignment the
+    log₂ of their (m, n, k) and their log shifts (made once per table of corrections, not
+    on every :meth:`EfficiencyCurve.efficiency` call)."""
+    table = np.asarray(corrections, dtype=np.float64).reshape(-1, 4)
+    groups = np.array([_alignment(m) for m in table[:, 0]])
+    return {a: (np.log2(np.maximum(table[groups == a, :3], 1e-9)), table[groups == a, 3])
+            for a in np.unique(groups).tolist()}
+
+
 CORRECTION_PRIOR = 0.15
 """Weight of "no correction" against the benchmarks near a shape (a benchmark at the
 shape itself weighs 1)."""
@@ -127,14 +140,13 @@ class EfficiencyCurve(BaseModel):
         (0.438, 0.8)
         """
         base = self.at(m, n, k)
-        table = np.asarray([row for row in self.corrections
-                            if _alignment(row[0]) == _alignment(m)], dtype=np.float64)
-        if not len(table):
+        found = _corrections_by_alignment(tuple(self.corrections)).get(_alignment(m))
+        if found is None:
             return base
-        here = np.log2(np.maximum([m, n, k], 1e-9))
-        distance = np.log2(np.maximum(table[:, :3], 1e-9)) - here
+        where, shifts = found
+        distance = where - np.log2(np.maximum([m, n, k], 1e-9))
         weights = np.exp(-0.5 * np.sum(distance**2, axis=1) / self.correction_octaves**2)
-        shift = float(weights @ table[:, 3]) / (CORRECTION_PRIOR + float(weights.sum()))
+        shift = float(weights @ shifts) / (CORRECTION_PRIOR + float(weights.sum()))
         return min(1.0, base / math.exp(shift))
 
     def at(self, m: float, n: float, k: float) -> float:
