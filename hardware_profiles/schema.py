@@ -337,6 +337,14 @@ class HardwareProfile(BaseModel):
     calibration: Calibration | None = None
     validation: Validation | None = None
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _an_integer(cls, value: object) -> object:
+        """The integer 1; not ``true`` (which Literal[1] would take, as True == 1)."""
+        if isinstance(value, bool):
+            raise ValueError(f"expected the integer 1, got {value}")
+        return value
+
     @model_validator(mode="after")
     def _links_are_complete(self) -> HardwareProfile:
         names = set(self.processors)

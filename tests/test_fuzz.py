@@ -48,6 +48,7 @@ def test_mutated_inputs_end_in_a_result_or_a_clear_error(target: str, seed: int)
     ("plan", 53, "a member dropped"),
     ("plan", 20, "negative MACs"),
     ("profile", 179, "a peak made true"),
+    ("profile", 10251, "the version made true"),
     ("cli", 160, "inspect --dtype --nope"),
 ])
 def test_inputs_once_accepted_invalid_are_refused(target: str, seed: int, edit: str) -> None:
