@@ -147,7 +147,8 @@ def compress(graph: Graph, plan: Plan) -> Compressed:
                 width = plain_bits("", None, DTYPE_BITS[entry.dtype])
                 stored = {k: at_width(v, width) for k, v in weights.items()}
                 new = [_rebuilt(layer, in_shapes, expected, stored or None)]
-                part.stored_bits += sum(v.size for v in weights.values()) * width
+                kept = {k for k, spec in layer.weight_specs.items() if spec.stored}
+                part.stored_bits += sum(v.size for k, v in weights.items() if k in kept) * width
             part.layers += [n.name for n in new]
         if new[-1].output_shape[1:] != expected[1:]:
             raise CompressionError(f"layer {layer.name!r} ({layer.op}): pruned output shape "
