@@ -38,6 +38,8 @@ from graphs.ops.base import ChannelRule
 from graphs.ops.conv import adaptive_windows, is_depthwise
 from graphs.ops.dense import parse_einsum
 from graphs.ops.movement import slice_entries
+from graphs.ops.recurrent import layer_inputs as recurrent_layer_inputs
+from graphs.ops.recurrent import weight_name as recurrent_weight_name
 from graphs.transforms import fold_batchnorm, folds_into
 from graphs.work import Summable, Work, bits_to_bytes, op_work
 from graphs.zoo import ZOO, build_zoo_model, seeded_weights, zoo_names
@@ -59,6 +61,26 @@ def from_torch(module: torch.nn.Module, example_input: Any = None,
     from graphs.importers.torch_import import from_torch as _from_torch
 
     return _from_torch(module, example_input, input_shape, **options)
+
+
+def torch_module_from(text: str) -> torch.nn.Module:
+    """A PyTorch model named as text: ``package.module:factory``, ``file.py:factory``, a
+    TorchScript ``.pt`` or ExportedProgram ``.pt2`` file (see
+    :mod:`graphs.importers.torch_source`)."""
+    _require("torch", "torch")
+    from graphs.importers.torch_source import torch_module_from as _load
+
+    return _load(text)
+
+
+def is_torch_source(text: str) -> bool:
+    """True for text :func:`torch_module_from` reads (no torch import needed to tell)."""
+    from pathlib import PurePath
+
+    if PurePath(text).suffix.lower() in (".pt", ".pt2"):
+        return True
+    module, sep, attr = text.rpartition(":")
+    return bool(sep and module and attr.isidentifier() and not Path(text).exists())
 
 
 def from_onnx(path: str | Path, input_shape: Sequence[int] | None = None,
@@ -98,16 +120,20 @@ __all__ = [
     "from_torch",
     "global_pooling_head",
     "is_depthwise",
+    "is_torch_source",
     "known_ops",
     "load_graph",
     "move_downsampling",
     "op_spec",
     "op_work",
     "parse_einsum",
+    "recurrent_layer_inputs",
+    "recurrent_weight_name",
     "save_graph",
     "scale_width",
     "seeded_weights",
     "set_resolution",
     "slice_entries",
+    "torch_module_from",
     "zoo_names",
 ]

@@ -43,6 +43,10 @@ class GraphBuilder:
         self._layers[layer.name] = layer
         return layer.name
 
+    def __contains__(self, name: object) -> bool:
+        """True when a layer of this name was added."""
+        return name in self._layers
+
     def shape(self, name: str) -> Shape:
         """Output shape of a layer added earlier."""
         return self._layers[name].output_shape

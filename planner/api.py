@@ -7,17 +7,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from graphs import (
     Graph,
+    GraphError,
     UnknownModelError,
     build_zoo_model,
     from_onnx,
     from_torch,
+    is_torch_source,
     load_graph,
+    torch_module_from,
     zoo_names,
 )
 
@@ -29,13 +32,21 @@ def _is_torch_module(source: Any) -> bool:
 
 def load_model(source: str | Path | Graph | Any, input_shape: Sequence[int] | None = None,
                *, weights: bool = False, seed: int = 0, strict: bool = False,
-               example_input: Any = None) -> Graph:
-    """A graph from a zoo name, a ``.onnx`` or ``.json`` path, an ``nn.Module``, or a graph.
+               example_input: Any = None, leaf_modules: Sequence[type] = (),
+               via: str = "auto", handlers: Mapping[type, Any] | None = None) -> Graph:
+    """A graph from a zoo name, a ``.onnx`` or ``.json`` path, an ``nn.Module``, a PyTorch
+model named as text (``package.module:factory``, ``file.py:factory``, a TorchScript
+``.pt`` or an ExportedProgram ``.pt2`` file), or a graph.
 
     ``input_shape`` overrides the zoo default (N, C, H, W) or (N, L), fixes an ONNX model's
     symbolic dimensions, or makes the example input of a module. ``weights=True`` gives zoo
     models deterministic seeded weights (other sources carry their own). ``strict`` turns
-    unmapped ops into an error instead of opaque layers.
+    unmapped ops into an error instead of opaque layers. For a module: ``example_input`` is
+    a tensor, a tuple of them, or a dict of keyword tensors (``input_ids``,
+    ``attention_mask``); ``leaf_modules``, ``via`` and ``handlers`` are
+    :func:`graphs.importers.torch_import.from_torch`'s (module types kept whole; torch.fx,
+    its ONNX export, or "auto": fx, then the export where fx fails; your own handlers by
+    module type).
 
     Raises ``UnknownModelError`` (listing the zoo) for a name that is neither a zoo model
     nor an existing file.
@@ -46,8 +57,15 @@ def load_model(source: str | Path | Graph | Any, input_shape: Sequence[int] | No
         if example_input is None and input_shape is None:
             raise ValueError("a torch module needs input_shape=(N, C, H, W) or example_input")
         module: Any = source
-        return from_torch(module, example_input, input_shape, strict=strict)
+        return from_torch(module, example_input, input_shape, strict=strict,
+                          leaf_modules=leaf_modules, via=via, handlers=handlers)
     text = str(source)
+    if isinstance(source, str) and is_torch_source(text):
+        if example_input is None and input_shape is None:
+            raise GraphError(f"{text}: a PyTorch model needs an input shape, e.g. "
+                             "--input-shape 1,3,224,224")
+        return from_torch(torch_module_from(text), example_input, input_shape, strict=strict,
+                          leaf_modules=leaf_modules, via=via, handlers=handlers)
     path = Path(text)
     if path.suffix.lower() == ".onnx":
         return from_onnx(path, input_shape, strict=strict)

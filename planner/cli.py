@@ -43,7 +43,9 @@ app = typer.Typer(
 )
 
 ModelArg = Annotated[str, typer.Argument(
-    help="A zoo name (see `planner inspect --list`), a .onnx file or a planner .json graph.")]
+    help="A zoo name (see `planner inspect --list`), a .onnx file, a planner .json graph, or "
+         "a PyTorch model: package.module:factory, file.py:factory, a TorchScript .pt or an "
+         "ExportedProgram .pt2 (with --input-shape).")]
 FormatOpt = Annotated[str, typer.Option(
     "--format", "-f", help=f"Output format: {'|'.join(FORMATS)}.")]
 def writable(path: Path | None) -> Path | None:
@@ -389,7 +391,9 @@ def simulate(
         help="An .npy of inputs (N, …), or an .npz with an 'inputs' array and optionally "
              "'labels' (N,).")] = None,
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write the full result as JSON to this file.",
+        "--output", "-o", help="Write the full result as JSON to this file, or, to a .npz, "
+                               "the inputs and both runs' outputs (inputs/NAME, "
+                               "uncompressed/NAME, compressed/NAME).",
         callback=writable)] = None,
     fmt: FormatOpt = "table",
     input_shape: ShapeOpt = None,
@@ -398,7 +402,7 @@ def simulate(
     with numpy and compare with the uncompressed run: stored bytes, MACs and output error,
     per layer and in total. digits_cnn runs on the digits test set and reports accuracy.
 
-    Example: planner simulate mobilenet_v2 plan.json --batch 4
+    Example: planner simulate mobilenet_v2 plan.json --batch 4 -o outputs.npz
     """
     from planner.contracts.plan_file import load_plan
     from planner.report.simulation_table import simulation_table
@@ -406,7 +410,13 @@ def simulate(
     _check_format(fmt)
     graph = load_model(model, parse_shape(input_shape), weights=True)
     result = run_simulation(graph, load_plan(plan_file), model, input_shape, inputs, batch)
-    if output is not None:
+    if output is not None and output.suffix.lower() == ".npz":
+        import numpy as np
+
+        arrays: dict[str, Any] = result.arrays()
+        np.savez(output, **arrays)
+        typer.echo(f"wrote {output}", err=True)
+    elif output is not None:
         output.write_text(result.model_dump_json(indent=1))
         typer.echo(f"wrote {output}", err=True)
     typer.echo(render(simulation_table(result), fmt).rstrip("\n"))

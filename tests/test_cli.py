@@ -372,3 +372,103 @@ def test_export_refuses_what_does_not_match_and_writes_nothing(tmp_path: Path) -
     assert missing.returncode == 1 and "no such file" in missing.stderr
     assert "Traceback" not in other.stderr + profile.stderr + bad.stderr + cut.stderr + (
         missing.stderr)
+
+
+TORCH_FACTORY = '''
+import torch
+from torch import nn
+
+
+class Tagger(nn.Module):
+    """A sequence tagger: embeddings, a bidirectional LSTM, a per-step classifier."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Linear(12, 32)
+        self.rnn = nn.LSTM(32, 24, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(48, 5)
+
+    def forward(self, x):
+        y, _ = self.rnn(torch.relu(self.embed(x)))
+        return self.head(y)
+
+
+def tagger():
+    return Tagger().eval()
+'''
+
+
+def test_a_pytorch_model_from_a_factory_a_torchscript_file_and_an_exported_program(
+        tmp_path: Path) -> None:
+    """`file.py:factory`, a TorchScript .pt and an ExportedProgram .pt2 all inspect with the
+    module's parameter count and layer names; plan and simulate take the factory too, and
+    `simulate -o x.npz` saves the inputs and both runs' outputs."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    source = tmp_path / "tagger_model.py"
+    source.write_text(TORCH_FACTORY)
+    factory = f"{source}:tagger"
+    params = 12 * 32 + 32 + 2 * (4 * 24 * (32 + 24) + 8 * 24) + 48 * 5 + 5
+    shape = ("--input-shape", "1,10,12")
+    spec = importlib_spec(source)
+    model = spec.tagger()
+    torch.jit.save(torch.jit.trace(model, torch.randn(1, 10, 12)), str(tmp_path / "t.pt"))
+    torch.export.save(torch.export.export(model, (torch.randn(1, 10, 12),)),
+                      str(tmp_path / "t.pt2"))
+    for name in (factory, str(tmp_path / "t.pt"), str(tmp_path / "t.pt2")):
+        shown = run("inspect", name, *shape, "-f", "json")
+        assert shown.returncode == 0, shown.stderr
+        doc = json.loads(shown.stdout)
+        assert doc["totals"]["params"] == params, name
+    table = run("inspect", factory, *shape).stdout
+    assert "rnn" in table and "head" in table  # the module's own names
+    plan = tmp_path / "plan.json"
+    made = run("plan", factory, *shape, "-H", "snapdragon_855", "--max-size", "16kB",
+               "--proxy", "weights", "-o", str(plan))
+    assert made.returncode == 0, made.stderr
+    arrays = tmp_path / "outputs.npz"
+    simulated = run("simulate", factory, str(plan), *shape, "--batch", "2", "-o", str(arrays))
+    assert simulated.returncode == 0, simulated.stderr
+    saved = np.load(arrays)
+    out = next(k for k in saved.files if k.startswith("compressed/"))
+    clean = saved["uncompressed/" + out.split("/", 1)[1]]
+    assert saved[out].shape == clean.shape == (2, 10, 5)
+    assert 0 < np.linalg.norm(saved[out] - clean) < np.linalg.norm(clean)
+    with torch.no_grad():  # the uncompressed run is the module's own output
+        want = model(torch.from_numpy(saved["inputs/x"])).numpy()
+    assert np.allclose(clean, want, atol=1e-5)
+
+
+def importlib_spec(path: Path) -> object:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_pytorch_source_that_cannot_load_is_one_line_naming_it(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    source = tmp_path / "broken_model.py"
+    source.write_text("def make():\n    return 42\n")
+    cases = {
+        f"{source}:make": "gives a int, not a torch nn.Module",
+        f"{source}:absent": "has no attribute 'absent'",
+        "no_such_package_xyz:make": "cannot import no_such_package_xyz",
+        str(tmp_path / "missing.pt"): "no such file",
+    }
+    for name, message in cases.items():
+        result = run("inspect", name, "--input-shape", "1,4")
+        assert result.returncode == 1, (name, result.stderr)
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: ") and message in last, (name, last)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a model")
+    result = run("inspect", str(bad), "--input-shape", "1,4")
+    assert result.returncode == 1 and "not a readable TorchScript file" in result.stderr
+    no_shape = run("inspect", f"{source}:make")
+    assert no_shape.returncode == 1 and "needs an input shape" in no_shape.stderr

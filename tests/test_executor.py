@@ -181,3 +181,41 @@ def test_sigmoid_and_silu_are_accurate_in_both_tails() -> None:
         normal = np.abs(exact) >= np.finfo(np.float32).tiny  # float32's normal range
         assert (np.abs(got - exact)[normal] / np.abs(exact[normal])).max() < 1e-6, name
     assert not np.isnan(UNARY["sigmoid"](np.array([-1e30, 1e30], np.float32), {})).any()
+
+
+def test_group_norm_and_recurrent_layers_match_torch_at_other_batches() -> None:
+    """nn.GroupNorm, and nn.LSTM / nn.GRU stacks in both layouts and directions, imported
+    through torch.fx at batch 1 and run at batch 3."""
+    torch.manual_seed(0)
+    norm = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3), torch.nn.GroupNorm(4, 16)).eval()
+    x = torch.randn(3, 3, 9, 9)
+    graph = from_torch(norm, x[:1], cross_check=False)
+    assert [layer.op for layer in graph][-1] == "group_norm"
+    with torch.no_grad():
+        assert relative(execute(graph, x.numpy()).outputs[graph.outputs[0]],
+                        norm(x).numpy()) < TOLERANCE
+    for cell in (torch.nn.LSTM, torch.nn.GRU):
+        for batch_first in (True, False):
+            rnn = cell(5, 7, num_layers=2, batch_first=batch_first, bidirectional=True).eval()
+            seq = torch.randn(3, 4, 5) if batch_first else torch.randn(4, 3, 5)
+
+            class Outputs(torch.nn.Module):
+                def __init__(self, inner: Any) -> None:
+                    super().__init__()
+                    self.inner = inner
+
+                def forward(self, s: Any) -> Any:
+                    return self.inner(s)[0]
+
+            model = Outputs(rnn).eval()
+            one = seq[:1] if batch_first else seq[:, :1]
+            graph = from_torch(model, one, cross_check=False, via="fx")
+            assert graph.total_work().params == sum(p.numel() for p in rnn.parameters())
+            with torch.no_grad():
+                want = model(seq).numpy()
+            if batch_first:  # the executor's batch is the leading axis
+                got = execute(graph, seq.numpy()).outputs[graph.outputs[0]]
+                assert relative(got, want) < TOLERANCE
+            else:
+                got = execute(graph, one.numpy()).outputs[graph.outputs[0]]
+                assert relative(got, want[:, :1]) < TOLERANCE

@@ -131,7 +131,10 @@ def test_the_file_holds_what_the_format_can_carry(tmp_path: Path) -> None:
 
 
 def test_every_op_the_simulator_runs_has_an_onnx_writer_or_is_named() -> None:
-    assert set(KERNELS) - set(WRITERS) == {"multihead_attention"}
+    assert set(KERNELS) - set(WRITERS) == {
+        "multihead_attention", "gather", "group_norm", "l2_norm", "cast", "where", "equal",
+        "greater", "greater_equal", "less", "less_equal", "logical_and", "logical_or",
+        "logical_not", "isnan"}
 
 
 def test_a_plan_for_another_model_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
@@ -201,3 +204,35 @@ def test_an_exported_model_imports_back_with_the_plans_macs(kind: str, tmp_path:
     (numpy_out,) = execute(back, feeds).outputs.values()
     (onnx_out,) = run_onnx(tmp_path / "m.onnx", next(iter(feeds.values()))).values()
     assert _relative(numpy_out, onnx_out) < 1e-4
+
+
+def _recurrent_model(cell: str, batch_first: bool) -> Graph:
+    torch = pytest.importorskip("torch")
+    from graphs import from_torch
+
+    class Tagger(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            kind = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+            self.rnn = kind(6, 8, num_layers=2, bidirectional=True, batch_first=batch_first)
+            self.head = torch.nn.Linear(16, 3)
+
+        def forward(self, x: object) -> object:
+            y, _ = self.rnn(x)
+            return self.head(y)
+
+    torch.manual_seed(0)
+    shape = (2, 5, 6) if batch_first else (5, 2, 6)
+    return from_torch(Tagger(), input_shape=shape, cross_check=False)
+
+
+@pytest.mark.parametrize("kind", ["fp16", "int8", "kmeans"])
+@pytest.mark.parametrize(("cell", "batch_first"), [("lstm", True), ("gru", False)])
+def test_recurrent_layers_export_and_run_as_simulated(cell: str, batch_first: bool, kind: str,
+                                                      tmp_path: Path) -> None:
+    """LSTM/GRU weights compressed in every format export as ONNX LSTM/GRU nodes (gate rows
+    reordered in the graph) that onnxruntime runs as the simulation does."""
+    graph = _recurrent_model(cell, batch_first)
+    override = Override("rnn", weight_format="kmeans4") if kind == "kmeans" else Override(
+        "*", bits=16 if kind == "fp16" else 8)
+    _check(graph, fixed_plan(graph, BOARD, [override]), tmp_path / f"{cell}.onnx")

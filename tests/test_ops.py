@@ -299,4 +299,4 @@ def test_every_op_kind_decides_what_later_stages_need() -> None:
     assert {k for k, s in OPS.items() if s.fuses} == {
         "relu", "relu6", "clamp", "hardswish", "hardsigmoid", "sigmoid", "silu", "gelu", "tanh"}
     assert {k for k, s in OPS.items() if s.compressible} == {
-        "conv2d", "linear", "embedding", "multihead_attention"}
+        "conv2d", "linear", "embedding", "multihead_attention", "lstm", "gru"}

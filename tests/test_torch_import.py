@@ -145,6 +145,36 @@ def test_unknown_function_and_custom_leaf_module() -> None:
     assert graph.total_work().macs == 64 * 2  # only the linear layer's, batch 2
 
 
+def test_a_handler_of_your_own_maps_a_custom_module_through_load_model() -> None:
+    """A handler for Gate (x · scale, a per-feature multiply) given to load_model maps it
+    to a mul by a constant layer holding the parameter, which the executor runs."""
+    import numpy as np
+
+    from graphs import Layer
+    from planner import load_model
+    from planner.execution import execute
+
+    def gate(importer: Any, node: Any, module: Any) -> None:
+        scale = importer.builder.append(Layer.create(
+            importer.builder.unique_name(f"{node.target}.scale"), "constant", [], [],
+            {"shape": (8,), "trainable": True, "dtype": "float32"},
+            {"value": importer.numpy(module.scale)}))
+        importer.emit(node, "mul", [importer.tensor(node.args[0]), scale])
+
+    model = Custom().eval()
+    torch.nn.init.normal_(model.gate.scale)
+    graph = load_model(model, input_shape=(2, 8), handlers={Gate: gate})
+    assert graph.unmapped_ops() == Counter({"torch.cumsum": 1})  # Gate is mapped now
+    assert graph.total_work().params == 8 * 8 + 8 + 8
+    assert "gate" in graph.order
+    with torch.no_grad():
+        inner = torch.cumsum(model.fc(torch.ones(2, 8)), dim=1)
+        want = model.gate(inner).numpy()
+    got = execute(graph, {graph.inputs[0]: np.ones((2, 8), np.float32)},
+                  given={"cumsum": inner.numpy()}).outputs[graph.outputs[0]]
+    assert np.allclose(got, want, atol=1e-6)
+
+
 class DataDependent(torch.nn.Module):
     def forward(self, x: Any) -> Any:
         if x.sum() > 0:
@@ -152,9 +182,19 @@ class DataDependent(torch.nn.Module):
         return -x
 
 
-def test_untraceable_and_bad_input_errors() -> None:
+def test_untraceable_module_goes_through_onnx_and_says_so() -> None:
     with pytest.raises(TorchImportError, match=r"cannot trace DataDependent.*leaf_modules"):
-        from_torch(DataDependent(), input_shape=(1, 4))
+        from_torch(DataDependent(), input_shape=(1, 4), via="fx")
+    x = torch.ones(1, 4)  # the branch taken at this input is the one imported
+    graph = from_torch(DataDependent(), x, cross_check=False)
+    assert graph.metadata["import_path"].startswith("onnx export (torch.fx: DataDependent")
+    assert "control flow" in graph.metadata["import_warnings"][0]
+    assert graph.unmapped_ops() == Counter() and len(graph.outputs) == 1
+    with pytest.raises(TorchImportError, match="via='sideways'"):
+        from_torch(DataDependent(), x, via="sideways")
+
+
+def test_untraceable_and_bad_input_errors() -> None:
     with pytest.raises(TorchImportError, match=r"does not run on input\(s\) of shape \(1, 5\)"):
         from_torch(torch.nn.Linear(4, 2), input_shape=(1, 5))
     with pytest.raises(TorchImportError, match="example input or an input shape"):

@@ -12,7 +12,7 @@ This module imports onnx; :func:`graphs.from_onnx` imports it only when called.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,10 @@ from onnx import numpy_helper
 
 from graphs.builder import GraphBuilder
 from graphs.errors import GraphError, GraphFileError, UnsupportedOpsError
+from graphs.importers.onnx_observed import example_feeds, observed_shapes
 from graphs.ir import Graph, Layer
 from graphs.ops import Shape, numel
+from graphs.ops.recurrent import weight_name as recurrent_weight_name
 
 
 class Unsupported(Exception):
@@ -46,14 +48,21 @@ def _initializer(init: onnx.TensorProto, path: str) -> np.ndarray:
 class OnnxImporter:
     """Walks the nodes of one ONNX graph in order, emitting layers."""
 
-    def __init__(self, model: onnx.ModelProto, path: str, name: str) -> None:
+    def __init__(self, model: onnx.ModelProto, path: str, name: str, root_scope: str = "",
+                 examples: Mapping[str, np.ndarray] | None = None) -> None:
         self.path = path
+        self.root_scope = root_scope
+        self.examples = examples
+        self.observed: dict[str, Shape] | None = None
+        self.unobserved = ""
         self.model = model
         self.builder = GraphBuilder(name)
         self.consts: dict[str, np.ndarray] = {
             init.name: _initializer(init, path) for init in model.graph.initializer
         }
-        self.trainable = set(self.consts)
+        # parameters: every initializer but 0-d ones (an exporter's scalar constants: the
+        # −1e9 of a mask, a GELU's √2), which other exporters store as initializers too
+        self.trainable = {k for k, v in self.consts.items() if v.ndim > 0}
         self.tensors: dict[str, str] = {}  # onnx tensor name -> layer name
         self.inferred: dict[str, Shape] = _inferred_shapes(model)
         self.readers: dict[str, list[onnx.NodeProto]] = {}
@@ -65,6 +74,19 @@ class OnnxImporter:
         self.constant_layers: dict[str, str] = {}
 
     # ----------------------------------------------------------- access
+
+    def _unscoped(self, name: str) -> str:
+        """``name`` without the root scope (``/module/…``, ``module.…``)."""
+        root = self.root_scope
+        if root and name.startswith(f"/{root}/"):
+            return name[len(root) + 1:]
+        if root and name.startswith(f"{root}."):
+            return name[len(root) + 1:]
+        return name
+
+    def layer_name(self, name: str) -> str:
+        """A layer name for an ONNX node, tensor or initializer name (see :func:`_clean`)."""
+        return _clean(self._unscoped(name))
 
     def is_const(self, name: str) -> bool:
         """True when tensor ``name`` is known at import time."""
@@ -99,7 +121,7 @@ class OnnxImporter:
     def _constant_layer(self, name: str) -> str:
         if name not in self.constant_layers:
             value = self.consts[name]
-            layer = self.builder.unique_name(_clean(name))
+            layer = self.builder.unique_name(self.layer_name(name))
             trainable = name in self.trainable and value.dtype.kind == "f"
             self.constant_layers[name] = self.builder.append(Layer.create(
                 layer, "constant", [], [], {"shape": tuple(value.shape), "trainable": trainable,
@@ -114,7 +136,11 @@ class OnnxImporter:
         """Add a layer for ``node`` (or for one ``output`` of it) reading tensor names."""
         out = output or node.output[0]
         layers = [self.tensor(i) for i in inputs]
-        name = self.builder.unique_name(_clean(node.name) or _clean(out))
+        scope = _module_path(self._unscoped(node.name))
+        if scope and weights and scope not in self.builder:
+            name = scope  # the layer holding a module's weights takes the module's name
+        else:
+            name = self.builder.unique_name(self.layer_name(node.name) or self.layer_name(out))
         layer = Layer.create(name, op, layers, [self.builder.shape(i) for i in layers], attrs,
                              weights)
         want = self.inferred.get(out)
@@ -137,15 +163,39 @@ class OnnxImporter:
         self.warnings.append(f"{node.name or node.output[0]}: onnx::{node.op_type} kept opaque "
                              f"({reason})")
         for out in node.output:
-            if out and out in self.inferred:
+            if out and out not in self.inferred:
+                self._observe(node, out)
+            if out:
                 self.emit(node, "opaque", inputs, output=out, target=f"onnx::{node.op_type}",
                           output_shape=self.inferred[out])
-            elif out:
-                raise GraphFileError(
-                    self.path,
-                    f"node {node.name!r} (onnx::{node.op_type}) is not supported and ONNX "
-                    f"shape inference gives no shape for its output {out!r}",
-                )
+
+    def _observe(self, node: onnx.NodeProto, out: str) -> None:
+        """Shapes that inference left out, from one onnxruntime run (once per model)."""
+        if self.observed is None:
+            self.observed, why = observed_shapes(self.model, self.feeds())
+            self.unobserved = why
+            if self.observed:
+                self.warnings.append("shapes ONNX inference cannot give (data-dependent ops) "
+                                     "observed by onnxruntime at the example input")
+        if out not in self.observed:
+            raise GraphFileError(
+                self.path,
+                f"node {node.name!r} (onnx::{node.op_type}) is not supported and its output "
+                f"{out!r} has no static shape: ONNX shape inference gives none"
+                + (f", and {self.unobserved}" if self.unobserved else "")
+                + ". Export the model with static shapes, or without the data-dependent part "
+                "(a detector's post-processing: import its backbone and head)")
+        self.inferred.update(self.observed)
+
+    def feeds(self) -> dict[str, np.ndarray]:
+        """The example inputs, or seeded ones at the graph's input shapes."""
+        if self.examples is not None:
+            return dict(self.examples)
+        return example_feeds({
+            value.name: (self.builder.shape(self.tensors[value.name]),
+                         np.dtype(onnx.helper.tensor_dtype_to_np_dtype(
+                             value.type.tensor_type.elem_type)))
+            for value in self.model.graph.input if value.name in self.tensors})
 
     # ----------------------------------------------------------- the walk
 
@@ -197,7 +247,8 @@ class OnnxImporter:
             elem = value.type.tensor_type.elem_type
             dtype = "int64" if elem in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) else (
                 "float32")
-            layer = self.builder.input([int(d or 1) for d in shape], _clean(value.name), dtype)
+            layer = self.builder.input([int(d or 1) for d in shape],
+                                       self.layer_name(value.name), dtype)
             self.tensors[value.name] = layer
 
     def _foldable(self, node: onnx.NodeProto) -> bool:
@@ -261,7 +312,23 @@ class OnnxImporter:
 
 
 def _clean(name: str) -> str:
-    return name.strip("/").replace("/", ".")
+    """A node name as a layer name: scopes joined by dots, as PyTorch names modules
+    (``/layer1/layer1.0/conv1/Conv`` → ``layer1.0.conv1.Conv``)."""
+    path = _module_path(name)
+    return f"{path}.{name.rsplit('/', 1)[-1]}" if path else name.strip("/").replace("/", ".")
+
+
+def _module_path(name: str) -> str:
+    """The module path of a scoped node name, as torch's exporter writes them, each scope
+    repeating its parent's name (``/layer1/layer1.0/conv1/Conv`` → ``layer1.0.conv1``);
+    empty for a name without scopes."""
+    scopes = [s for s in name.split("/")[:-1] if s]
+    parts: list[str] = []
+    for index, scope in enumerate(scopes):
+        parent = scopes[index - 1] if index else ""
+        parts.append(scope[len(parent) + 1:] if parent and scope.startswith(parent + ".")
+                     else scope)
+    return ".".join(parts)
 
 
 def _inferred_shapes(model: onnx.ModelProto) -> dict[str, Shape]:
@@ -329,6 +396,13 @@ def _dequantize(values: list[Any], attrs: dict[str, Any]) -> list[Any]:
     return [((x - zero) * scale).astype(np.float32)]
 
 
+def _gather_elements(values: list[Any], attrs: dict[str, Any]) -> list[Any]:
+    data, indices = values
+    axis = int(attrs.get("axis", 0)) % data.ndim
+    return [np.take_along_axis(data, np.where(indices < 0, indices + data.shape[axis],
+                                              indices), axis=axis)]
+
+
 WEIGHT_DECODERS = {"DequantizeLinear", "Cast", "Gather"}
 """Ops that decode a stored weight (QDQ, fp16 casts, a codebook lookup): on constants they
 fold, and their output is a parameter when an input is."""
@@ -362,6 +436,7 @@ CONST_EVAL: dict[str, Callable[[list[Any], dict[str, Any]], list[Any]]] = {
         a["value"]).item() if "value" in a else 0.0)],
     "Expand": lambda v, a: [v[0] * np.ones(tuple(int(d) for d in v[1]), dtype=v[0].dtype)],
     "Transpose": lambda v, a: [np.transpose(v[0], a.get("perm"))],
+    "GatherElements": _gather_elements,
 }
 
 
@@ -532,9 +607,10 @@ def _gelu(imp: OnnxImporter, node: onnx.NodeProto) -> None:
 
 def _hard_sigmoid(imp: OnnxImporter, node: onnx.NodeProto) -> None:
     a = _attrs(node)
-    if not (np.isclose(a.get("alpha", 0.2), 1 / 6) and np.isclose(a.get("beta", 0.5), 0.5)):
-        raise Unsupported("HardSigmoid other than relu6(x + 3)/6")
-    imp.emit(node, "hardsigmoid", [node.input[0]])
+    alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+    if np.isclose(alpha, 1 / 6) and np.isclose(beta, 0.5):
+        alpha = 1 / 6  # exactly relu6(x + 3)/6, which runtimes fuse as hard-sigmoid
+    imp.emit(node, "hardsigmoid", [node.input[0]], alpha=alpha, beta=beta)
 
 
 def _clip(imp: OnnxImporter, node: onnx.NodeProto) -> None:
@@ -559,6 +635,21 @@ def _binary(op: str) -> Handler:
                          reverse=reverse)
                 return
         imp.emit(node, op, [a, b])
+
+    return handle
+
+
+def _variadic(op: str) -> Handler:
+    """Max/Min of two inputs (more stay opaque) as the elementwise binary op."""
+    binary = _binary(op)
+
+    def handle(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+        if len(node.input) == 1:
+            imp.alias(node)
+        elif len(node.input) == 2:
+            binary(imp, node)
+        else:
+            raise Unsupported(f"{node.op_type} of {len(node.input)} inputs")
 
     return handle
 
@@ -607,7 +698,8 @@ def _reduce(op: str) -> Handler:
 def _flatten(imp: OnnxImporter, node: onnx.NodeProto) -> None:
     axis = int(_attrs(node).get("axis", 1))
     shape = imp.shape(node.input[0])
-    axis %= max(len(shape), 1)
+    if axis < 0:  # axis is in [-rank, rank]: rank itself flattens to (numel, 1)
+        axis += len(shape)
     if axis == 1:
         imp.emit(node, "flatten", [node.input[0]], start_dim=1)
     else:
@@ -672,9 +764,10 @@ def _slice(imp: OnnxImporter, node: onnx.NodeProto) -> None:
 
 
 def _gather(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    """A lookup in a stored 2-D table is an embedding; anything else a gather."""
     axis = int(_attrs(node).get("axis", 0))
     data, indices = node.input
-    if imp.is_const(data) and not imp.is_const(indices) and axis == 0:
+    if imp.is_const(data) and imp.const(data).ndim == 2 and axis == 0:
         table = imp.const(data)
         imp.emit(node, "embedding", [indices], {"weight": table}, num_embeddings=table.shape[0],
                  embedding_dim=table.shape[1])
@@ -684,7 +777,7 @@ def _gather(imp: OnnxImporter, node: onnx.NodeProto) -> None:
         imp.emit(node, "slice", [data],
                  index=(*((None, None, None),) * (axis % rank), int(imp.const(indices))))
         return
-    raise Unsupported("Gather other than an embedding lookup or a single index")
+    imp.emit(node, "gather", [data, indices], axis=axis)
 
 
 def _softmax(imp: OnnxImporter, node: onnx.NodeProto) -> None:
@@ -742,6 +835,78 @@ def _fake_quant(imp: OnnxImporter, node: onnx.NodeProto) -> None:
     imp.alias(node)
 
 
+def _instance_norm(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    """InstanceNormalization (what exporters write for GroupNorm, between two reshapes) is
+    a group norm with one channel per group."""
+    channels = imp.shape(node.input[0])[1]
+    scale, bias = imp.const(node.input[1]), imp.const(node.input[2])
+    stored = {node.input[1], node.input[2]} & imp.trainable
+    identity = np.all(scale == 1) and not np.any(bias)  # the exporter's, not the model's
+    weights = None if identity and not stored else {"weight": scale, "bias": bias}
+    imp.emit(node, "group_norm", [node.input[0]], weights, num_groups=channels,
+             eps=float(_attrs(node).get("epsilon", 1e-5)), affine=weights is not None)
+
+
+def _cast(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    """A cast between float widths is the identity here (the planner picks dtypes); to an
+    integer or boolean dtype it is a layer (masks)."""
+    dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(_attrs(node)["to"]))
+    if dtype.kind == "f":
+        imp.alias(node)
+        return
+    imp.emit(node, "cast", [node.input[0]], dtype=str(dtype))
+
+
+def _where(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    imp.emit(node, "where", list(node.input))
+
+
+ONNX_GATES = {"LSTM": (0, 2, 3, 1), "GRU": (1, 0, 2)}
+"""Where each of PyTorch's gates sits in ONNX's weight rows: ONNX orders LSTM gates
+i, o, f, c (PyTorch i, f, g, o) and GRU gates z, r, h (PyTorch r, z, n)."""
+
+
+def _recurrent(imp: OnnxImporter, node: onnx.NodeProto) -> None:
+    """One ONNX LSTM/GRU layer (zero initial state, full sequences) as an lstm/gru layer
+    with PyTorch's gate order, reshaped to ONNX's Y (T, D, N, H)."""
+    a = _attrs(node)
+    op = node.op_type.lower()
+    if a.get("layout", 0) or a.get("activations") or a.get("clip") \
+            or (op == "lstm" and (a.get("input_forget", 0) or (len(node.input) > 7
+                                                              and node.input[7]))):
+        raise Unsupported("layout=1, custom activations, clip, coupled gates or peepholes")
+    if op == "gru" and not a.get("linear_before_reset", 0):
+        raise Unsupported("GRU with linear_before_reset=0 (PyTorch computes it with 1)")
+    for index in (4, 5, 6)[: 3 if op == "lstm" else 2]:  # sequence_lens, initial states
+        if len(node.input) > index and node.input[index]:
+            given = imp.optional_const(node, index)
+            if given is None or (index > 4 and np.any(given)) or index == 4:
+                raise Unsupported("sequence lengths or a non-zero initial state")
+    w, r = imp.const(node.input[1]), imp.const(node.input[2])
+    b = imp.optional_const(node, 3)
+    dirs, rows, width = w.shape
+    hidden = rows // len(ONNX_GATES[node.op_type])
+    order = np.concatenate([np.arange(g * hidden, (g + 1) * hidden)
+                            for g in ONNX_GATES[node.op_type]])
+    weights: dict[str, np.ndarray] = {}
+    for d in range(dirs):
+        weights[recurrent_weight_name("weight_ih", 0, d == 1)] = w[d][order]
+        weights[recurrent_weight_name("weight_hh", 0, d == 1)] = r[d][order]
+        if b is not None:
+            weights[recurrent_weight_name("bias_ih", 0, d == 1)] = b[d][:rows][order]
+            weights[recurrent_weight_name("bias_hh", 0, d == 1)] = b[d][rows:][order]
+    steps, batch = imp.shape(node.input[0])[:2]
+    imp.emit(node, op, [node.input[0]], weights, output=f"{node.output[0]}/sequence",
+             input_size=width, hidden_size=hidden, bidirectional=dirs == 2, bias=b is not None)
+    imp.emit(node, "reshape", [f"{node.output[0]}/sequence"], output=f"{node.output[0]}/split",
+             shape=(steps, batch, dirs, hidden))
+    imp.emit(node, "permute", [f"{node.output[0]}/split"], dims=(0, 2, 1, 3))
+    for out in node.output[1:]:
+        if out and imp.readers.get(out):
+            imp.warnings.append(f"{node.name or node.output[0]}: the final states of "
+                                f"onnx::{node.op_type} are not mapped")
+
+
 HANDLERS: dict[str, Handler] = {
     "Conv": _conv, "ConvTranspose": _conv_transpose, "Gemm": _gemm, "MatMul": _matmul,
     "BatchNormalization": _batch_norm, "LayerNormalization": _layer_norm,
@@ -760,7 +925,16 @@ HANDLERS: dict[str, Handler] = {
     "Unsqueeze": _squeeze_like, "Transpose": _transpose, "Concat": _concat, "Split": _split,
     "Pad": _pad, "Slice": _slice, "Gather": _gather, "Resize": _resize, "Expand": _expand,
     "Einsum": _einsum, "Shape": _shape,
-    "Identity": _alias, "Dropout": _alias, "Cast": _alias,
+    "Identity": _alias, "Dropout": _alias, "Cast": _cast,
+    "InstanceNormalization": _instance_norm, "ReduceL2": _reduce("l2_norm"),
+    "LSTM": _recurrent, "GRU": _recurrent, "Where": _where,
+    "Equal": _binary("equal"), "Greater": _binary("greater"),
+    "GreaterOrEqual": _binary("greater_equal"), "Less": _binary("less"),
+    "LessOrEqual": _binary("less_equal"), "And": _binary("logical_and"),
+    "Or": _binary("logical_or"), "Not": _unary("logical_not"), "IsNaN": _unary("isnan"),
+    "Reciprocal": _unary("reciprocal"), "Sin": _unary("sin"), "Cos": _unary("cos"),
+    "Floor": _unary("floor"), "Ceil": _unary("ceil"), "Max": _variadic("maximum"),
+    "Min": _variadic("minimum"),
     "QuantizeLinear": _fake_quant, "DequantizeLinear": _fake_quant,
 }
 
@@ -769,9 +943,15 @@ HANDLERS: dict[str, Handler] = {
 
 
 def from_onnx(path: str | Path, input_shape: Sequence[int] | None = None,
-              strict: bool = False, name: str | None = None) -> Graph:
+              strict: bool = False, name: str | None = None, *, root_scope: str = "",
+              examples: Mapping[str, np.ndarray] | None = None) -> Graph:
     """Import an ONNX model file. ``input_shape`` fixes the first input's shape (required
     when it has symbolic dimensions other than the batch, which defaults to 1).
+
+    ``root_scope``: a scope to drop from node and initializer names (the wrapper module an
+    exporter saw). ``examples``: input arrays by name, run by onnxruntime to observe the
+    shapes of data-dependent ops that shape inference leaves open (seeded random inputs
+    otherwise).
 
     Raises ``GraphFileError`` naming the file for unreadable or malformed models, and
     ``UnsupportedOpsError`` with ``strict=True`` when some node cannot be mapped.
@@ -786,7 +966,7 @@ def from_onnx(path: str | Path, input_shape: Sequence[int] | None = None,
         raise GraphFileError(str(path), f"not a valid ONNX model: {exc}") from None
     try:
         model = _with_shapes(model, input_shape)
-        importer = OnnxImporter(model, str(path), name or path.stem)
+        importer = OnnxImporter(model, str(path), name or path.stem, root_scope, examples)
         graph = importer.run(input_shape)
     except GraphFileError:
         raise

@@ -113,6 +113,12 @@ class TorchImporter:
             return slice(self.value(arg.start), self.value(arg.stop), self.value(arg.step))
         return arg
 
+    def is_none(self, arg: Any) -> bool:
+        """True for None, or a node that was None in the recorded run (an optional input
+        left at its default, such as ``attn_mask``)."""
+        return arg is None or (isinstance(arg, torch.fx.Node) and arg in self.meta
+                               and self.meta[arg] is None)
+
     def attr_tensor(self, target: str) -> torch.Tensor:
         """The parameter or buffer a ``get_attr`` target names."""
         obj: Any = self.gm
@@ -224,11 +230,14 @@ class TorchImporter:
             if node.op == "get_attr":
                 continue  # constants become layers when something reads them as tensors
             if node.op == "placeholder":
+                if not isinstance(self.meta.get(node), TensorInfo):
+                    continue  # an optional argument left at its default (attn_mask=None)
                 info = self.info(node)
                 self.emit(node, "input", [], name=node.name, shape=info.shape,
                           dtype="int64" if "int" in info.dtype else "float32")
                 continue
-            self._map(node, handlers)
+            if node.users:  # a result nothing reads (``_`` of a tuple) is dead code
+                self._map(node, handlers)
         if not outputs:
             raise TorchImportError("the module returns no tensor that the importer mapped")
         return self.builder.build(outputs)

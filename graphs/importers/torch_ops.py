@@ -28,6 +28,7 @@ from graphs.importers.torch_base import (
     qualified_name,
 )
 from graphs.ops import numel
+from graphs.ops.recurrent import from_torch_name as recurrent_weight_name
 
 Node = torch.fx.Node
 
@@ -182,6 +183,38 @@ def _mha_module(imp: TorchImporter, node: Node, m: nn.MultiheadAttention) -> Non
     imp.pieces[node] = piece
 
 
+def _recurrent_module(imp: TorchImporter, node: Node, m: nn.LSTM | nn.GRU) -> None:
+    """An nn.LSTM / nn.GRU call: one layer whose output is the sequence output (element 0
+    of the returned tuple); the final states are not mapped."""
+    if getattr(m, "proj_size", 0) or len(node.args) > 1 or node.kwargs:
+        raise Unsupported("proj_size or an initial state argument")
+    info = imp.meta[node]
+    if not isinstance(info, tuple | list) or not isinstance(info[0], TensorInfo):
+        raise Unsupported("a packed sequence input")
+    layer = imp.emit(node, type(m).__name__.lower(), [imp.tensor(node.args[0])],
+                     imp.weights(**{recurrent_weight_name(k): p
+                                    for k, p in m.named_parameters()}),
+                     expected=info[0].shape,
+                     input_size=m.input_size, hidden_size=m.hidden_size,
+                     num_layers=m.num_layers, bidirectional=m.bidirectional,
+                     batch_first=m.batch_first, bias=m.bias)
+
+    def piece(index: int, getitem: Node) -> None:
+        if index != 0:
+            raise Unsupported(f"the final states (h_n{', c_n' if type(m) is nn.LSTM else ''})"
+                              f" of {type(m).__name__} are not mapped: read the sequence "
+                              "output (a forward stack's h_n[-1] is output[:, -1])")
+        imp.alias[getitem] = layer
+
+    imp.pieces[node] = piece
+
+
+def _group_norm_module(imp: TorchImporter, node: Node, m: nn.GroupNorm) -> None:
+    imp.emit(node, "group_norm", [imp.tensor(node.args[0])],
+             imp.weights(weight=m.weight, bias=m.bias), num_groups=m.num_groups,
+             eps=m.eps, affine=m.affine)
+
+
 # ---------------------------------------------------------------- activations
 
 
@@ -264,7 +297,7 @@ def _matmul(imp: TorchImporter, node: Node, _: Any) -> None:
 
 
 def _sdpa(imp: TorchImporter, node: Node, _: Any) -> None:
-    if arg(node, 3, "attn_mask") is not None or imp.value(arg(node, 4, "dropout_p", 0.0)):
+    if not imp.is_none(arg(node, 3, "attn_mask")) or imp.value(arg(node, 4, "dropout_p", 0.0)):
         raise Unsupported("attention mask or dropout")
     imp.emit(node, "scaled_dot_product_attention",
              [imp.tensor(arg(node, i, n)) for i, n in enumerate(("query", "key", "value"))],
@@ -470,6 +503,9 @@ def handler_tables() -> HandlerTables:
         nn.Linear: _linear_module,
         nn.modules.batchnorm._BatchNorm: _batch_norm_module,
         nn.LayerNorm: _layer_norm_module,
+        nn.GroupNorm: _group_norm_module,
+        nn.LSTM: _recurrent_module,
+        nn.GRU: _recurrent_module,
         nn.Embedding: _embedding_module,
         nn.MultiheadAttention: _mha_module,
         nn.GELU: _gelu,

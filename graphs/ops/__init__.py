@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from graphs.ops import conv, dense, elementwise, movement
+from graphs.ops import conv, dense, elementwise, movement, recurrent
 from graphs.ops.base import (
     OP_CLASSES,
     Attrs,
@@ -22,7 +22,8 @@ from graphs.ops.base import (
 
 OPS: Mapping[str, OpSpec] = {
     spec.kind: spec
-    for spec in (*conv.SPECS, *dense.SPECS, *elementwise.SPECS, *movement.SPECS)
+    for spec in (*conv.SPECS, *dense.SPECS, *elementwise.SPECS, *movement.SPECS,
+                 *recurrent.SPECS)
 }
 
 

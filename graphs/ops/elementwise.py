@@ -61,7 +61,8 @@ UNARY = (
     unary("relu6", 2, "min(max(x, 0), 6)"),
     unary("clamp", 2, "min(max(x, min), max)", {"min": None, "max": None}),
     unary("hardswish", 5, "x·relu6(x + 3)/6"),
-    unary("hardsigmoid", 4, "relu6(x + 3)/6"),
+    unary("hardsigmoid", 4, "max(0, min(1, alpha·x + beta)): relu6(x + 3)/6 at the defaults, "
+          "Keras' hard_sigmoid at alpha 0.2", {"alpha": 1 / 6, "beta": 0.5}),
     unary("sigmoid", 4, "1/(1 + exp(−x))"),
     unary("silu", 5, "x·sigmoid(x)"),
     unary("gelu", 8, "x·Φ(x) (erf form; tanh form when approximate='tanh')",
@@ -73,6 +74,15 @@ UNARY = (
     unary("log", 8, "ln x", fuses=False),
     unary("neg", 1, "−x", fuses=False),
     unary("abs", 1, "|x|", fuses=False),
+    unary("reciprocal", 1, "1/x", fuses=False),
+    unary("sin", 8, "sin x (positional encodings)", fuses=False),
+    unary("cos", 8, "cos x (positional encodings)", fuses=False),
+    unary("floor", 1, "⌊x⌋", fuses=False),
+    unary("ceil", 1, "⌈x⌉", fuses=False),
+    unary("isnan", 1, "x ≠ x, a boolean mask (attention-mask exports use it)", fuses=False),
+    unary("logical_not", 1, "¬x of a boolean mask", fuses=False),
+    unary("cast", 0, "x converted to ``dtype`` (a numpy dtype name: float32, int64, bool)",
+          {"dtype": "float32"}, fuses=False),
 )
 
 
@@ -108,7 +118,31 @@ def binary(kind: str, symbol: str) -> OpSpec:
 
 
 BINARY = (binary("add", "+"), binary("sub", "−"), binary("mul", "×"), binary("div", "÷"),
-          binary("pow", "^"))
+          binary("pow", "^"), binary("equal", "=="), binary("greater", ">"),
+          binary("greater_equal", "≥"), binary("less", "<"), binary("less_equal", "≤"),
+          binary("logical_and", "∧"), binary("logical_or", "∨"), binary("maximum", "max"),
+          binary("minimum", "min"))
+"""Arithmetic, and the comparisons and logic that attention masks are built with (their
+results are boolean masks, costed as float32 tensors: an overestimate of tiny tensors)."""
+
+
+def _where_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
+    return broadcast(shapes)
+
+
+WHERE = OpSpec(
+    kind="where",
+    channels="barrier",
+    compressible=False,
+    fuses=False,
+    executable=True,
+    op_class="elementwise",
+    infer=_where_infer,
+    summary="condition ? a : b with numpy broadcasting (attention masks); 1 FLOP per output "
+    "element",
+    arity=(3, 3),
+    other_flops=_per_element(1),
+)
 
 
 # ---------------------------------------------------------------- normalisation
@@ -191,6 +225,38 @@ LAYER_NORM = OpSpec(
 )
 
 
+def _group_norm_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
+    x = shapes[0]
+    groups = integer(attrs["num_groups"], "num_groups")
+    if len(x) < 2 or groups < 1 or x[1] % groups:
+        raise OpArgumentError(f"group_norm needs (N, C, ...) input with C divisible by "
+                              f"num_groups={groups}, got {x}")
+    return x
+
+
+def _group_norm_weights(shapes: Sequence[Shape], attrs: Attrs) -> dict[str, WeightSpec]:
+    c = (shapes[0][1],)
+    return {"weight": WeightSpec(c), "bias": WeightSpec(c)} if attrs["affine"] else {}
+
+
+GROUP_NORM = OpSpec(
+    kind="group_norm",
+    channels="barrier",
+    compressible=False,
+    fuses=False,
+    executable=True,
+    op_class="normalization",
+    infer=_group_norm_infer,
+    summary="group norm: each sample's channels in num_groups groups, each normalised over "
+    "its channels and positions, then a per-channel affine (instance norm is num_groups = C); "
+    "8 FLOPs per element (mean 1, variance 3, normalise 2, affine 2)",
+    weights=_group_norm_weights,
+    other_flops=_per_element(8),
+    required=("num_groups",),
+    defaults={"eps": 1e-5, "affine": True},
+)
+
+
 # ---------------------------------------------------------------- softmax and reductions
 
 
@@ -239,6 +305,11 @@ def _reduce_flops(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
     return numel(shapes[0])
 
 
+def _l2_flops(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> int:
+    """A multiply and an add per input element (the square root per output is free)."""
+    return 2 * numel(shapes[0])
+
+
 def reduction(kind: str, summary: str, flops: Any = _reduce_flops) -> OpSpec:
     """Factory for a reduction over ``axes`` (``keepdim`` keeps them as size 1)."""
     return OpSpec(
@@ -261,6 +332,9 @@ MEAN = reduction("mean", "mean over axes (x.mean([2, 3]) is global average pooli
                  "per input element", _mean_flops)
 REDUCTIONS = (reduction("sum", "sum over axes; 1 operation per input element"),
               reduction("amax", "maximum over axes; 1 operation per input element"),
-              reduction("amin", "minimum over axes; 1 operation per input element"))
+              reduction("amin", "minimum over axes; 1 operation per input element"),
+              reduction("l2_norm", "√(Σ x²) over axes (F.normalize, ONNX ReduceL2); 2 "
+                        "operations per input element", _l2_flops))
 
-SPECS = (*UNARY, *BINARY, BATCH_NORM, LAYER_NORM, SOFTMAX, MEAN, *REDUCTIONS)
+SPECS = (*UNARY, *BINARY, WHERE, BATCH_NORM, LAYER_NORM, GROUP_NORM, SOFTMAX, MEAN,
+         *REDUCTIONS)

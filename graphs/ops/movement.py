@@ -36,8 +36,9 @@ def _shape_attr(name: str) -> Any:
     return normalize
 
 
-SOURCE_DTYPES = ("float32", "int64")
-"""What a graph input or stored tensor holds: real values, or integer ids (token ids)."""
+SOURCE_DTYPES = ("float32", "float64", "int64", "int32", "bool")
+"""What a graph input or stored tensor holds: real values, integer ids (token ids), or a
+boolean mask."""
 
 
 def _source_normalize(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -358,6 +359,27 @@ SLICE = OpSpec(
 )
 
 
+def _gather_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
+    data, indices = shapes
+    axis = normalize_axis(integer(attrs["axis"], "axis"), len(data))
+    return (*data[:axis], *indices, *data[axis + 1:])
+
+
+GATHER = OpSpec(
+    kind="gather",
+    channels="barrier",
+    compressible=False,
+    fuses=False,
+    executable=True,
+    op_class="gather",
+    infer=_gather_infer,
+    summary="np.take(data, indices, axis) of an activation by integer indices (a constant "
+    "or a tensor: ONNX Gather other than an embedding lookup); a copy",
+    arity=(2, 2),
+    defaults={"axis": 0},
+)
+
+
 def _shuffle_infer(shapes: Sequence[Shape], attrs: Attrs) -> Shape:
     x = shapes[0]
     expect_rank(x, 4, "channel_shuffle input (N, C, H, W)")
@@ -476,6 +498,7 @@ SPECS = (
     PERMUTE,
     CONCAT,
     SLICE,
+    GATHER,
     CHANNEL_SHUFFLE,
     UPSAMPLE,
     PAD,

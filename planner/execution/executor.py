@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -81,8 +82,11 @@ def execute(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray], *,
                                      else np.int64, copy=False)
         else:
             start = time.perf_counter()
-            out, macs = run_layer(at_batch(layer, batch_ratio),
-                                  [values[i] for i in layer.inputs], dtype)
+            args = [values[i] for i in layer.inputs]
+            ratio = batch_ratio
+            if layer.op == "reshape":  # scales as its input did: a constant's does not
+                ratio = args[0].size / max(1, math.prod(layer.input_shapes[0]))
+            out, macs = run_layer(at_batch(layer, ratio), args, dtype)
             result.seconds[name] = time.perf_counter() - start
             result.macs[name] = macs
             if hook is not None:
@@ -153,12 +157,25 @@ def downstream(graph: Graph, name: str) -> set[str]:
     return {name} | nx.descendants(graph.dag, name)
 
 
+def scales_with_batch(graph: Graph) -> bool:
+    """True when the graph runs at any batch size: every layer that fixes its output shape
+    (reshape, expand) keeps the input's batch as its leading dimension. A model that loops
+    over the samples of its input (a detector's per-image transform) runs only at the batch
+    it was imported with."""
+    batch = graph[graph.inputs[0]].output_shape[0]
+    return all(layer.output_shape[:1] == (batch,) for layer in graph
+               if layer.op in ("reshape", "expand"))
+
+
 def calibration_inputs(graph: Graph, batch: int = 2, seed: int = 0
                        ) -> dict[str, np.ndarray]:
     """Inputs for measurements when none are given: standard normal images, or token ids
-    uniform over the vocabulary of the embedding that reads them."""
+    uniform over the vocabulary of the embedding that reads them; at the graph's own batch
+    when it does not :func:`scale with the batch <scales_with_batch>`."""
     rng = np.random.default_rng(seed)
     feeds: dict[str, np.ndarray] = {}
+    if not scales_with_batch(graph):
+        batch = graph[graph.inputs[0]].output_shape[0]
     for name in graph.inputs:
         shape = (batch, *graph[name].output_shape[1:])
         if graph[name].attrs["dtype"] == "float32":

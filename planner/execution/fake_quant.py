@@ -37,7 +37,9 @@ def fake_quant(x: np.ndarray, dtype: str, scale: float | None = None) -> np.ndar
     if dtype == "fp32" or x.dtype.kind != "f":
         return x
     if dtype == "fp16":
-        return x.astype(np.float16).astype(x.dtype)
+        with np.errstate(over="ignore"):  # beyond 65504 fp16 holds ±inf, as runtimes do
+            return x.astype(np.float16).astype(x.dtype)
     top = (1 << (act_bits(dtype) - 1)) - 1
     step = scale if scale is not None else activation_scale(x, dtype)
-    return (np.clip(np.round(x / step), -top, top) * step).astype(x.dtype)
+    with np.errstate(invalid="ignore", over="ignore"):  # a mask's −inf: no integer holds it
+        return (np.clip(np.round(x / step), -top, top) * step).astype(x.dtype)

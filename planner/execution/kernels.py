@@ -23,6 +23,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from graphs import Layer, adaptive_windows, slice_entries
+from planner.execution.recurrent_kernels import recurrent
 
 Arrays = Sequence[np.ndarray]
 Weights = Mapping[str, np.ndarray]
@@ -471,7 +472,8 @@ UNARY: dict[str, Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]] = {
     "relu6": lambda x, a: np.clip(x, 0, 6),
     "clamp": lambda x, a: np.clip(x, a.get("min"), a.get("max")),
     "hardswish": lambda x, a: x * np.clip(x + 3, 0, 6) / 6,
-    "hardsigmoid": lambda x, a: np.clip(x + 3, 0, 6) / 6,
+    "hardsigmoid": lambda x, a: np.clip(x + 3, 0, 6) / 6 if (a["alpha"], a["beta"]) == (
+        1 / 6, 0.5) else np.clip(np.float32(a["alpha"]) * x + np.float32(a["beta"]), 0, 1),
     "sigmoid": lambda x, a: _sigmoid(x),
     "silu": lambda x, a: _silu(x),
     "gelu": lambda x, a: _gelu(x, a.get("approximate", "none")),
@@ -482,10 +484,21 @@ UNARY: dict[str, Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]] = {
     "log": lambda x, a: np.log(x),
     "neg": lambda x, a: -x,
     "abs": lambda x, a: np.abs(x),
+    "reciprocal": lambda x, a: np.reciprocal(x),
+    "sin": lambda x, a: np.sin(x),
+    "cos": lambda x, a: np.cos(x),
+    "floor": lambda x, a: np.floor(x),
+    "ceil": lambda x, a: np.ceil(x),
+    "isnan": lambda x, a: np.isnan(x),
+    "logical_not": lambda x, a: np.logical_not(x),
+    "cast": lambda x, a: x.astype(a["dtype"]),
 }
 
 BINARY: dict[str, Callable[[np.ndarray, Any], np.ndarray]] = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "pow": np.power,
+    "equal": np.equal, "greater": np.greater, "greater_equal": np.greater_equal,
+    "less": np.less, "less_equal": np.less_equal, "logical_and": np.logical_and,
+    "logical_or": np.logical_or, "maximum": np.maximum, "minimum": np.minimum,
 }
 
 
@@ -548,8 +561,37 @@ def _upsample(layer: Layer, x: np.ndarray) -> np.ndarray:
     return (top * (1 - wy) + bottom * wy).astype(x.dtype)
 
 
+def _l2_norm(x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    return np.sqrt(np.sum(np.square(x), axis=axis, keepdims=keepdims))
+
+
 REDUCTIONS: dict[str, Callable[..., np.ndarray]] = {
-    "mean": np.mean, "sum": np.sum, "amax": np.max, "amin": np.min}
+    "mean": np.mean, "sum": np.sum, "amax": np.max, "amin": np.min, "l2_norm": _l2_norm}
+
+
+def group_norm(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
+    """Normalise each sample's channel groups over their channels and positions, then the
+    per-channel affine transform."""
+    x = inputs[0]
+    n, c = x.shape[:2]
+    grouped = x.reshape(n, layer.attrs["num_groups"], -1)
+    mean = grouped.mean(axis=-1, keepdims=True)
+    var = grouped.var(axis=-1, keepdims=True)
+    out = ((grouped - mean) / np.sqrt(var + layer.attrs["eps"])).reshape(x.shape)
+    if "weight" in weights:
+        shape = (1, c) + (1,) * (x.ndim - 2)
+        out = out * weights["weight"].reshape(shape) + weights["bias"].reshape(shape)
+    return out.astype(x.dtype, copy=False), 0
+
+
+def _where(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
+    condition, a, b = inputs
+    return np.where(condition.astype(bool, copy=False), a, b), 0
+
+
+def _gather(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarray, int]:
+    data, indices = inputs
+    return np.take(data, indices.astype(np.int64, copy=False), axis=layer.attrs["axis"]), 0
 
 
 def _reduction(fn: Callable[..., np.ndarray]) -> Callable[[Layer, np.ndarray], np.ndarray]:
@@ -584,6 +626,11 @@ KERNELS: dict[str, Kernel] = {
     "einsum": einsum,
     "batch_norm": batch_norm,
     "layer_norm": layer_norm,
+    "group_norm": group_norm,
+    "lstm": recurrent,
+    "gru": recurrent,
+    "where": _where,
+    "gather": _gather,
     "max_pool2d": _plain(lambda layer, x: _pool(layer, x, "max")),
     "avg_pool2d": _plain(lambda layer, x: _pool(layer, x, "avg")),
     "adaptive_avg_pool2d": _plain(lambda layer, x: _adaptive(layer, x, "avg")),

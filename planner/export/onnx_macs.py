@@ -3,7 +3,8 @@ planner's op table: ONNX shape inference at a fixed batch, then per node
 
 - ``Conv``: output elements × (input channels / group) × kernel area;
 - ``Gemm`` / ``MatMul``: output elements × the contracted length;
-- ``Einsum`` of two operands: the product of every index size.
+- ``Einsum`` of two operands: the product of every index size;
+- ``LSTM`` / ``GRU``: both products of every step, T·N·D·G·H·(in + H) (W is (D, G·H, in)).
 
 Other ops (pooling, normalisation, elementwise) count no MACs, as in the op table.
 """
@@ -59,6 +60,11 @@ def _node_macs(node: Any, shapes: dict[str, tuple[int, ...] | None]) -> int:
         return math.prod(shape(node.output[0])) * (a[0] if trans_a else a[1])
     if node.op_type == "MatMul":
         return math.prod(shape(node.output[0])) * shape(node.input[0])[-1]
+    if node.op_type in ("LSTM", "GRU"):
+        steps, batch = shape(node.input[0])[:2]
+        dirs, rows, width = shape(node.input[1])
+        hidden = shape(node.input[2])[2]
+        return steps * batch * dirs * rows * (width + hidden)
     if node.op_type == "Einsum" and len(node.input) == 2:
         equation = next(at.s.decode() for at in node.attribute if at.name == "equation")
         sizes: dict[str, int] = {}

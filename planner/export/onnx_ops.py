@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from graphs import Layer, slice_entries
+from graphs import Layer, recurrent_weight_name, slice_entries
 from planner.export.onnx_builder import OnnxBuilder
 
 
@@ -50,6 +50,52 @@ def _one(op: str, **fixed: Any) -> Writer:
     def write(b: OnnxBuilder, s: Site) -> None:
         b.node(op, s.inputs, s.out, name=s.name, **fixed)
     return write
+
+
+def _hard_sigmoid(b: OnnxBuilder, s: Site) -> None:
+    b.node("HardSigmoid", s.inputs, s.out, name=s.name, alpha=float(s.layer.attrs["alpha"]),
+           beta=float(s.layer.attrs["beta"]))
+
+
+TORCH_TO_ONNX_GATES = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2)}
+"""PyTorch's gate blocks in ONNX's order: LSTM i, o, f, c from PyTorch's i, f, g, o; GRU
+z, r, h from PyTorch's r, z, n."""
+
+
+def _recurrent(b: OnnxBuilder, s: Site) -> None:
+    """An LSTM/GRU stack as one ONNX node per layer (its weight rows put in ONNX's gate
+    order by a Gather, so QDQ weights stay as written), directions merged between layers."""
+    a, op = s.layer.attrs, s.layer.op
+    hidden, dirs = a["hidden_size"], 2 if a["bidirectional"] else 1
+    blocks = TORCH_TO_ONNX_GATES[op]
+    order = b.ints(f"{s.name}/gate_order", [g * hidden + i for g in blocks
+                                            for i in range(hidden)])
+    x = s.inputs[0]
+    if a["batch_first"]:
+        x = b.node("Transpose", [x], name=f"{s.name}/time_first", perm=[1, 0, 2])
+    for layer in range(a["num_layers"]):
+        def stacked(kind: str, layer: int = layer) -> str:
+            parts = []
+            for reverse in (False, True)[:dirs]:
+                w = s.weights[recurrent_weight_name(kind, layer, reverse)]
+                rows = b.node("Gather", [w, order], name=f"{s.name}/{kind}{layer}", axis=0)
+                parts.append(b.node("Unsqueeze", [rows, b.ints(f"{s.name}/axis0", [0])],
+                                    name=f"{s.name}/{kind}{layer}/dir"))
+            return parts[0] if dirs == 1 else b.node("Concat", parts, axis=0,
+                                                     name=f"{s.name}/{kind}{layer}/dirs")
+        inputs = [x, stacked("weight_ih"), stacked("weight_hh")]
+        if a["bias"]:
+            inputs.append(b.node("Concat", [stacked("bias_ih"), stacked("bias_hh")], axis=1,
+                                 name=f"{s.name}/bias{layer}"))
+        extra: dict[str, Any] = {"linear_before_reset": 1} if op == "gru" else {}
+        y = b.node(op.upper(), inputs, name=f"{s.name}/l{layer}", hidden_size=hidden,
+                   direction="bidirectional" if dirs == 2 else "forward", **extra)
+        merged = b.node("Transpose", [y], name=f"{s.name}/l{layer}/t", perm=[0, 2, 1, 3])
+        last = layer == a["num_layers"] - 1 and not a["batch_first"]
+        x = b.node("Reshape", [merged, b.ints(f"{s.name}/l{layer}/shape", [0, 0, -1])],
+                   s.out if last else None, name=f"{s.name}/l{layer}/merge")
+    if a["batch_first"]:
+        b.node("Transpose", [x], s.out, name=f"{s.name}/batch_first", perm=[1, 0, 2])
 
 
 def _conv(b: OnnxBuilder, s: Site) -> None:
@@ -321,7 +367,7 @@ WRITERS: dict[str, Writer] = {
     "relu6": _relu6,
     "clamp": _clamp,
     "hardswish": _one("HardSwish"),
-    "hardsigmoid": _one("HardSigmoid", alpha=1 / 6, beta=0.5),
+    "hardsigmoid": _hard_sigmoid,
     "sigmoid": _one("Sigmoid"),
     "silu": _silu,
     "gelu": lambda b, s: b.node("Gelu", s.inputs, s.out, name=s.name,
@@ -338,9 +384,19 @@ WRITERS: dict[str, Writer] = {
     "mul": _binary("Mul"),
     "div": _binary("Div"),
     "pow": _binary("Pow"),
+    "lstm": _recurrent,
+    "gru": _recurrent,
+    "maximum": _binary("Max"),
+    "minimum": _binary("Min"),
+    "reciprocal": _one("Reciprocal"),
+    "sin": _one("Sin"),
+    "cos": _one("Cos"),
+    "floor": _one("Floor"),
+    "ceil": _one("Ceil"),
 }
-"""The ONNX writer of every exportable op kind (``multihead_attention`` and opaque ops
-have none yet: exporting them raises :class:`UnexportableError` naming the layer)."""
+"""The ONNX writer of every exportable op kind (``multihead_attention``, gathers, group
+norms, L2 norms, mask logic and casts, and opaque ops have none yet: exporting them raises
+:class:`UnexportableError` naming the layer)."""
 
 
 def write_layer(b: OnnxBuilder, site: Site) -> None:

@@ -138,7 +138,8 @@ class Planner:
                 f"{', …' if len(causes) > 4 else ''}, nor the {len(blocked) - len(causes)} "
                 "layer(s) after them: layers whose path to the output runs through them take "
                 "sensitivity 1, layers after them activation errors measured on standard "
-                "normal stand-ins, and `planner simulate` cannot run this model")
+                "normal stand-ins, and `planner simulate` measures at the runnable layers "
+                "that feed them")
         store = cache if isinstance(cache, FactCache) else FactCache() if cache else None
         self._facts_key = facts_key(self.graph, self.space, {
             "proxy": self.proxy, "seed": self.seed, "perturbation": PERTURBATION}, inputs)
@@ -175,6 +176,11 @@ class Planner:
         for unit, options in zip(self.units, tables, strict=True):
             if not options:
                 raise PlanError(_nowhere(unit, self.profile, self.space))
+            broken = [k for k, v in options.floats.items() if not np.all(np.isfinite(v))]
+            if broken or not math.isfinite(self.facts[unit.name].sensitivity):
+                raise PlanError(f"layer {unit.name!r} ({unit.layer.op}): its options have "
+                                f"non-finite {', '.join(broken) or 'sensitivity'} (a measured "
+                                "proxy overflowed); plan with proxy='weights' or report it")
             decisions.append(Decision(unit.name, options, unit.groups, list(unit.consumers),
                                       bool(outputs & set(unit.members)),
                                       self.facts[unit.name].sensitivity))

@@ -39,7 +39,7 @@ from hardware_profiles import HardwareProfile
 from planner.search.option_table import OptionTable, pack, unpack
 from planner.search.options import LayerFacts, OptionSpace
 
-FACTS_VERSION = 3
+FACTS_VERSION = 4
 """The version of the measuring code; part of every key."""
 OPTIONS_VERSION = 2
 """The version of the enumerating code (options, their costs, the cost model); part of

@@ -53,7 +53,8 @@ def _main_weight(layer: Layer) -> np.ndarray | None:
     for key in ("weight", "in_proj_weight"):
         if key in weights and weights[key].ndim >= 2:
             return weights[key]
-    return None
+    matrices = [w for k, w in weights.items() if k.endswith("weight") and w.ndim >= 2]
+    return max(matrices, key=lambda w: w.size) if matrices else None  # an LSTM's largest
 
 
 def weight_facts(unit: Unit, graph: Graph, coupling: Coupling, space: OptionSpace,
@@ -146,10 +147,11 @@ def _sensitivity(graph: Graph, feeds: Any, clean: Mapping[str, np.ndarray], name
                  outputs: Mapping[str, np.ndarray], reference: float,
                  rng: np.random.Generator) -> float:
     value = clean[name]
-    energy = float(np.sum(np.square(value, dtype=np.float64)))
+    finite = np.isfinite(value)  # an attention mask's −inf stays as it is
+    energy = float(np.sum(np.square(np.where(finite, value, 0), dtype=np.float64)))
     if energy == 0 or reference == 0:
         return 0.0
-    noise = rng.standard_normal(value.shape)
+    noise = np.where(finite, rng.standard_normal(value.shape), 0.0)
     noise *= PERTURBATION * np.sqrt(energy / float(np.sum(noise * noise)))
     affected = downstream(graph, name)
     given = {k: v for k, v in clean.items() if k not in affected}

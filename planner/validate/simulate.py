@@ -34,16 +34,18 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from graphs import Graph
 from planner.compression import Compressed, CompressedUnit, CompressionError, compress
 from planner.compression.storage import relative_error
 from planner.contracts.plan_file import Plan
 from planner.execution import (
+    KERNELS,
     Execution,
     KernelError,
     activation_scale,
@@ -51,6 +53,7 @@ from planner.execution import (
     execute,
     fake_quant,
     input_arrays,
+    runnable_layers,
 )
 
 Progress = Callable[[str, int, int], None]
@@ -114,6 +117,14 @@ class SimulationResult(_Model):
     seconds: float
     outputs: list[OutputResult]
     layers: list[LayerResult]
+    notes: list[str] = []
+    """What the simulation could not measure as asked (layers it cannot execute)."""
+    _arrays: dict[str, np.ndarray] = PrivateAttr(default_factory=dict)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The run's arrays (not part of the JSON): ``inputs/<name>`` fed, and for every
+        measured output ``uncompressed/<name>`` and ``compressed/<name>``."""
+        return dict(self._arrays)
 
 
 # ---------------------------------------------------------------- running
@@ -148,16 +159,22 @@ def simulate(graph: Graph, plan: Plan, inputs: np.ndarray | Mapping[str, np.ndar
                               f"({n},)")
     per_input = graph[graph.inputs[0]].output_shape[0] / n
     steps = 2 + len(built.units)
+    runnable = runnable_layers(built.reference)
+    compressed_runnable = runnable_layers(built.graph)
+    targets, notes = measured_outputs(built.reference, runnable)
     try:
-        clean = execute(built.reference, feeds, keep=True)
+        clean = execute(built.reference, feeds, keep=True, only=runnable)
         tick("uncompressed run", steps)
-        run = run_compressed(built, feeds)
+        run = run_compressed(built, feeds, only=compressed_runnable, keep=targets)
         tick("compressed run", steps)
     except KernelError as exc:
         raise SimulationError(str(exc)) from None
     layers = []
     for entry in plan.layers:
         unit = built.units[entry.name]
+        if not set(unit.layers) <= compressed_runnable or unit.output not in runnable:
+            tick(f"layer {entry.name}", steps)
+            continue  # not executable: its entry in the plan stands unmeasured
         own = _own_error(built, unit, feeds, clean.kept)
         tick(f"layer {entry.name}", steps)
         measured = _relative(built, unit.output, clean.kept[unit.output],
@@ -173,22 +190,48 @@ def simulate(graph: Graph, plan: Plan, inputs: np.ndarray | Mapping[str, np.ndar
             predicted_error=entry.error / entry.sensitivity if entry.sensitivity else 0.0,
             own_error=own, error=measured,
             seconds=sum(run.seconds.get(name, 0.0) for name in unit.layers)))
-    outputs = [_output(name, clean.outputs[name], run.outputs[name], labels)
-               for name in built.reference.outputs]
-    energy = sum(float(np.sum(np.square(clean.outputs[o], dtype=np.float64)))
-                 for o in built.reference.outputs)
-    change = sum(float(np.sum(np.square(clean.outputs[o].astype(np.float64)
-                                        - run.outputs[o])))
-                 for o in built.reference.outputs)
+    outputs = [_output(name, clean.kept[name], run.kept[name], labels) for name in targets]
+    energy = sum(float(np.sum(np.square(clean.kept[o], dtype=np.float64))) for o in targets
+                 if clean.kept[o].dtype.kind == "f")
+    change = sum(float(np.sum(np.square(clean.kept[o].astype(np.float64) - run.kept[o])))
+                 for o in targets if clean.kept[o].dtype.kind == "f")
     stored = sum(u.stored_bits for u in built.units.values()) + built.fixed_bits
-    return SimulationResult(
+    result = SimulationResult(
         model=graph.name, batch=n, predicted_bytes=plan.totals.size_bytes,
         stored_bytes=stored / 8, baseline_bytes=plan.baseline.size_bytes,
         predicted_macs=plan.totals.macs, executed_macs=sum(r.executed_macs for r in layers),
         nonzero_macs=sum(r.nonzero_macs for r in layers), baseline_macs=plan.baseline.macs,
         predicted_error=plan.totals.error, error=change / energy if energy else 0.0,
         baseline_seconds=sum(clean.seconds.values()), seconds=sum(run.seconds.values()),
-        outputs=outputs, layers=layers)
+        outputs=outputs, layers=layers, notes=notes)
+    result._arrays = {
+        **{f"inputs/{k}": v for k, v in feeds.items()},
+        **{f"uncompressed/{o}": clean.kept[o] for o in targets},
+        **{f"compressed/{o}": run.kept[o] for o in targets}}
+    return result
+
+
+def measured_outputs(graph: Graph, runnable: set[str]) -> tuple[list[str], list[str]]:
+    """The tensors a simulation compares: the graph's outputs, or, where layers the
+    simulator cannot execute stand before them (a detector's post-processing), the
+    runnable layers that feed those; and a note saying so."""
+    if set(graph.outputs) <= runnable:
+        return list(graph.outputs), []
+    blocked = [layer for layer in graph if layer.name not in runnable]
+    frontier = [name for name in graph.order if name in runnable
+                and graph[name].op not in ("input", "constant")
+                and (name in graph.outputs
+                     or any(c not in runnable for c in graph.consumers(name)))]
+    if not frontier:
+        raise SimulationError(f"{graph.name}: no layer before the first one the simulator "
+                              f"cannot execute ({blocked[0].name!r}, "
+                              f"{blocked[0].attrs.get('target', blocked[0].op)}) to measure")
+    causes = [layer for layer in blocked if layer.op not in KERNELS]
+    kinds = Counter(str(layer.attrs.get("target", layer.op)) for layer in causes)
+    listed = ", ".join(f"{k} ×{v}" for k, v in kinds.most_common(4))
+    return frontier, [f"{len(causes)} layer(s) cannot be executed ({listed}), nor the "
+                      f"{len(blocked) - len(causes)} after them: outputs are measured at the "
+                      f"{len(frontier)} runnable layer(s) that feed them"]
 
 
 def _quantizer(dtypes: Mapping[str, str], scales: dict[str, float] | None = None
@@ -205,14 +248,16 @@ def _quantizer(dtypes: Mapping[str, str], scales: dict[str, float] | None = None
 
 
 def run_compressed(built: Compressed, feeds: Mapping[str, np.ndarray], *,
-                   scales: dict[str, float] | None = None) -> Execution:
+                   scales: dict[str, float] | None = None, only: set[str] | None = None,
+                   keep: Collection[str] = ()) -> Execution:
     """The compressed graph run on ``feeds`` with every activation stored at its planned
     dtype (the unit outputs are kept); ``scales``, when given, receives the per-tensor
-    scale of every activation stored as integers (what a static QDQ export calibrates)."""
+    scale of every activation stored as integers (what a static QDQ export calibrates);
+    ``only``: run just these layers (the runnable ones); ``keep``: more outputs to keep."""
     hook = _quantizer(built.dtypes, scales)
     quantized = {name: hook(name, value) for name, value in feeds.items()}
-    return execute(built.graph, quantized, keep=[u.output for u in built.units.values()],
-                   hook=hook)
+    return execute(built.graph, quantized, keep=[*(u.output for u in built.units.values()),
+                                                 *keep], hook=hook, only=only)
 
 
 def _own_error(built: Compressed, unit: CompressedUnit, feeds: Mapping[str, np.ndarray],
