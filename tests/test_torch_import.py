@@ -105,7 +105,7 @@ def test_zoo_matches_torchvision_layer_by_layer(name: str) -> None:
 
 def test_unmapped_ops_are_listed_by_name_and_count() -> None:
     model = torchvision_model("swin_t")
-    graph = from_torch(model, input_shape=(1, 3, 224, 224), cross_check=False)
+    graph = from_torch(model, input_shape=(1, 3, 224, 224), cross_check=False, via="fx")
     prefix = "torchvision.models.swin_transformer."
     assert graph.unmapped_ops() == Counter({
         prefix + "shifted_window_attention": 12,
@@ -116,7 +116,8 @@ def test_unmapped_ops_are_listed_by_name_and_count() -> None:
     notes = graph_table(graph).notes
     assert any("12 node(s) of " + prefix + "shifted_window_attention" in n for n in notes)
     with pytest.raises(UnsupportedOpsError, match=r"shifted_window_attention ×12"):
-        from_torch(model, input_shape=(1, 3, 224, 224), strict=True, cross_check=False)
+        from_torch(model, input_shape=(1, 3, 224, 224), strict=True, cross_check=False,
+                   via="fx")
 
 
 class Custom(torch.nn.Module):

@@ -202,7 +202,7 @@ CASES: dict[str, Case] = {
     "hf/mobilevit": Case(hf_model(  # at 0.02 the activations fade to denormals
         "MobileViTConfig", "MobileViTModel", image_size=64, initializer_range=0.3),
         image(64), "onnx"),
-    "torchvision/ssdlite320_network": Case(SSDNetwork, image(320)),
+    "torchvision/ssdlite320_network": Case(SSDNetwork, image(160)),
     "torchvision/deeplabv3_mobilenet_v3_large": Case(
         tv_model("deeplabv3_mobilenet_v3_large"), image(64)),
     "torchvision/lraspp_mobilenet_v3_large": Case(tv_model("lraspp_mobilenet_v3_large"),
