@@ -21,8 +21,8 @@ from graphs.ops import Shape
 
 def observed_shapes(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]
                     ) -> tuple[dict[str, Shape], str]:
-    """Every tensor's shape from one onnxruntime run on ``feeds``, and "" — or no shapes
-    and the reason (onnxruntime missing, or the run failed)."""
+    """Every tensor's shape from one onnxruntime run on ``feeds`` and an empty reason; or
+    no shapes and the reason (onnxruntime missing, or the run failed)."""
     try:
         import onnxruntime as ort
     except ImportError:

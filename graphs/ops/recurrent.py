@@ -127,7 +127,7 @@ def _flops(kind: str) -> Any:
 def _gemm(gates: int) -> Any:
     def gemm(shapes: Sequence[Shape], out: Shape, attrs: Attrs) -> tuple[float, float, float]:
         """(G·H, N, H): the recurrent product of one step, whose small N sets the speed
-        (the input products of all steps are one large GEMM, but wait on nothing)."""
+        (the input products of all steps are one large GEMM that no step waits for)."""
         _, batch = _steps_batch(shapes[0], attrs)
         return float(gates * attrs["hidden_size"]), float(batch), float(attrs["hidden_size"])
 
