@@ -127,9 +127,10 @@ def from_torch_via_onnx(module: nn.Module, examples: tuple[torch.Tensor, ...], n
                               examples={n: e.detach().cpu().numpy()
                                         for n, e in zip(names, examples, strict=False)})
         except GraphError as exc:
+            detail = str(exc).replace(f"{path}: ", "")  # a temporary file, gone after this
             raise TorchImportError(
                 f"{label}: torch.fx cannot trace it ({fx_error}); its ONNX export does not "
-                f"import: {exc}") from None
+                f"import: {detail}") from None
     graph.metadata["import_path"] = f"onnx export (torch.fx: {fx_error})"
     graph.metadata.setdefault("import_warnings", []).insert(
         0, "imported through torch's ONNX export of one run: Python control flow and "
