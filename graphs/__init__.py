@@ -32,6 +32,7 @@ from graphs.errors import (
     UnsupportedOpsError,
 )
 from graphs.importers.io_json import load_graph, save_graph
+from graphs.importers.torch_source import is_torch_source
 from graphs.ir import Graph, Layer
 from graphs.ops import OPS, known_ops, op_spec
 from graphs.ops.base import ChannelRule
@@ -39,6 +40,7 @@ from graphs.ops.conv import adaptive_windows, is_depthwise
 from graphs.ops.dense import parse_einsum
 from graphs.ops.movement import slice_entries
 from graphs.ops.recurrent import layer_inputs as recurrent_layer_inputs
+from graphs.ops.recurrent import onnx_rows as recurrent_onnx_rows
 from graphs.ops.recurrent import weight_name as recurrent_weight_name
 from graphs.transforms import fold_batchnorm, folds_into
 from graphs.work import Summable, Work, bits_to_bytes, op_work
@@ -71,16 +73,6 @@ def torch_module_from(text: str) -> torch.nn.Module:
     from graphs.importers.torch_source import torch_module_from as _load
 
     return _load(text)
-
-
-def is_torch_source(text: str) -> bool:
-    """True for text :func:`torch_module_from` reads (no torch import needed to tell)."""
-    from pathlib import PurePath
-
-    if PurePath(text).suffix.lower() in (".pt", ".pt2"):
-        return True
-    module, sep, attr = text.rpartition(":")
-    return bool(sep and module and attr.isidentifier() and not Path(text).exists())
 
 
 def from_onnx(path: str | Path, input_shape: Sequence[int] | None = None,
@@ -128,6 +120,7 @@ __all__ = [
     "op_work",
     "parse_einsum",
     "recurrent_layer_inputs",
+    "recurrent_onnx_rows",
     "recurrent_weight_name",
     "save_graph",
     "scale_width",

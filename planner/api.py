@@ -53,19 +53,20 @@ model named as text (``package.module:factory``, ``file.py:factory``, a TorchScr
     """
     if isinstance(source, Graph):
         return source
+    module: Any = None
     if _is_torch_module(source):
         if example_input is None and input_shape is None:
             raise ValueError("a torch module needs input_shape=(N, C, H, W) or example_input")
-        module: Any = source
+        module = source
+    elif isinstance(source, str) and is_torch_source(source):
+        if example_input is None and input_shape is None:
+            raise GraphError(f"{source}: a PyTorch model needs an input shape, e.g. "
+                             "--input-shape 1,3,224,224")
+        module = torch_module_from(source)
+    if module is not None:
         return from_torch(module, example_input, input_shape, strict=strict,
                           leaf_modules=leaf_modules, via=via, handlers=handlers)
     text = str(source)
-    if isinstance(source, str) and is_torch_source(text):
-        if example_input is None and input_shape is None:
-            raise GraphError(f"{text}: a PyTorch model needs an input shape, e.g. "
-                             "--input-shape 1,3,224,224")
-        return from_torch(torch_module_from(text), example_input, input_shape, strict=strict,
-                          leaf_modules=leaf_modules, via=via, handlers=handlers)
     path = Path(text)
     if path.suffix.lower() == ".onnx":
         return from_onnx(path, input_shape, strict=strict)

@@ -25,6 +25,7 @@ from graphs.errors import GraphError, GraphFileError, UnsupportedOpsError
 from graphs.importers.onnx_observed import example_feeds, observed_shapes
 from graphs.ir import Graph, Layer
 from graphs.ops import Shape, numel
+from graphs.ops.recurrent import ONNX_GATE_ORDER, onnx_rows
 from graphs.ops.recurrent import weight_name as recurrent_weight_name
 
 
@@ -174,6 +175,7 @@ class OnnxImporter:
         if self.observed is None:
             self.observed, why = observed_shapes(self.model, self.feeds())
             self.unobserved = why
+            self.inferred.update(self.observed)
             if self.observed:
                 self.warnings.append("shapes ONNX inference cannot give (data-dependent ops) "
                                      "observed by onnxruntime at the example input")
@@ -185,7 +187,6 @@ class OnnxImporter:
                 + (f", and {self.unobserved}" if self.unobserved else "")
                 + ". Export the model with static shapes, or without the data-dependent part "
                 "(a detector's post-processing: import its backbone and head)")
-        self.inferred.update(self.observed)
 
     def feeds(self) -> dict[str, np.ndarray]:
         """The example inputs, or seeded ones at the graph's input shapes."""
@@ -861,11 +862,6 @@ def _where(imp: OnnxImporter, node: onnx.NodeProto) -> None:
     imp.emit(node, "where", list(node.input))
 
 
-ONNX_GATES = {"LSTM": (0, 2, 3, 1), "GRU": (1, 0, 2)}
-"""Where each of PyTorch's gates sits in ONNX's weight rows: ONNX orders LSTM gates
-i, o, f, c (PyTorch i, f, g, o) and GRU gates z, r, h (PyTorch r, z, n)."""
-
-
 def _recurrent(imp: OnnxImporter, node: onnx.NodeProto) -> None:
     """One ONNX LSTM/GRU layer (zero initial state, full sequences) as an lstm/gru layer
     with PyTorch's gate order, reshaped to ONNX's Y (T, D, N, H)."""
@@ -885,9 +881,8 @@ def _recurrent(imp: OnnxImporter, node: onnx.NodeProto) -> None:
     w, r = imp.const(node.input[1]), imp.const(node.input[2])
     b = imp.optional_const(node, 3)
     dirs, rows, width = w.shape
-    hidden = rows // len(ONNX_GATES[node.op_type])
-    order = np.concatenate([np.arange(g * hidden, (g + 1) * hidden)
-                            for g in ONNX_GATES[node.op_type]])
+    hidden = rows // len(ONNX_GATE_ORDER[op])
+    order = np.argsort(onnx_rows(op, hidden))  # ONNX's rows in PyTorch's gate order
     weights: dict[str, np.ndarray] = {}
     for d in range(dirs):
         weights[recurrent_weight_name("weight_ih", 0, d == 1)] = w[d][order]

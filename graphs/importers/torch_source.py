@@ -3,8 +3,8 @@ a TorchScript file (``.pt``, ``torch.jit.save``) or an ExportedProgram (``.pt2``
 ``torch.export.save``).
 
 A factory is called without arguments and must return an ``nn.Module`` (a class is a
-factory too); its layer names are the module's own. This module imports torch;
-:func:`graphs.torch_module_from` imports it only when called.
+factory too); its layer names are the module's own. :func:`is_torch_source` tells such text
+apart without torch; :func:`torch_module_from` imports torch when called.
 """
 
 from __future__ import annotations
@@ -13,19 +13,29 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from graphs.errors import GraphFileError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 SUFFIXES = (".pt", ".pt2")
 """Files that hold a whole PyTorch model (TorchScript, ExportedProgram)."""
 
 
+def is_torch_source(text: str) -> bool:
+    """True for text naming a factory (``module:attr``) or a saved PyTorch model file."""
+    if Path(text).suffix.lower() in SUFFIXES:
+        return True
+    module, sep, attr = text.rpartition(":")
+    return bool(sep and module and attr.isidentifier() and not Path(text).exists())
+
+
 def torch_module_from(text: str) -> nn.Module:
     """The module ``text`` names; ``GraphFileError`` naming it when it cannot be loaded."""
+    import torch
+
     path = Path(text)
     if path.suffix.lower() in SUFFIXES:
         if not path.is_file():
@@ -77,6 +87,8 @@ def _import(name: str, text: str) -> Any:
 
 
 def _as_module(made: Any, text: str) -> nn.Module:
+    from torch import nn
+
     if not isinstance(made, nn.Module):
         raise GraphFileError(text, f"gives a {type(made).__name__}, not a torch nn.Module")
     return made

@@ -37,6 +37,17 @@ GATE_FLOPS = {"lstm": 26, "gru": 18}
 """FLOPs of the gates' nonlinearities and state updates per hidden unit and step."""
 
 
+ONNX_GATE_ORDER = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2)}
+"""PyTorch's gate block at each of ONNX's positions: ONNX orders LSTM gates i, o, f, c
+(PyTorch i, f, g, o) and GRU gates z, r, h (PyTorch r, z, n)."""
+
+
+def onnx_rows(kind: str, hidden: int) -> list[int]:
+    """The row of a PyTorch weight matrix (or bias) at each row of ONNX's: the gather that
+    turns PyTorch's gate order into ONNX's (and, inverted, back)."""
+    return [g * hidden + i for g in ONNX_GATE_ORDER[kind] for i in range(hidden)]
+
+
 def directions(attrs: Attrs) -> int:
     """1, or 2 for a bidirectional stack."""
     return 2 if attrs["bidirectional"] else 1

@@ -23,6 +23,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from graphs import Layer, adaptive_windows, slice_entries
+from planner.execution.activations import sigmoid
 from planner.execution.recurrent_kernels import recurrent
 
 Arrays = Sequence[np.ndarray]
@@ -419,18 +420,6 @@ def _gelu(x: np.ndarray, approximate: str) -> np.ndarray:
     return 0.5 * x * (1 + erf(x / math.sqrt(2)))
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """σ(x) = 1 / (1 + exp(−x)), accurate to rounding in both tails: below x ≈ −88
-    (float32) exp(−x) overflows to inf and σ to 0, its limit (the overflow is expected and
-    not reported)."""
-    out = np.negative(x)
-    with np.errstate(over="ignore"):
-        np.exp(out, out=out)
-    out += 1.0
-    np.reciprocal(out, out=out)
-    return out
-
-
 BLOCK_ELEMENTS = 1 << 15
 """Elements an activation computes at a time: its temporaries stay in cache, and blocks
 run on several threads."""
@@ -458,7 +447,7 @@ def _blockwise(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndar
 
 def _silu(x: np.ndarray) -> np.ndarray:
     """x·σ(x) = x / (1 + exp(−x)) in four passes, one exp (below x ≈ −88 in float32 it is
-    −0, within 3e-37 of the exact value; see :func:`_sigmoid`)."""
+    −0, within 3e-37 of the exact value; see :func:`~planner.execution.activations.sigmoid`)."""
     out = np.negative(x)
     with np.errstate(over="ignore"):
         np.exp(out, out=out)
@@ -474,7 +463,7 @@ UNARY: dict[str, Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]] = {
     "hardswish": lambda x, a: x * np.clip(x + 3, 0, 6) / 6,
     "hardsigmoid": lambda x, a: np.clip(x + 3, 0, 6) / 6 if (a["alpha"], a["beta"]) == (
         1 / 6, 0.5) else np.clip(np.float32(a["alpha"]) * x + np.float32(a["beta"]), 0, 1),
-    "sigmoid": lambda x, a: _sigmoid(x),
+    "sigmoid": lambda x, a: sigmoid(x),
     "silu": lambda x, a: _silu(x),
     "gelu": lambda x, a: _gelu(x, a.get("approximate", "none")),
     "tanh": lambda x, a: np.tanh(x),

@@ -12,11 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from graphs import Layer, recurrent_layer_inputs, recurrent_weight_name
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):  # exp(−x) → inf gives the right limit, 0
-        return 1.0 / (1.0 + np.exp(-x))
+from planner.execution.activations import sigmoid
 
 
 def _direction(op: str, xs: np.ndarray, weights: Mapping[str, np.ndarray], layer: int,
@@ -36,13 +32,13 @@ def _direction(op: str, xs: np.ndarray, weights: Mapping[str, np.ndarray], layer
         recurrent = h @ w_hh.T + b_hh
         if op == "lstm":
             gates = projected[t] + recurrent
-            i, f, o = (_sigmoid(gates[:, k * hidden:(k + 1) * hidden]) for k in (0, 1, 3))
+            i, f, o = (sigmoid(gates[:, k * hidden:(k + 1) * hidden]) for k in (0, 1, 3))
             c = f * c + i * np.tanh(gates[:, 2 * hidden:3 * hidden])
             h = o * np.tanh(c)
         else:
             x_t = projected[t]
-            r = _sigmoid(x_t[:, :hidden] + recurrent[:, :hidden])
-            z = _sigmoid(x_t[:, hidden:2 * hidden] + recurrent[:, hidden:2 * hidden])
+            r = sigmoid(x_t[:, :hidden] + recurrent[:, :hidden])
+            z = sigmoid(x_t[:, hidden:2 * hidden] + recurrent[:, hidden:2 * hidden])
             n = np.tanh(x_t[:, 2 * hidden:] + r * recurrent[:, 2 * hidden:])
             h = (1 - z) * n + z * h
         out[t] = h

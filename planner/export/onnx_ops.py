@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from graphs import Layer, recurrent_weight_name, slice_entries
+from graphs import Layer, recurrent_onnx_rows, recurrent_weight_name, slice_entries
 from planner.export.onnx_builder import OnnxBuilder
 
 
@@ -57,19 +57,12 @@ def _hard_sigmoid(b: OnnxBuilder, s: Site) -> None:
            beta=float(s.layer.attrs["beta"]))
 
 
-TORCH_TO_ONNX_GATES = {"lstm": (0, 3, 1, 2), "gru": (1, 0, 2)}
-"""PyTorch's gate blocks in ONNX's order: LSTM i, o, f, c from PyTorch's i, f, g, o; GRU
-z, r, h from PyTorch's r, z, n."""
-
-
 def _recurrent(b: OnnxBuilder, s: Site) -> None:
     """An LSTM/GRU stack as one ONNX node per layer (its weight rows put in ONNX's gate
     order by a Gather, so QDQ weights stay as written), directions merged between layers."""
     a, op = s.layer.attrs, s.layer.op
     hidden, dirs = a["hidden_size"], 2 if a["bidirectional"] else 1
-    blocks = TORCH_TO_ONNX_GATES[op]
-    order = b.ints(f"{s.name}/gate_order", [g * hidden + i for g in blocks
-                                            for i in range(hidden)])
+    order = b.ints(f"{s.name}/gate_order", recurrent_onnx_rows(op, hidden))
     x = s.inputs[0]
     if a["batch_first"]:
         x = b.node("Transpose", [x], name=f"{s.name}/time_first", perm=[1, 0, 2])
