@@ -49,10 +49,14 @@ ModelArg = Annotated[str, typer.Argument(
 FormatOpt = Annotated[str, typer.Option(
     "--format", "-f", help=f"Output format: {'|'.join(FORMATS)}.")]
 def writable(path: Path | None) -> Path | None:
-    """An output path a command can write: not a folder, in a folder that exists (checked
-    before any work is done)."""
+    """An output path a command can write: not a folder, in a folder that exists, not a
+    name that starts with "-" (``-o --batch 1`` with the file name forgotten would write a
+    file called ``--batch``); checked before any work is done."""
     if path is None:
         return None
+    if path.name.startswith("-"):
+        raise typer.BadParameter(f"{path} reads as an option, not a file name; give the "
+                                 "file name")
     if path.is_dir():
         raise typer.BadParameter(f"{path} is a folder; give a file name")
     if not path.parent.is_dir():
@@ -552,7 +556,8 @@ def sweep(
     if not timings:
         plans = [p.without_timings() for p in plans]
     if output is not None:
-        Sweep(model=graph.name, profile=profile.name, over=over, objective=objective,
+        Sweep(model=graph.name, profile=profile.name, over=over,
+              objective=objective,  # type: ignore[arg-type]
               plans=plans).save(output)
         typer.echo(f"wrote {output}", err=True)
     typer.echo(render(frontier_table(plans), fmt).rstrip("\n"))

@@ -50,6 +50,8 @@ def test_mutated_inputs_end_in_a_result_or_a_clear_error(target: str, seed: int)
     ("profile", 179, "a peak made true"),
     ("profile", 10251, "the version made true"),
     ("cli", 160, "inspect --dtype --nope"),
+    ("cli", 179035518, "export … -o --batch (the file name and --batch's value forgotten)"),
+    ("export", 23508378, "a plan's objective made '../../etc/passwd'"),
 ])
 def test_inputs_once_accepted_invalid_are_refused(target: str, seed: int, edit: str) -> None:
     """Cases an earlier revision accepted although the harness knew them invalid."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -112,13 +112,18 @@ class SolverReport(_Frozen):
     options: Count
 
 
+Objective = Literal["accuracy", "latency", "size", "energy", "memory"]
+"""What a plan minimizes (the others are budgets)."""
+OBJECTIVES: tuple[Objective, ...] = ("accuracy", "latency", "size", "energy", "memory")
+
+
 class Plan(_Frozen):
     """One compression plan, saved as versioned JSON (``save``/``load_plan``)."""
 
     version: int = PLAN_VERSION
     model: str
     profile: str
-    objective: str
+    objective: Objective
     budgets: dict[str, float | None]
     binding: list[str]
     proxy: str
@@ -208,7 +213,7 @@ class Sweep(_Frozen):
     model: str
     profile: str
     over: str
-    objective: str
+    objective: Objective
     plans: list[Plan]
 
     def save(self, path: str | Path) -> None:

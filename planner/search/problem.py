@@ -25,14 +25,10 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
-from planner.contracts.plan_file import PlanTotals
+from planner.contracts.plan_file import OBJECTIVES, Objective, PlanTotals
 from planner.contracts.quantities import BUDGET_TOLERANCE, QUANTITY_OF, Budgets
 from planner.search.option_table import Option, OptionTable
-
-Objective = Literal["accuracy", "latency", "size", "energy", "memory"]
-OBJECTIVES: tuple[Objective, ...] = ("accuracy", "latency", "size", "energy", "memory")
 
 
 @dataclass
