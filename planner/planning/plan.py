@@ -38,16 +38,15 @@ from planner.contracts.quantities import format_quantity, total_field
 from planner.cost import placement_cost, single_processor_placement, validation_note
 from planner.execution import KERNELS, runnable_layers
 from planner.search.deadline import Deadline
+from planner.search.enumeration import Job, enumerate_options
 from planner.search.fact_cache import FactCache, facts_key, options_key
 from planner.search.ilp import NoPlanError, Solution, Solver, minimum, solve
 from planner.search.option_table import Option, OptionTable
 from planner.search.options import (
     ALL_DIMENSIONS,
-    CostMemo,
     Dimension,
     LayerFacts,
     OptionSpace,
-    unit_options,
 )
 from planner.search.problem import (
     QUANTITY_OF,
@@ -200,13 +199,8 @@ class Planner:
         if found is not None and [t.unit for t in found] == [u.name for u in self.units]:
             LOG.info("options read from the cache")
             return found
-        memo = CostMemo()
-        tables = []
-        for k, unit in enumerate(self.units, start=1):
-            if self.progress is not None:
-                self.progress(f"options of {unit.name}", k, len(self.units))
-            tables.append(unit_options(unit, self.graph, self.coupling, self.profile,
-                                       self.space, self.facts[unit.name], dims, front, memo))
+        tables = enumerate_options(Job(self.units, self.graph, self.coupling, self.profile,
+                                       self.space, self.facts, dims, front), self.progress)
         if store is not None:
             store.save_options(key, tables)
         return tables

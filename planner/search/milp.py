@@ -30,6 +30,7 @@ Each quantity is scaled so that its largest possible total is about ``SCALE_TARG
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -176,15 +177,6 @@ class _Rows:
         self.count += n
         return first
 
-    def copy(self) -> _Rows:
-        """A builder holding the same blocks (the arrays shared: none is changed in place),
-        to which more rows can be added without changing this one."""
-        other = _Rows()
-        other.rows, other.cols, other.vals = list(self.rows), list(self.cols), list(self.vals)
-        other.lower, other.upper = list(self.lower), list(self.upper)
-        other.count, other.blocks = self.count, list(self.blocks)
-        return other
-
     def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = np.concatenate(self.rows) if self.rows else np.zeros(0, np.int64)
         cols = np.concatenate(self.cols) if self.cols else np.zeros(0, np.int64)
@@ -214,13 +206,6 @@ class _Columns:
         first = self.count
         self.count += n
         return np.arange(first, first + n)
-
-    def copy(self) -> _Columns:
-        """A builder holding the same columns, to which more can be added."""
-        other = _Columns()
-        other.lower, other.upper = list(self.lower), list(self.upper)
-        other.integral, other.count = list(self.integral), self.count
-        return other
 
 
 def scales(problem: Problem, arrays: OptionArrays) -> dict[str, float]:
@@ -267,6 +252,14 @@ class _Structure:
     moves: tuple[np.ndarray, np.ndarray] | None
     peak: int | None
 
+    @cached_property
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The rows in CSR form (start, index, value), their lower and upper bounds, and
+        the columns' lower and upper bounds and integrality: what every build shares."""
+        return (*self.rows.csr(), np.concatenate(self.rows.lower),
+                np.concatenate(self.rows.upper), np.concatenate(self.columns.lower),
+                np.concatenate(self.columns.upper), np.concatenate(self.columns.integral))
+
 
 def _arrays(problem: Problem) -> OptionArrays:
     """``OptionArrays.of(problem)``, made once per problem (kept in ``problem.memo``)."""
@@ -277,10 +270,12 @@ def _arrays(problem: Problem) -> OptionArrays:
 
 
 def _structure(problem: Problem, transfers: bool, memory: bool) -> _Structure:
-    """The budget-free structure of ``problem``'s program, built once per problem and kind
-    (kept in ``problem.memo``: a Pareto sweep or a re-solve builds it once)."""
+    """The budget-free structure of ``problem``'s program, built once per layout of its
+    options and kind (kept in ``problem.layout``: a Pareto sweep, a re-solve and the
+    problems with re-measured or bounded sizes build it once). Its scales are those of the
+    first problem that built it: they only need to bring totals near SCALE_TARGET."""
     key = ("milp", transfers, memory)
-    found = problem.memo.get(key)
+    found = problem.layout.get(key)
     if isinstance(found, _Structure):
         return found
     arrays = _arrays(problem)
@@ -292,7 +287,7 @@ def _structure(problem: Problem, transfers: bool, memory: bool) -> _Structure:
     moves = _transfers(problem, arrays, columns, rows, scale["latency"]) if transfers else None
     peak = _peak_memory(problem, arrays, columns, rows, scale["memory"]) if memory else None
     structure = _Structure(scale, columns, rows, moves, peak)
-    problem.memo[key] = structure
+    problem.layout[key] = structure
     return structure
 
 
@@ -306,7 +301,7 @@ def build(problem: Problem, budgets: Budgets, objective: Objective,
     base = _structure(problem, "latency" in needed and len(arrays.processors) > 1,
                       "memory" in needed)
     scale, x = base.scale, np.arange(len(arrays.owner))
-    columns, rows = base.columns.copy(), base.rows.copy()
+    budget_rows = _Rows()  # after the structure's rows
     expressions: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
     for name, quantity in QUANTITIES.items():
         if name in needed and quantity.aggregate == "sum":
@@ -321,16 +316,21 @@ def build(problem: Problem, budgets: Budgets, objective: Objective,
         expressions["memory"] = (np.array([base.peak]), np.array([1.0]), 0.0)
     for name, bound in budgets.given().items():
         cols, coef, constant = expressions[name]
-        rows.add(f"{name}_budget", np.zeros(len(cols), np.int64), cols, coef, 1, -np.inf,
-                 bound * scale[name] - constant)
+        budget_rows.add(f"{name}_budget", np.zeros(len(cols), np.int64), cols, coef, 1,
+                        -np.inf, bound * scale[name] - constant)
     goal = QUANTITY_OF[objective]
-    cost = np.zeros(columns.count)
+    cost = np.zeros(base.columns.count)
     cols, coef, _ = expressions[goal]
     np.add.at(cost, cols, coef)
-    start, index, value = rows.csr()
-    matrix = Matrix(cost, np.concatenate(columns.lower), np.concatenate(columns.upper),
-                    np.concatenate(columns.integral), start, index, value,
-                    np.concatenate(rows.lower), np.concatenate(rows.upper), rows.blocks)
+    start, index, value, lower, upper, col_lower, col_upper, integral = base.arrays
+    extra_start, extra_index, extra_value = budget_rows.csr()
+    first = base.rows.count
+    matrix = Matrix(cost, col_lower, col_upper, integral,
+                    np.concatenate([start, start[-1] + extra_start[1:]]),
+                    np.concatenate([index, extra_index]), np.concatenate([value, extra_value]),
+                    np.concatenate([lower, *budget_rows.lower]),
+                    np.concatenate([upper, *budget_rows.upper]),
+                    [*base.rows.blocks, *((first + k, name) for k, name in budget_rows.blocks)])
     return Model(matrix, arrays, scale, expressions, goal)
 
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass, field, replace
+from functools import cached_property, partial
 from typing import Any, Literal
 
 import numpy as np
@@ -58,7 +58,6 @@ from planner.search.option_table import (
     INT_COLUMNS,
     PRICING_TERMS,
     OptionTable,
-    WeightPricing,
 )
 
 DEFAULT_KEEP = (1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25)
@@ -161,6 +160,20 @@ def compressible_work(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[
     (weights not counted: the storage model prices them), and its weight tensors (with a
     bias when ``folded_bias``: a batch norm folds into it). None when ``rank`` does not
     factorise this layer with fewer parameters."""
+    found = factor_works(layer, in_shape, out_shape, rank, folded_bias)
+    if found is None:
+        return None
+    works, tensors = found
+    return sum((at_activation_bits(w, bits) for w in works), Work()), tensors
+
+
+def factor_works(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
+                 rank: float, folded_bias: bool = False
+                 ) -> tuple[list[Work], list[Tensor]] | None:
+    """:func:`compressible_work` before the activation width is known: the work of each
+    layer the unit computes as (one, or the factors of a low-rank decomposition) with
+    activations at 8 bits, so that activation bytes equal elements
+    (:func:`at_activation_bits` turns them into any width exactly)."""
     a = pruned_attrs(layer, in_shape, out_shape)
     op = layer.op
     if folded_bias:
@@ -172,16 +185,23 @@ def compressible_work(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[
         if shapes is None:
             return None
         layers = list(factor_specs(op, a, shapes))
-    total, tensors = Work(), []
+    works, tensors = [], []
     x = [in_shape, *layer.input_shapes[1:]]
     for f_op, f_attrs in layers:
         spec = op_spec(f_op)
         y = spec.infer(x, f_attrs)
-        total = total + op_work(f_op, x, y, f_attrs, 0, bits)
+        works.append(op_work(f_op, x, y, f_attrs, 0, 8))
         tensors += [(k, math.prod(w.shape), w.shape[0]) for k, w in spec.weights(x, f_attrs)
                     .items() if w.stored]
         x = [y]
-    return total, tensors
+    return works, tensors
+
+
+def at_activation_bits(work: Work, bits: int) -> Work:
+    """``work`` of one op whose activations were counted at 8 bits (bytes = elements) with
+    activations at ``bits``: the bytes :func:`~graphs.op_work` counts at that width."""
+    return replace(work, input_bytes=bits_to_bytes(work.input_bytes, bits),
+                   output_bytes=bits_to_bytes(work.output_bytes, bits))
 
 
 # ---------------------------------------------------------------- sizes
@@ -233,6 +253,10 @@ class PairRates:
     computed once per unit and dtype, then applied to many pruned shapes."""
 
     pairs: tuple[tuple[str, float], ...]
+    sparsities: tuple[float, ...]
+    """Each pair's sparsity (what the roofline of a pair depends on)."""
+    formats: np.ndarray
+    """Each pair's format name (a numpy string array)."""
     sparsity: np.ndarray
     format_bits: np.ndarray
     entropy: np.ndarray
@@ -250,7 +274,8 @@ class PairRates:
         """The rates of ``pairs`` under a unit's measured ``facts``."""
         formats = [f for f, _ in pairs]
         return cls(
-            tuple(pairs), np.array([s for _, s in pairs], dtype=float),
+            tuple(pairs), tuple(s for _, s in pairs), np.array(formats, dtype=str),
+            np.array([s for _, s in pairs], dtype=float),
             np.array([format_bits(f) for f in formats], dtype=np.int64),
             np.array([is_entropy_coded(f) for f in formats], dtype=bool),
             np.array([f in ("int8", "int4", "binary") for f in formats], dtype=bool),
@@ -389,7 +414,7 @@ def unit_options(unit: Unit, graph: Graph, coupling: Coupling, profile: Hardware
     names = {"fmt": tuple(sorted({*space.formats, "fp32"})),
              "processor": tuple(sorted(profile.processors)),
              "dtype": tuple(sorted({d for p in profile.processors.values() for d in p.dtypes}))}
-    chunks: list[dict[str, np.ndarray]] = []
+    fronts: list[tuple[_Shaped, list[_Block], np.ndarray]] = []
     runtime_fused = unit.kind == "plain" and unit.name in memo.fused_by_runtime(graph)
     for ratios in itertools.product(*[space.keep_ratios for _ in unit.groups]):
         shape = _Shaped(unit, ratios, coupling, facts, memo)
@@ -398,15 +423,16 @@ def unit_options(unit: Unit, graph: Graph, coupling: Coupling, profile: Hardware
                       for b in _blocks(shape, profile, space, variants, processor, dtype,
                                        runtime_fused)]
             if blocks:
-                chunks.append(_front_options(shape, blocks, names, keep if front else None,
-                                             space.resolution if front else 0.0))
-    if not chunks:
+                fronts.append((shape, blocks, _front_rows(
+                    shape, blocks, keep if front else None,
+                    space.resolution if front else 0.0)))
+    if not fronts:
         return OptionTable.empty(unit.name, len(unit.groups))
-    joined = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-    return OptionTable(unit.name, {k: joined[k] for k in FLOAT_COLUMNS},
-                       {k: joined[k] for k in INT_COLUMNS},
-                       {k: joined[k] for k in CODED_COLUMNS}, names,
-                       joined["ratios"], joined["exact"], joined["pricing"])
+    columns = _table_columns(unit, fronts, names)
+    return OptionTable(unit.name, {k: columns[k] for k in FLOAT_COLUMNS},
+                       {k: columns[k] for k in INT_COLUMNS},
+                       {k: columns[k] for k in CODED_COLUMNS}, names,
+                       columns["ratios"], columns["exact"], columns["pricing"])
 
 
 class CostMemo:
@@ -416,6 +442,7 @@ class CostMemo:
 
     def __init__(self) -> None:
         self.works: dict[tuple[object, ...], tuple[Work, list[Tensor]] | None] = {}
+        self.factors: dict[tuple[object, ...], tuple[list[Work], list[Tensor]] | None] = {}
         self.terms: dict[tuple[object, ...], tuple[np.ndarray, float, np.ndarray]] = {}
         self._signatures: dict[str, tuple[object, ...]] = {}
         self._residual: dict[int, frozenset[str]] = {}
@@ -440,11 +467,15 @@ class CostMemo:
     def work(self, unit: Unit, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
              rank: float, bits: int) -> tuple[Work, list[Tensor]] | None:
         """:func:`compressible_work` of ``unit``'s layer at these shapes."""
-        layer = unit.layer
-        key = (self.signature(unit), in_shape, out_shape, rank, bits)
+        shapes = (self.signature(unit), in_shape, out_shape, rank)
+        key = (*shapes, bits)
         if key not in self.works:
-            self.works[key] = compressible_work(layer, in_shape, out_shape, rank, bits,
-                                                unit.folds_norm)
+            if shapes not in self.factors:
+                self.factors[shapes] = factor_works(unit.layer, in_shape, out_shape, rank,
+                                                    unit.folds_norm)
+            found = self.factors[shapes]
+            self.works[key] = None if found is None else (
+                sum((at_activation_bits(w, bits) for w in found[0]), Work()), found[1])
         return self.works[key]
 
     def roofline(self, work: Work, rates: PairRates, speedup: np.ndarray, name: str,
@@ -453,7 +484,7 @@ class CostMemo:
         """(compute s, activation s, joules without weights) of each pair of ``rates``
         on ``processor`` (called ``name``): the roofline with the weight term apart."""
         key = (work.macs, work.flops, work.input_bytes + work.output_bytes, name, dtype,
-               op_class, gemm, tuple(s for _, s in rates.pairs))
+               op_class, gemm, rates.sparsities)
         if key not in self.terms:
             compute, activation, _, energy = roofline_terms(
                 work.macs, work.flops, 0, work.input_bytes + work.output_bytes, speedup,
@@ -519,7 +550,16 @@ class _Shaped:
                      and self.out_shape == unit.layer.output_shape) if unit.layer.inputs \
             else True
         self._tables: dict[tuple[float, int, bool, int], np.ndarray] = {}
-        self._exact: dict[tuple[str, float, float], bool] = {}
+        self._exact: dict[tuple[int, float], np.ndarray] = {}
+        self._overheads: dict[str, float] = {}
+
+    def overhead_s(self, name: str, processor: Processor) -> float:
+        """The layer's per-op overhead on ``processor`` (called ``name``) and the seconds
+        its fused activations still cost there."""
+        if name not in self._overheads:
+            self._overheads[name] = (processor.overhead_of(self.unit.layer.op_class)
+                                     + self.fused_activation_s(processor))
+        return self._overheads[name]
 
     def fused_activation_s(self, processor: Processor) -> float:
         """Seconds the unit's fused activations still cost on ``processor`` at these
@@ -527,7 +567,7 @@ class _Shaped:
         elements = math.prod(self.out_shape)
         return sum(processor.fused_activation_s(op, elements) for op in self.unit.activations)
 
-    @property
+    @cached_property
     def gemm(self) -> Gemm | None:
         """The matrix product the layer computes at these shapes (a factorised layer is
         priced at its unfactorised shape)."""
@@ -536,12 +576,12 @@ class _Shaped:
             if self.unit.kind == "compressible" else layer.attrs
         return gemm_shape(layer.op, self.in_shapes, self.out_shape, attrs)
 
-    def exact(self, fmt: str, sparsity: float, rank: float) -> bool:
-        """Whether the stored bits of (fmt, sparsity, rank) here are exact
-        (:func:`_exact_size`)."""
-        key = (fmt, sparsity, rank)
+    def exact_sizes(self, rates: PairRates, rank: float) -> np.ndarray:
+        """Whether the stored bits of each pair of ``rates`` at low-rank fraction ``rank``
+        are exact here (:func:`_exact_sizes`)."""
+        key = (id(rates), rank)  # rates come from _Variants' cache
         if key not in self._exact:
-            self._exact[key] = _exact_size(self, fmt, sparsity, rank)
+            self._exact[key] = _exact_sizes(rates, rank, self.full, self.facts)
         return self._exact[key]
 
     def work(self, rank: float, bits: int) -> tuple[Work, list[Tensor]] | None:
@@ -554,8 +594,7 @@ class _Shaped:
         pair of the space; upper bounds when ``bound``). Tables are shared by every dtype:
         it matters only through the width of per-channel tensors other than weights and
         biases, when the layer has any."""
-        per_channel = any(not k.endswith(("weight", "bias")) for k, _, _ in tensors)
-        wide = max(16, DTYPE_BITS[dtype]) if per_channel else 0
+        wide = max(16, DTYPE_BITS[dtype]) if _per_channel(tensors) else 0
         table = (rank, wide, bound, id(rates))  # rates come from _Variants' cache
         if table not in self._tables:
             self._tables[table] = weight_bits_table(tensors, rates, wide, bound)
@@ -569,16 +608,19 @@ class _Shaped:
 
 @dataclass
 class _Block:
-    """Candidates of one cell sharing dtype and rank, one per (format, sparsity) pair."""
+    """Candidates of one cell sharing processor, dtype and rank: one per (format, sparsity)
+    pair of ``rates`` (None: the single fp32 candidate of a plain or input unit)."""
 
     processor: str
     dtype: str
     rank: float
-    pairs: Sequence[tuple[str, float]]
+    rates: PairRates | None
     size_bits: np.ndarray
     latency_s: np.ndarray
     energy_j: np.ndarray
     error: np.ndarray
+    exact: np.ndarray
+    """Whether each candidate's stored bits are exact (``_Shaped.exact_sizes``)."""
     macs: int
     act_error: float
     bounds: Callable[[], np.ndarray] | None = None
@@ -587,22 +629,6 @@ class _Block:
     base_energy_j: np.ndarray | None = None
     pricing: tuple[float, float, float, float, float] = (0.0, 0.0, 1.0, 1.0, 0.0)
     """(activation s, overhead s, read fraction, DRAM bytes/s, DRAM J/byte)."""
-    _bound_bits: np.ndarray | None = None
-
-    def bound(self, i: int) -> int:
-        """The upper bound on candidate ``i``'s stored bits (all computed on first use)."""
-        if self._bound_bits is None:
-            assert self.bounds is not None
-            self._bound_bits = self.bounds()
-        return int(self._bound_bits[i])
-
-    def weight_pricing(self, i: int) -> WeightPricing | None:
-        """How candidate ``i``'s latency and energy follow its stored size."""
-        if self.compute_s is None or self.base_energy_j is None:
-            return None
-        activation, overhead, fraction, bandwidth, joules = self.pricing
-        return WeightPricing(float(self.compute_s[i]), activation, overhead, fraction,
-                             bandwidth, float(self.base_energy_j[i]), joules)
 
 
 def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
@@ -618,8 +644,8 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
     act_error = shape.facts.act_error.get(dtype, 0.0)
     zero = np.zeros(1)
     if unit.kind == "input":
-        return [_Block(processor, dtype, 1.0, [("fp32", 0.0)], np.zeros(1, np.int64), zero, zero,
-                       zero + act_error, 0, act_error)]
+        return [_Block(processor, dtype, 1.0, None, np.zeros(1, np.int64), zero, zero,
+                       zero + act_error, _EXACT, 0, act_error)]
     if unit.kind == "plain":
         size = plain_weight_bits(layer, shape.in_shapes, dtype)
         work = _with_weights(scaled_plain_work(layer, shape.in_shapes, shape.out_shape, bits),
@@ -633,9 +659,9 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
             cost = fused_cost(unit.name, processor, dtype,
                               proc.fused_activation_s(layer.op, math.prod(shape.out_shape))
                               if layer.spec.fuses else 0.0)
-        return [_Block(processor, dtype, 1.0, [("fp32", 0.0)], np.array([size], np.int64),
+        return [_Block(processor, dtype, 1.0, None, np.array([size], np.int64),
                        zero + cost.latency_s + shape.fused_activation_s(proc),
-                       zero + cost.cost.energy_j, zero + act_error,
+                       zero + cost.cost.energy_j, zero + act_error, _EXACT,
                        work.macs, act_error)]
     if not (proc.runs_op(layer.op) and dtype in proc.peak_ops_per_s):
         return []
@@ -656,87 +682,143 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
         bandwidth = proc.dram_bytes_per_s.value
         joules = proc.energy_per_dram_byte_j.value
         read = np.ceil(np.ceil(sizes / 8) * fraction)
-        overhead = proc.overhead_of(layer.op_class) + shape.fused_activation_s(proc)
+        overhead = shape.overhead_s(processor, proc)
         latency = np.maximum(compute, read / bandwidth + activation_s) + overhead
         error = errors + (shape.prune_error + shape.facts.rank_error.get(rank, 0.0)
                           + act_error)
-        blocks.append(_Block(processor, dtype, rank, rates.pairs, sizes, latency,
-                             base + read * joules, error, work.macs, act_error,
+        blocks.append(_Block(processor, dtype, rank, rates, sizes, latency,
+                             base + read * joules, error, shape.exact_sizes(rates, rank),
+                             work.macs, act_error,
                              partial(shape.bounds, tensors, rank, every, index, dtype), compute,
                              base,
                              (activation_s, overhead, fraction, bandwidth, joules)))
     return blocks
 
 
-def _front_options(shape: _Shaped, blocks: list[_Block], names: Mapping[str, tuple[str, ...]],
-                   keep: list[int] | None, resolution: float) -> dict[str, np.ndarray]:
-    """The cell's candidates on its Pareto front in the dimensions ``keep`` (None: every
-    candidate), as the columns of an :class:`OptionTable` (choice fields coded by
-    ``names``)."""
-    elements = math.prod(shape.out_shape)
-    out_bytes = np.concatenate([np.full(len(b.pairs), bits_to_bytes(elements,
-                                                                   act_bits(b.dtype)))
-                                for b in blocks])
-    columns = [np.concatenate([getattr(b, k) for b in blocks]).astype(float)
-               for k in ("size_bits", "latency_s", "energy_j", "error")]
-    table = np.column_stack([*columns, out_bytes])
+_EXACT = np.ones(1, dtype=bool)
+"""The exactness of a plain or input unit's single candidate (its size is exact)."""
+
+
+def _front_rows(shape: _Shaped, blocks: list[_Block], keep: list[int] | None,
+               resolution: float) -> np.ndarray:
+    """The cell's candidates (the blocks' candidates in order) on its Pareto front in the
+    dimensions ``keep`` (None: every candidate), sorted."""
+    counts = [len(b.size_bits) for b in blocks]
+    if keep is None:
+        return np.arange(sum(counts))
+    out_bytes = np.repeat([_out_bytes(shape, b.dtype) for b in blocks], counts)
+    table = np.column_stack([*(np.concatenate([getattr(b, k) for b in blocks])
+                               for k in ("size_bits", "latency_s", "energy_j", "error")),
+                             out_bytes]).astype(float)
     if resolution > 0:
         step = math.log1p(resolution)
         positive = table > 0
         table[positive] = np.exp(np.ceil(np.log(table[positive]) / step) * step)
-    rows = np.arange(len(table)) if keep is None else np.array(pareto_indices(table, keep),
-                                                               dtype=np.int64)
-    where = [(b, i) for b in blocks for i in range(len(b.pairs))]
-    picked = [where[r] for r in rows]
-    unit = shape.unit
-    compressible = unit.kind == "compressible"
-    code = {k: {n: i for i, n in enumerate(v)} for k, v in names.items()}
-    fmts = [b.pairs[i][0] if compressible else "fp32" for b, i in picked]
-    sparsity = [b.pairs[i][1] if compressible else 0.0 for b, i in picked]
-    rank = [b.rank if compressible else 1.0 for b, _ in picked]
-    exact = np.array([shape.exact(f, s, r) if compressible else True
-                      for f, s, r in zip(fmts, sparsity, rank, strict=True)], dtype=bool)
-    loose = [k for k, (b, _) in enumerate(picked) if not exact[k] and b.bounds is not None]
-    bound = np.full(len(rows), -1, np.int64)
-    pricing = np.full((len(rows), PRICING_TERMS), np.nan)
-    for k in loose:
-        block, i = picked[k]
-        bound[k] = block.bound(i)
-        terms = block.weight_pricing(i)
-        if terms is not None:
-            pricing[k] = terms.terms()
+    return np.array(pareto_indices(table, keep), dtype=np.int64)
+
+
+def _out_bytes(shape: _Shaped, dtype: str) -> int:
+    """Bytes of the unit's output at these shapes, stored in ``dtype``."""
+    return bits_to_bytes(math.prod(shape.out_shape), act_bits(dtype))
+
+
+def _table_columns(unit: Unit, fronts: list[tuple[_Shaped, list[_Block], np.ndarray]],
+                   names: Mapping[str, tuple[str, ...]]) -> dict[str, np.ndarray]:
+    """The columns of the unit's :class:`OptionTable` (choice fields coded by ``names``):
+    of each cell (its shapes, its blocks, the rows of their candidates that stay), the
+    rows that stay, in order. Built in one pass over every block of the unit."""
+    blocks = [b for _, cell, _ in fronts for b in cell]
+    shapes = [shape for shape, cell, _ in fronts for _ in cell]
+    counts = np.array([len(b.size_bits) for b in blocks], dtype=np.int64)
+    per_cell = np.array([sum(len(b.size_bits) for b in cell) for _, cell, _ in fronts],
+                        dtype=np.int64)
+    rows = np.concatenate([start + kept for start, (_, _, kept)
+                           in zip(np.cumsum(per_cell) - per_cell, fronts, strict=True)])
+    block_of = np.repeat(np.arange(len(blocks)), counts)
+    picked = block_of[rows]
     n = len(rows)
-    act_error = np.array([b.act_error for b, _ in picked], dtype=float)
-    dtypes = [b.dtype for b, _ in picked]
+
+    def per_block(values: Sequence[object], dtype: type) -> np.ndarray:
+        return np.array(values, dtype=dtype)[picked]
+
+    def per_candidate(field: str) -> np.ndarray:
+        return np.concatenate([getattr(b, field) for b in blocks])[rows]
+
+    if unit.kind == "compressible":
+        rates = [b.rates for b in blocks if b.rates is not None]
+        assert len(rates) == len(blocks)
+        fmt = np.searchsorted(np.array(names["fmt"]),
+                              np.concatenate([r.formats for r in rates])[rows])
+        sparsity = np.concatenate([r.sparsity for r in rates])[rows]
+        rank = per_block([b.rank for b in blocks], float)
+    else:
+        fmt = np.full(n, names["fmt"].index("fp32"), dtype=np.int64)
+        sparsity, rank = np.zeros(n), np.ones(n)
+    exact = per_candidate("exact")
+    loose = ~exact & per_block([b.bounds is not None for b in blocks], bool)
+    bound = np.where(loose, np.concatenate([b.bounds() if b.bounds is not None
+                                            else b.size_bits for b in blocks])[rows], -1)
+    pricing = np.full((n, PRICING_TERMS), np.nan)
+    if loose.any():  # latency and energy follow the size measured later
+        pricing[loose] = _weight_pricing(blocks, rows, picked)[loose]
+    act_error = per_block([b.act_error for b in blocks], float)
+    code = {k: {name: i for i, name in enumerate(v)} for k, v in names.items()
+            if k != "fmt"}
     return {
-        "keep_in": np.full(n, shape.keep_in), "keep_out": np.full(n, shape.keep_out),
-        "sparsity": np.array(sparsity, dtype=float), "rank": np.array(rank, dtype=float),
-        "latency_s": columns[1][rows], "energy_j": columns[2][rows],
-        "weight_error": columns[3][rows] - act_error, "act_error": act_error,
-        "size_bits": columns[0][rows].astype(np.int64), "size_bound_bits": bound,
-        "out_bytes": out_bytes[rows].astype(np.int64),
-        "macs": np.array([b.macs for b, _ in picked], dtype=np.int64),
-        "fmt": np.array([code["fmt"][f] for f in fmts], dtype=np.int64),
-        "processor": np.array([code["processor"][b.processor] for b, _ in picked],
-                              dtype=np.int64),
-        "dtype": np.array([code["dtype"][d] for d in dtypes], dtype=np.int64),
-        "ratios": np.tile(np.array(shape.ratios, dtype=float), (n, 1)),
+        "keep_in": per_block([s.keep_in for s in shapes], float),
+        "keep_out": per_block([s.keep_out for s in shapes], float),
+        "sparsity": sparsity, "rank": rank,
+        "latency_s": per_candidate("latency_s").astype(float),
+        "energy_j": per_candidate("energy_j").astype(float),
+        "weight_error": per_candidate("error").astype(float) - act_error,
+        "act_error": act_error,
+        "size_bits": per_candidate("size_bits").astype(np.int64), "size_bound_bits": bound,
+        "out_bytes": per_block([_out_bytes(s, b.dtype) for s, b in zip(shapes, blocks,
+                                                                        strict=True)],
+                               np.int64),
+        "macs": per_block([b.macs for b in blocks], np.int64),
+        "fmt": fmt.astype(np.int64),
+        "processor": per_block([code["processor"][b.processor] for b in blocks], np.int64),
+        "dtype": per_block([code["dtype"][b.dtype] for b in blocks], np.int64),
+        "ratios": np.array([s.ratios for s in shapes], dtype=float).reshape(
+            len(shapes), len(unit.groups))[picked],
         "exact": exact, "pricing": pricing,
     }
 
 
-def _exact_size(shape: _Shaped, fmt: str, sparsity: float, rank: float) -> bool:
-    """Whether an option's stored bits are exact: its size rates (Huffman-coded k-means
+def _weight_pricing(blocks: list[_Block], rows: np.ndarray, picked: np.ndarray
+                    ) -> np.ndarray:
+    """The :class:`WeightPricing` terms (rows × its fields) of the candidates at ``rows``
+    among the blocks' concatenated candidates (``picked``: each row's block): how latency
+    and energy follow the stored size. Rows of blocks without pricing are NaN."""
+    def each(k: str) -> np.ndarray:
+        return np.concatenate([getattr(b, k) if getattr(b, k) is not None
+                               else np.full(len(b.size_bits), np.nan) for b in blocks])[rows]
+
+    scalars = np.array([b.pricing for b in blocks], dtype=float)[picked]
+    activation, overhead, fraction, bandwidth, joules = scalars.T
+    return np.column_stack([each("compute_s"), activation, overhead, fraction, bandwidth,
+                            each("base_energy_j"), joules])
+
+
+def _per_channel(tensors: list[Tensor]) -> bool:
+    """Whether a layer stores per-channel tensors other than weights and biases (stored at
+    the dtype's width)."""
+    return any(not k.endswith(("weight", "bias")) for k, _, _ in tensors)
+
+
+def _exact_sizes(rates: PairRates, rank: float, full: bool, facts: LayerFacts) -> np.ndarray:
+    """Whether each pair's stored bits are exact: its size rates (Huffman-coded k-means
     indices, sparse positions) were measured on the very tensor it stores, i.e. the
-    unpruned, unfactorised weights at that sparsity (k-means: dense)."""
-    entropy = is_entropy_coded(fmt)
-    if sparsity == 0 and not entropy:
-        return True  # values × bits, per-row scales: no measured rate involved
-    if not shape.full or rank < 1:
-        return False
-    if entropy:
-        return sparsity == 0 and fmt in shape.facts.kmeans_bits_per_value
-    return sparsity in shape.facts.index_bits_per_weight
+    unpruned (``full``), unfactorised weights at that sparsity (k-means: dense). Dense
+    formats that are not entropy-coded are always exact (values × bits, per-row scales:
+    no measured rate involved)."""
+    plain = (rates.sparsity == 0) & ~rates.entropy
+    if not full or rank < 1:
+        return plain
+    kmeans = np.array([f in facts.kmeans_bits_per_value for f in rates.formats], dtype=bool)
+    index = np.array([s in facts.index_bits_per_weight for s in rates.sparsity], dtype=bool)
+    return plain | np.where(rates.entropy, (rates.sparsity == 0) & kmeans, index)
 
 
 def _with_weights(work: Work, size_bits: int, read_fraction: float = 1.0) -> Work:

@@ -74,8 +74,12 @@ class Problem:
     fixed_bits: int = 0
     at_bounds: bool = False
     memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
-    """What builders derive from this problem alone, kept for its next build (the program's
-    structure in :func:`planner.search.milp.build`); a changed problem is a new one."""
+    """What builders derive from this problem alone, kept for its next build (the options
+    as arrays in :func:`planner.search.milp.build`); a changed problem is a new one."""
+    layout: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
+    """What builders derive from the layout of the options alone (the program's structure:
+    choice, coupling and transfer rows), shared with the problems made from this one by
+    re-sizing options (:meth:`replacing`, :meth:`bounded`), whose layout is the same."""
 
     def __post_init__(self) -> None:
         self.index = {d.name: k for k, d in enumerate(self.decisions)}
@@ -101,11 +105,13 @@ class Problem:
         its replacement (re-sized: the same choice)}. The original is unchanged."""
         decisions = [replace(d, options=d.options.replaced(swap[d.name]))
                      if d.name in swap else d for d in self.decisions]
-        return Problem(decisions, self.host, self.links, self.fixed_bits, self.at_bounds)
+        return Problem(decisions, self.host, self.links, self.fixed_bits, self.at_bounds,
+                       layout=self.layout)
 
     def bounded(self) -> Problem:
         """This problem with every extrapolated size at its upper bound."""
-        return Problem(self.decisions, self.host, self.links, self.fixed_bits, True)
+        return Problem(self.decisions, self.host, self.links, self.fixed_bits, True,
+                       layout=self.layout)
 
     def priced(self, option: Option) -> Option:
         """An option of this problem as it counts here (at its upper bound when the

@@ -40,6 +40,7 @@ from planner.compression.storage import (
 from planner.compression.transforms import channel_selection, rank_errors, tensor_indices
 from planner.execution import calibration_inputs, fake_quant, runnable_layers
 from planner.execution.executor import downstream, execute
+from planner.search.beside import Beside
 from planner.search.options import LayerFacts, OptionSpace
 
 Progress = Callable[[str, int, int], None]
@@ -103,19 +104,30 @@ def measure_facts(graph: Graph, coupling: Coupling, units: list[Unit], space: Op
     (every sensitivity 1, no runs). Needs a graph with weights."""
     facts = {u.name: LayerFacts() for u in units}
     steps = len(units) * (2 if sensitivity == "measured" else 1)
-    done = 0
+    plain = sum(u.kind != "compressible" for u in units)  # no weights to measure
+    runs = 0  # sensitivity runs made (this thread); the weights' thread counts its own
 
     def tick(label: str) -> None:
-        nonlocal done
-        done += 1
+        nonlocal runs
+        runs += label.startswith("sensitivity")
         if progress is not None:
-            progress(label, done, steps)
+            progress(label, min(steps, plain + weights.done + runs), steps)
 
     folded = fold_batchnorm(graph)
-    for unit in units:
-        if unit.kind == "compressible":
-            weight_facts(unit, folded, coupling, space, facts[unit.name])
-        tick(f"weights of {unit.name}")
+    with Beside(lambda u: weight_facts(u, folded, coupling, space, facts[u.name]),
+                [u for u in units if u.kind == "compressible"]) as weights:
+        _measure_runs(graph, units, facts, inputs, sensitivity, seed, tick)
+        weights.wait(lambda _: tick("weights"))
+    return facts
+
+
+def _measure_runs(graph: Graph, units: list[Unit], facts: dict[str, LayerFacts],
+                  inputs: Mapping[str, np.ndarray] | np.ndarray | None, sensitivity: str,
+                  seed: int, tick: Callable[[str], None]) -> None:
+    """The proxies that run the executor: every unit's activation errors and
+    (``sensitivity`` = "measured") its sensitivity by a perturbation run, ``tick(label)``
+    before the clean run and before each perturbation run."""
+    tick("activations")
     feeds: Any = inputs if inputs is not None else calibration_inputs(graph, seed=seed)
     runnable = runnable_layers(graph)  # the rest (opaque ops) keep nominal facts
     clean = execute(graph, feeds, keep=True, only=runnable)
@@ -130,7 +142,7 @@ def measure_facts(graph: Graph, coupling: Coupling, units: list[Unit], space: Op
                 d: relative_error(value, fake_quant(value, d)) for d in ("fp16", "int8")}
             facts[unit.name].act_error["int4"] = facts[unit.name].act_error["int8"]
     if sensitivity != "measured":
-        return facts
+        return
     reference = sum(float(np.sum(np.square(o, dtype=np.float64))) for o in outputs.values())
     for unit in units:
         tick(f"sensitivity of {unit.name}")
@@ -140,7 +152,6 @@ def measure_facts(graph: Graph, coupling: Coupling, units: list[Unit], space: Op
             continue  # sensitivity 1: the network after it cannot be run
         facts[unit.name].sensitivity = _sensitivity(graph, feeds, clean.kept, unit.name,
                                                     outputs, reference, rng)
-    return facts
 
 
 def _sensitivity(graph: Graph, feeds: Any, clean: Mapping[str, np.ndarray], name: str,
