@@ -552,6 +552,7 @@ class _Shaped:
         self._tables: dict[tuple[float, int, bool, int], np.ndarray] = {}
         self._exact: dict[tuple[int, float], np.ndarray] = {}
         self._overheads: dict[str, float] = {}
+        self._stored: dict[str, _Stored | None] = {}
 
     def overhead_s(self, name: str, processor: Processor) -> float:
         """The layer's per-op overhead on ``processor`` (called ``name``) and the seconds
@@ -584,6 +585,14 @@ class _Shaped:
             self._exact[key] = _exact_sizes(rates, rank, self.full, self.facts)
         return self._exact[key]
 
+    def stored(self, dtype: str, variants: _Variants, ranks: Sequence[float]
+               ) -> _Stored | None:
+        """The compressible unit's candidates here in ``dtype`` (:func:`_stored`), shared
+        by every processor that computes in it."""
+        if dtype not in self._stored:
+            self._stored[dtype] = _stored(self, dtype, variants, ranks)
+        return self._stored[dtype]
+
     def work(self, rank: float, bits: int) -> tuple[Work, list[Tensor]] | None:
         """Work and weight tensors at low-rank fraction ``rank`` and activation ``bits``."""
         return self.memo.work(self.unit, self.in_shapes[0], self.out_shape, rank, bits)
@@ -607,28 +616,87 @@ class _Shaped:
 
 
 @dataclass
+class _Stored:
+    """What a unit's candidates at one combination of keep ratios and one dtype store,
+    wherever they run: one per (rank, format, sparsity) the dtype allows, ranks in the
+    space's order (a plain or input unit: one fp32 candidate)."""
+
+    rank: np.ndarray
+    formats: np.ndarray
+    """Each candidate's weight format (a numpy string array)."""
+    sparsity: np.ndarray
+    size_bits: np.ndarray
+    error: np.ndarray
+    """Weight and activation error (before sensitivity)."""
+    exact: np.ndarray
+    """Whether each candidate's stored bits are exact (``_Shaped.exact_sizes``)."""
+    macs: np.ndarray
+    read_bytes: np.ndarray
+    """Weight bytes each execution reads."""
+    parts: list[tuple[Work, PairRates]] = field(default_factory=list)
+    """The work and pairs of each rank, in order (what the roofline prices; empty for a
+    plain or input unit)."""
+    bounds: Callable[[], np.ndarray] | None = None
+    """Upper bounds on each candidate's stored bits (computed when first asked for)."""
+
+    @classmethod
+    def single(cls, size_bits: int, error: float, macs: int) -> _Stored:
+        """The one fp32 candidate of a plain or input unit (its size is exact)."""
+        return cls(np.ones(1), np.array(["fp32"]), np.zeros(1),
+                   np.array([size_bits], np.int64), np.array([error]), np.ones(1, bool),
+                   np.array([macs], np.int64), np.zeros(1))
+
+
+@dataclass
 class _Block:
-    """Candidates of one cell sharing processor, dtype and rank: one per (format, sparsity)
-    pair of ``rates`` (None: the single fp32 candidate of a plain or input unit)."""
+    """The candidates of one cell on one processor at one dtype: ``stored``'s, with what
+    running them there costs."""
 
     processor: str
     dtype: str
-    rank: float
-    rates: PairRates | None
-    size_bits: np.ndarray
+    stored: _Stored
     latency_s: np.ndarray
     energy_j: np.ndarray
-    error: np.ndarray
-    exact: np.ndarray
-    """Whether each candidate's stored bits are exact (``_Shaped.exact_sizes``)."""
-    macs: int
     act_error: float
-    bounds: Callable[[], np.ndarray] | None = None
-    """Upper bounds on each candidate's stored bits (computed when first asked for)."""
     compute_s: np.ndarray | None = None
+    activation_s: np.ndarray | None = None
     base_energy_j: np.ndarray | None = None
-    pricing: tuple[float, float, float, float, float] = (0.0, 0.0, 1.0, 1.0, 0.0)
-    """(activation s, overhead s, read fraction, DRAM bytes/s, DRAM J/byte)."""
+    pricing: tuple[float, float, float, float] = (0.0, 1.0, 1.0, 0.0)
+    """(overhead s, read fraction, DRAM bytes/s, DRAM J/byte)."""
+
+
+def _stored(shape: _Shaped, dtype: str, variants: _Variants, ranks: Sequence[float]
+            ) -> _Stored | None:
+    """The compressible unit's candidates at ``shape`` in ``dtype`` (None: none)."""
+    bits = act_bits(dtype)
+    act_error = shape.facts.act_error.get(dtype, 0.0)
+    fraction = _read_fraction(shape.unit.layer)
+    pieces: list[tuple[float, Work, PairRates, np.ndarray, np.ndarray, partial[np.ndarray]]] = []
+    for rank in ranks:
+        shaped = shape.work(rank, bits)
+        rates, errors, index = variants.of(dtype, rank < 1)
+        if shaped is None or not rates.pairs:
+            continue
+        work, tensors = shaped
+        every = variants.every(rank < 1)
+        error = errors + (shape.prune_error + shape.facts.rank_error.get(rank, 0.0)
+                          + act_error)
+        pieces.append((rank, work, rates, shape.sizes(tensors, rank, every, index, dtype),
+                       error, partial(shape.bounds, tensors, rank, every, index, dtype)))
+    if not pieces:
+        return None
+    counts = [len(rates.pairs) for _, _, rates, _, _, _ in pieces]
+    sizes = np.concatenate([p[3] for p in pieces])
+    bounds = [p[5] for p in pieces]
+    return _Stored(
+        np.repeat([p[0] for p in pieces], counts),
+        np.concatenate([p[2].formats for p in pieces]),
+        np.concatenate([p[2].sparsity for p in pieces]), sizes,
+        np.concatenate([p[4] for p in pieces]),
+        np.concatenate([shape.exact_sizes(p[2], p[0]) for p in pieces]),
+        np.repeat([p[1].macs for p in pieces], counts).astype(np.int64),
+        np.ceil(np.ceil(sizes / 8) * fraction), [(p[1], p[2]) for p in pieces],
+        lambda: np.concatenate([bound() for bound in bounds]))
 
 
 def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
@@ -644,8 +712,8 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
     act_error = shape.facts.act_error.get(dtype, 0.0)
     zero = np.zeros(1)
     if unit.kind == "input":
-        return [_Block(processor, dtype, 1.0, None, np.zeros(1, np.int64), zero, zero,
-                       zero + act_error, _EXACT, 0, act_error)]
+        return [_Block(processor, dtype, _Stored.single(0, act_error, 0), zero, zero,
+                       act_error)]
     if unit.kind == "plain":
         size = plain_weight_bits(layer, shape.in_shapes, dtype)
         work = _with_weights(scaled_plain_work(layer, shape.in_shapes, shape.out_shape, bits),
@@ -659,57 +727,43 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
             cost = fused_cost(unit.name, processor, dtype,
                               proc.fused_activation_s(layer.op, math.prod(shape.out_shape))
                               if layer.spec.fuses else 0.0)
-        return [_Block(processor, dtype, 1.0, None, np.array([size], np.int64),
+        return [_Block(processor, dtype, _Stored.single(size, act_error, work.macs),
                        zero + cost.latency_s + shape.fused_activation_s(proc),
-                       zero + cost.cost.energy_j, zero + act_error, _EXACT,
-                       work.macs, act_error)]
+                       zero + cost.cost.energy_j, act_error)]
     if not (proc.runs_op(layer.op) and dtype in proc.peak_ops_per_s):
         return []
-    blocks = []
-    for rank in space.ranks:
-        shaped = shape.work(rank, bits)
-        rates, errors, index = variants.of(dtype, rank < 1)
-        if shaped is None or not rates.pairs:
-            continue
-        work, tensors = shaped
-        every = variants.every(rank < 1)
-        sizes = shape.sizes(tensors, rank, every, index, dtype)
-        # the roofline with the weight term apart, so a re-measured size re-prices exactly
-        compute, activation_s, base = shape.memo.roofline(
-            work, rates, variants.speedup(rates, processor, proc), processor, proc, dtype,
-            layer.op_class, shape.gemm)
-        fraction = _read_fraction(layer)
-        bandwidth = proc.dram_bytes_per_s.value
-        joules = proc.energy_per_dram_byte_j.value
-        read = np.ceil(np.ceil(sizes / 8) * fraction)
-        overhead = shape.overhead_s(processor, proc)
-        latency = np.maximum(compute, read / bandwidth + activation_s) + overhead
-        error = errors + (shape.prune_error + shape.facts.rank_error.get(rank, 0.0)
-                          + act_error)
-        blocks.append(_Block(processor, dtype, rank, rates, sizes, latency,
-                             base + read * joules, error, shape.exact_sizes(rates, rank),
-                             work.macs, act_error,
-                             partial(shape.bounds, tensors, rank, every, index, dtype), compute,
-                             base,
-                             (activation_s, overhead, fraction, bandwidth, joules)))
-    return blocks
-
-
-_EXACT = np.ones(1, dtype=bool)
-"""The exactness of a plain or input unit's single candidate (its size is exact)."""
+    stored = shape.stored(dtype, variants, space.ranks)
+    if stored is None:
+        return []
+    # the roofline with the weight term apart, so a re-measured size re-prices exactly
+    terms = [shape.memo.roofline(work, rates, variants.speedup(rates, processor, proc),
+                                 processor, proc, dtype, layer.op_class, shape.gemm)
+             for work, rates in stored.parts]
+    compute = np.concatenate([c for c, _, _ in terms])
+    activation = np.repeat([a for _, a, _ in terms], [len(c) for c, _, _ in terms])
+    base = np.concatenate([e for _, _, e in terms])
+    bandwidth = proc.dram_bytes_per_s.value
+    joules = proc.energy_per_dram_byte_j.value
+    overhead = shape.overhead_s(processor, proc)
+    latency = np.maximum(compute, stored.read_bytes / bandwidth + activation) + overhead
+    return [_Block(processor, dtype, stored, latency, base + stored.read_bytes * joules,
+                   act_error, compute, activation, base,
+                   (overhead, _read_fraction(layer), bandwidth, joules))]
 
 
 def _front_rows(shape: _Shaped, blocks: list[_Block], keep: list[int] | None,
                resolution: float) -> np.ndarray:
     """The cell's candidates (the blocks' candidates in order) on its Pareto front in the
     dimensions ``keep`` (None: every candidate), sorted."""
-    counts = [len(b.size_bits) for b in blocks]
+    counts = [len(b.latency_s) for b in blocks]
     if keep is None:
         return np.arange(sum(counts))
-    out_bytes = np.repeat([_out_bytes(shape, b.dtype) for b in blocks], counts)
-    table = np.column_stack([*(np.concatenate([getattr(b, k) for b in blocks])
-                               for k in ("size_bits", "latency_s", "energy_j", "error")),
-                             out_bytes]).astype(float)
+    table = np.column_stack([
+        np.concatenate([b.stored.size_bits for b in blocks]),
+        np.concatenate([b.latency_s for b in blocks]),
+        np.concatenate([b.energy_j for b in blocks]),
+        np.concatenate([b.stored.error for b in blocks]),
+        np.repeat([_out_bytes(shape, b.dtype) for b in blocks], counts)]).astype(float)
     if resolution > 0:
         step = math.log1p(resolution)
         positive = table > 0
@@ -729,35 +783,25 @@ def _table_columns(unit: Unit, fronts: list[tuple[_Shaped, list[_Block], np.ndar
     rows that stay, in order. Built in one pass over every block of the unit."""
     blocks = [b for _, cell, _ in fronts for b in cell]
     shapes = [shape for shape, cell, _ in fronts for _ in cell]
-    counts = np.array([len(b.size_bits) for b in blocks], dtype=np.int64)
-    per_cell = np.array([sum(len(b.size_bits) for b in cell) for _, cell, _ in fronts],
+    counts = np.array([len(b.latency_s) for b in blocks], dtype=np.int64)
+    per_cell = np.array([sum(len(b.latency_s) for b in cell) for _, cell, _ in fronts],
                         dtype=np.int64)
     rows = np.concatenate([start + kept for start, (_, _, kept)
                            in zip(np.cumsum(per_cell) - per_cell, fronts, strict=True)])
-    block_of = np.repeat(np.arange(len(blocks)), counts)
-    picked = block_of[rows]
+    picked = np.repeat(np.arange(len(blocks)), counts)[rows]
     n = len(rows)
 
     def per_block(values: Sequence[object], dtype: type) -> np.ndarray:
         return np.array(values, dtype=dtype)[picked]
 
-    def per_candidate(field: str) -> np.ndarray:
-        return np.concatenate([getattr(b, field) for b in blocks])[rows]
+    def stored(field: str) -> np.ndarray:
+        return np.concatenate([getattr(b.stored, field) for b in blocks])[rows]
 
-    if unit.kind == "compressible":
-        rates = [b.rates for b in blocks if b.rates is not None]
-        assert len(rates) == len(blocks)
-        fmt = np.searchsorted(np.array(names["fmt"]),
-                              np.concatenate([r.formats for r in rates])[rows])
-        sparsity = np.concatenate([r.sparsity for r in rates])[rows]
-        rank = per_block([b.rank for b in blocks], float)
-    else:
-        fmt = np.full(n, names["fmt"].index("fp32"), dtype=np.int64)
-        sparsity, rank = np.zeros(n), np.ones(n)
-    exact = per_candidate("exact")
-    loose = ~exact & per_block([b.bounds is not None for b in blocks], bool)
-    bound = np.where(loose, np.concatenate([b.bounds() if b.bounds is not None
-                                            else b.size_bits for b in blocks])[rows], -1)
+    exact = stored("exact")
+    loose = ~exact & per_block([b.stored.bounds is not None for b in blocks], bool)
+    bound = np.where(loose, np.concatenate([
+        b.stored.bounds() if b.stored.bounds is not None else b.stored.size_bits
+        for b in blocks])[rows], -1)
     pricing = np.full((n, PRICING_TERMS), np.nan)
     if loose.any():  # latency and energy follow the size measured later
         pricing[loose] = _weight_pricing(blocks, rows, picked)[loose]
@@ -767,17 +811,16 @@ def _table_columns(unit: Unit, fronts: list[tuple[_Shaped, list[_Block], np.ndar
     return {
         "keep_in": per_block([s.keep_in for s in shapes], float),
         "keep_out": per_block([s.keep_out for s in shapes], float),
-        "sparsity": sparsity, "rank": rank,
-        "latency_s": per_candidate("latency_s").astype(float),
-        "energy_j": per_candidate("energy_j").astype(float),
-        "weight_error": per_candidate("error").astype(float) - act_error,
-        "act_error": act_error,
-        "size_bits": per_candidate("size_bits").astype(np.int64), "size_bound_bits": bound,
+        "sparsity": stored("sparsity").astype(float), "rank": stored("rank").astype(float),
+        "latency_s": np.concatenate([b.latency_s for b in blocks])[rows].astype(float),
+        "energy_j": np.concatenate([b.energy_j for b in blocks])[rows].astype(float),
+        "weight_error": stored("error").astype(float) - act_error, "act_error": act_error,
+        "size_bits": stored("size_bits").astype(np.int64), "size_bound_bits": bound,
         "out_bytes": per_block([_out_bytes(s, b.dtype) for s, b in zip(shapes, blocks,
                                                                         strict=True)],
                                np.int64),
-        "macs": per_block([b.macs for b in blocks], np.int64),
-        "fmt": fmt.astype(np.int64),
+        "macs": stored("macs").astype(np.int64),
+        "fmt": np.searchsorted(np.array(names["fmt"]), stored("formats")).astype(np.int64),
         "processor": per_block([code["processor"][b.processor] for b in blocks], np.int64),
         "dtype": per_block([code["dtype"][b.dtype] for b in blocks], np.int64),
         "ratios": np.array([s.ratios for s in shapes], dtype=float).reshape(
@@ -793,12 +836,12 @@ def _weight_pricing(blocks: list[_Block], rows: np.ndarray, picked: np.ndarray
     and energy follow the stored size. Rows of blocks without pricing are NaN."""
     def each(k: str) -> np.ndarray:
         return np.concatenate([getattr(b, k) if getattr(b, k) is not None
-                               else np.full(len(b.size_bits), np.nan) for b in blocks])[rows]
+                               else np.full(len(b.latency_s), np.nan) for b in blocks])[rows]
 
-    scalars = np.array([b.pricing for b in blocks], dtype=float)[picked]
-    activation, overhead, fraction, bandwidth, joules = scalars.T
-    return np.column_stack([each("compute_s"), activation, overhead, fraction, bandwidth,
-                            each("base_energy_j"), joules])
+    overhead, fraction, bandwidth, joules = np.array(
+        [b.pricing for b in blocks], dtype=float)[picked].T
+    return np.column_stack([each("compute_s"), each("activation_s"), overhead, fraction,
+                            bandwidth, each("base_energy_j"), joules])
 
 
 def _per_channel(tensors: list[Tensor]) -> bool:
