@@ -553,6 +553,7 @@ class _Shaped:
         self._exact: dict[tuple[int, float], np.ndarray] = {}
         self._overheads: dict[str, float] = {}
         self._stored: dict[str, _Stored | None] = {}
+        self._per_channel: dict[int, bool] = {}
 
     def overhead_s(self, name: str, processor: Processor) -> float:
         """The layer's per-op overhead on ``processor`` (called ``name``) and the seconds
@@ -603,7 +604,9 @@ class _Shaped:
         pair of the space; upper bounds when ``bound``). Tables are shared by every dtype:
         it matters only through the width of per-channel tensors other than weights and
         biases, when the layer has any."""
-        wide = max(16, DTYPE_BITS[dtype]) if _per_channel(tensors) else 0
+        if id(tensors) not in self._per_channel:  # the lists live in the CostMemo
+            self._per_channel[id(tensors)] = _per_channel(tensors)
+        wide = max(16, DTYPE_BITS[dtype]) if self._per_channel[id(tensors)] else 0
         table = (rank, wide, bound, id(rates))  # rates come from _Variants' cache
         if table not in self._tables:
             self._tables[table] = weight_bits_table(tensors, rates, wide, bound)
@@ -637,7 +640,15 @@ class _Stored:
     """The work and pairs of each rank, in order (what the roofline prices; empty for a
     plain or input unit)."""
     bounds: Callable[[], np.ndarray] | None = None
-    """Upper bounds on each candidate's stored bits (computed when first asked for)."""
+    """Upper bounds on each candidate's stored bits (None: every size is exact)."""
+    _bound_bits: np.ndarray | None = None
+
+    def bound_bits(self) -> np.ndarray:
+        """:attr:`bounds`, computed on first use (-1 where there are none)."""
+        if self._bound_bits is None:
+            self._bound_bits = (self.bounds() if self.bounds is not None
+                                else np.full(len(self.size_bits), -1, np.int64))
+        return self._bound_bits
 
     @classmethod
     def single(cls, size_bits: int, error: float, macs: int) -> _Stored:
@@ -799,9 +810,11 @@ def _table_columns(unit: Unit, fronts: list[tuple[_Shaped, list[_Block], np.ndar
 
     exact = stored("exact")
     loose = ~exact & per_block([b.stored.bounds is not None for b in blocks], bool)
+    needed = np.zeros(len(blocks), bool)
+    needed[picked[loose]] = True  # bounds only where a loose candidate stays
     bound = np.where(loose, np.concatenate([
-        b.stored.bounds() if b.stored.bounds is not None else b.stored.size_bits
-        for b in blocks])[rows], -1)
+        b.stored.bound_bits() if needed[k] else np.full(len(b.latency_s), -1, np.int64)
+        for k, b in enumerate(blocks)])[rows], -1)
     pricing = np.full((n, PRICING_TERMS), np.nan)
     if loose.any():  # latency and energy follow the size measured later
         pricing[loose] = _weight_pricing(blocks, rows, picked)[loose]
@@ -894,9 +907,15 @@ def pareto_indices(table: np.ndarray, dims: list[int] | None = None) -> list[int
     if not dims:
         return [int(order[0])]
     keys = table[order][:, dims]
-    below = np.all(keys[None, :, :] <= keys[:, None, :], axis=2)  # [i, j]: row j ≤ row i
-    dominated = np.tril(below, k=-1).any(axis=1)
-    return sorted(int(i) for i in order[~dominated])
+    if len(dims) == 1:
+        return [int(order[0])]
+    if len(dims) == 2:  # rows before i are no higher in the first key: compare the second
+        lowest = np.minimum.accumulate(keys[:, 1])
+        dominated = np.concatenate([[False], lowest[:-1] <= keys[1:, 1]])
+    else:
+        below = np.all(keys[None, :, :] <= keys[:, None, :], axis=2)  # [i, j]: row j ≤ i
+        dominated = np.tril(below, k=-1).any(axis=1)
+    return np.sort(order[~dominated]).tolist()
 
 
 __all__ = [
