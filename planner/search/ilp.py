@@ -19,6 +19,7 @@ With a time limit the best plan found is returned with its gap (the solver's own
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import signal
@@ -168,6 +169,16 @@ def _highs_run(matrix: Matrix, time_limit_s: float | None, gap: float,
                       f"{_kept(matrix)}")
 
 
+def objective_scale(bound: float) -> float:
+    """The power of two that brings a lower bound ``bound`` on the optimum to at least 1
+    (1 when it is already). HiGHS's tolerances are absolute: on an objective near 1e-5
+    (summed errors of plans that keep almost everything) it stops with a gap of percents,
+    calls that optimal, and its presolve slows to a crawl."""
+    if not math.isfinite(bound) or bound <= 0 or bound >= 1:
+        return 1.0
+    return float(2.0 ** math.ceil(-math.log2(bound)))
+
+
 WINDOW = 0.005
 """The first window of reduced costs searched, relative to the LP bound: options that
 could be in a plan within 0.5% of the relaxation (its gap on the models measured here is
@@ -179,7 +190,7 @@ WIDENING = 8.0
 def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
            start: np.ndarray | None = None, options: int = 0,
            owner: np.ndarray | None = None, seed: np.ndarray | None = None,
-           floor: float | None = None) -> _Result:
+           floor: float | None = None, rescaled: bool = False) -> _Result:
     """HiGHS with reduced-cost fixing over the option columns (the first ``options``).
 
     1. The LP relaxation, by column generation from the option columns in ``seed``
@@ -197,7 +208,10 @@ def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
 
     Each MIP gets only the columns it may use (:meth:`Matrix.restricted`). With a proven
     lower bound ``floor`` every MIP stops at a plan within ``FLOOR_GAP`` of it: that plan
-    is optimal to that gap.
+    is optimal to that gap. A bound below 1 (the summed errors of plans that keep almost
+    everything) is first brought to at least 1 by scaling the costs with
+    :func:`objective_scale` and solving again from the relaxation's columns (``rescaled``):
+    the solver's tolerances are absolute.
     """
     left = Deadline(time_limit_s).left
     if options == 0 or owner is None:
@@ -214,6 +228,11 @@ def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
     else:
         bound, reduced = lp.bound, lp.reduced
     master = lp.master if lp is not None and lp.status == "optimal" else None
+    scale = objective_scale(bound)
+    if scale > 1 and not rescaled:
+        return _highs(replace(matrix, cost=matrix.cost * scale), left(), gap, start, options,
+                      owner, seed if master is None else master,
+                      None if floor is None else floor * scale, rescaled=True)
     window = (float(matrix.cost @ start) - bound if start is not None
               else WINDOW * max(abs(bound), 1e-9))
     best = start
@@ -477,16 +496,18 @@ def _latency_slack(problem: Problem, budgets: Budgets, objective: Objective,
 
 def _fixing_objective(matrix: Matrix, cost: np.ndarray, found: float) -> Matrix:
     """``matrix`` minimising ``cost`` with its own objective kept within TIE_TOLERANCE of
-    ``found`` (one more row)."""
+    ``found`` (one more row, scaled like the objective by :func:`objective_scale` so that
+    the solver's absolute tolerances do not swamp it)."""
     goal = np.flatnonzero(matrix.cost)
+    scale = objective_scale(found)
     return replace(matrix, cost=cost,
                    row_start=np.concatenate([matrix.row_start,
                                              [matrix.row_start[-1] + len(goal)]]),
                    col_index=np.concatenate([matrix.col_index, goal]),
-                   value=np.concatenate([matrix.value, matrix.cost[goal]]),
+                   value=np.concatenate([matrix.value, matrix.cost[goal] * scale]),
                    row_lower=np.concatenate([matrix.row_lower, [-np.inf]]),
-                   row_upper=np.concatenate([matrix.row_upper,
-                                             [found + TIE_TOLERANCE * max(abs(found), 1.0)]]),
+                   row_upper=np.concatenate([matrix.row_upper, [
+                       (found + TIE_TOLERANCE * max(abs(found), 1.0)) * scale]]),
                    blocks=[*matrix.blocks, (matrix.shape[0], "tie_break")])
 
 
