@@ -279,3 +279,63 @@ def test_the_time_limit_covers_measuring_before_any_solve() -> None:
                                         r"activations \(\d+ of 16\)"):
         plan(graph, load("raspberry_pi_5"), max_size_bytes=30_000, time_limit_s=1e-6,
              cache=False)
+
+
+def test_a_deep_chain_is_solved_to_the_floor_gap() -> None:
+    """Measured sensitivities of a deep chain are tiny, so the optimum's summed error is
+    ~1e-5 of the largest possible: the solver's absolute tolerances once stopped with a
+    gap of 7e-4 and called it optimal."""
+    from graphs import GraphBuilder, seeded_weights
+    from planner.search.ilp import FLOOR_GAP
+
+    b = GraphBuilder("chain")
+    x = b.input((1, 16, 8, 8))
+    for k in range(100):
+        x = b.relu(b.conv(x, 16, 3, padding=1, name=f"conv{k}"))
+    graph = seeded_weights(b.build([x]), 0)
+    planner = Planner(graph, load("raspberry_pi_5"), dims=("size", "error"), cache=False)
+    result = planner.solve(Budgets(size_bytes=graph.total_work().weight_bytes / 4))
+    assert result.totals.error < 1e-4  # the regime in question
+    assert result.solver.optimal and result.solver.gap <= FLOOR_GAP
+
+
+def test_options_enumerated_by_worker_processes_equal_a_serial_enumeration() -> None:
+    import numpy as np
+
+    from planner.search.enumeration import Job, enumerate_options
+
+    graph = build_zoo_model("lenet5", weights=True)
+    planner = Planner(graph, load("snapdragon_855"), space=SMALL, proxy="weights")
+    job = Job(planner.units, planner.graph, planner.coupling, planner.profile, planner.space,
+              planner.facts, relevant_dims(Budgets(latency_s=1.0), "accuracy"), True)
+    serial, forked = enumerate_options(job, processes=0), enumerate_options(job, processes=2)
+    assert [t.unit for t in forked] == [u.name for u in planner.units]
+    for a, b in zip(serial, forked, strict=True):
+        for column in ("size_bits", "latency_s", "energy_j", "weight_error"):
+            assert np.array_equal(a.column(column), b.column(column))
+        assert np.array_equal(a.ratios, b.ratios)
+
+
+def test_work_beside_propagates_its_error_and_stops_with_the_block() -> None:
+    import threading
+
+    from planner.search.beside import Beside
+
+    def fail(item: int) -> None:
+        if item == 2:
+            raise ValueError("item 2")
+
+    with pytest.raises(ValueError, match="item 2"), Beside(fail, range(5)):
+        pass
+    started = threading.Event()
+    seen: list[int] = []
+
+    def slow(item: int) -> None:
+        started.set()
+        seen.append(item)
+        threading.Event().wait(0.05)
+
+    with pytest.raises(KeyError), Beside(slow, range(100)):
+        started.wait(5)
+        raise KeyError("the block fails")
+    assert len(seen) < 100  # stopped before its next item, not run to the end

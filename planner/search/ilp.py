@@ -179,6 +179,10 @@ def objective_scale(bound: float) -> float:
     return float(2.0 ** math.ceil(-math.log2(bound)))
 
 
+RESOLVE_BELOW = 1e-3
+"""A relaxation bound below this is solved again with the costs scaled (its reduced costs
+are then too close to the solver's absolute tolerances to fix columns by); above it the
+relaxation's bound and reduced costs are scaled along."""
 WINDOW = 0.005
 """The first window of reduced costs searched, relative to the LP bound: options that
 could be in a plan within 0.5% of the relaxation (its gap on the models measured here is
@@ -210,8 +214,8 @@ def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
     lower bound ``floor`` every MIP stops at a plan within ``FLOOR_GAP`` of it: that plan
     is optimal to that gap. A bound below 1 (the summed errors of plans that keep almost
     everything) is first brought to at least 1 by scaling the costs with
-    :func:`objective_scale` and solving again from the relaxation's columns (``rescaled``):
-    the solver's tolerances are absolute.
+    :func:`objective_scale` (the solver's tolerances are absolute); below ``RESOLVE_BELOW``
+    the relaxation is solved again, scaled, from its own columns (``rescaled``).
     """
     left = Deadline(time_limit_s).left
     if options == 0 or owner is None:
@@ -230,9 +234,12 @@ def _highs(matrix: Matrix, time_limit_s: float | None, gap: float,
     master = lp.master if lp is not None and lp.status == "optimal" else None
     scale = objective_scale(bound)
     if scale > 1 and not rescaled:
-        return _highs(replace(matrix, cost=matrix.cost * scale), left(), gap, start, options,
-                      owner, seed if master is None else master,
-                      None if floor is None else floor * scale, rescaled=True)
+        matrix = replace(matrix, cost=matrix.cost * scale)
+        floor = None if floor is None else floor * scale
+        if bound < RESOLVE_BELOW:  # the relaxation itself was within the tolerances' noise
+            return _highs(matrix, left(), gap, start, options, owner,
+                          seed if master is None else master, floor, rescaled=True)
+        bound, reduced = bound * scale, reduced * scale  # an LP's optimum scales with it
     window = (float(matrix.cost @ start) - bound if start is not None
               else WINDOW * max(abs(bound), 1e-9))
     best = start
