@@ -153,14 +153,9 @@ def pruned_attrs(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[int, 
     return a
 
 
-def compressible_work(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
-                      rank: float, bits: int, folded_bias: bool = False
-                      ) -> tuple[Work, list[Tensor]] | None:
-    """Work of a conv/linear/embedding/attention at pruned shapes and activation ``bits``
-    (weights not counted: the storage model prices them), and its weight tensors (with a
-    bias when ``folded_bias``: a batch norm folds into it). None when ``rank`` does not
-    factorise this layer with fewer parameters."""
-    found = factor_works(layer, in_shape, out_shape, rank, folded_bias)
+def _summed_at(found: tuple[list[Work], list[Tensor]] | None, bits: int
+               ) -> tuple[Work, list[Tensor]] | None:
+    """:func:`factor_works`' result as one layer's work with activations at ``bits``."""
     if found is None:
         return None
     works, tensors = found
@@ -170,10 +165,13 @@ def compressible_work(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[
 def factor_works(layer: Layer, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
                  rank: float, folded_bias: bool = False
                  ) -> tuple[list[Work], list[Tensor]] | None:
-    """:func:`compressible_work` before the activation width is known: the work of each
-    layer the unit computes as (one, or the factors of a low-rank decomposition) with
-    activations at 8 bits, so that activation bytes equal elements
-    (:func:`at_activation_bits` turns them into any width exactly)."""
+    """The work of a conv/linear/embedding/attention at pruned shapes before the activation
+    width is known: of each layer it computes as (itself, or the factors of a low-rank
+    decomposition), activations at 8 bits so that their bytes equal elements
+    (:func:`at_activation_bits` turns them into any width exactly; weights not counted:
+    the storage model prices them), and its weight tensors (with a bias when
+    ``folded_bias``: a batch norm folds into it). None when ``rank`` does not factorise
+    this layer with fewer parameters."""
     a = pruned_attrs(layer, in_shape, out_shape)
     op = layer.op
     if folded_bias:
@@ -466,16 +464,15 @@ class CostMemo:
 
     def work(self, unit: Unit, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
              rank: float, bits: int) -> tuple[Work, list[Tensor]] | None:
-        """:func:`compressible_work` of ``unit``'s layer at these shapes."""
+        """Work (activations at ``bits``) and weight tensors of ``unit``'s layer at these
+        shapes (:func:`factor_works`, memoised for every width)."""
         shapes = (self.signature(unit), in_shape, out_shape, rank)
         key = (*shapes, bits)
         if key not in self.works:
             if shapes not in self.factors:
                 self.factors[shapes] = factor_works(unit.layer, in_shape, out_shape, rank,
                                                     unit.folds_norm)
-            found = self.factors[shapes]
-            self.works[key] = None if found is None else (
-                sum((at_activation_bits(w, bits) for w in found[0]), Work()), found[1])
+            self.works[key] = _summed_at(self.factors[shapes], bits)
         return self.works[key]
 
     def roofline(self, work: Work, rates: PairRates, speedup: np.ndarray, name: str,
