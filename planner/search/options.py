@@ -418,8 +418,8 @@ def unit_options(unit: Unit, graph: Graph, coupling: Coupling, profile: Hardware
         shape = _Shaped(unit, ratios, coupling, facts, memo)
         for places in cells.values():
             blocks = [b for processor, dtype in places
-                      for b in _blocks(shape, profile, space, variants, processor, dtype,
-                                       runtime_fused)]
+                      if (b := _block(shape, profile, space, variants, processor, dtype,
+                                      runtime_fused)) is not None]
             if blocks:
                 fronts.append((shape, blocks, _front_rows(
                     shape, blocks, keep if front else None,
@@ -633,6 +633,8 @@ class _Stored:
     macs: np.ndarray
     read_bytes: np.ndarray
     """Weight bytes each execution reads."""
+    read_fraction: float = 1.0
+    """The share of the stored weights each execution reads (:func:`_read_fraction`)."""
     parts: list[tuple[Work, PairRates]] = field(default_factory=list)
     """The work and pairs of each rank, in order (what the roofline prices; empty for a
     plain or input unit)."""
@@ -678,39 +680,42 @@ def _stored(shape: _Shaped, dtype: str, variants: _Variants, ranks: Sequence[flo
     """The compressible unit's candidates at ``shape`` in ``dtype`` (None: none)."""
     bits = act_bits(dtype)
     act_error = shape.facts.act_error.get(dtype, 0.0)
-    fraction = _read_fraction(shape.unit.layer)
-    pieces: list[tuple[float, Work, PairRates, np.ndarray, np.ndarray, partial[np.ndarray]]] = []
+    kept: list[float] = []
+    parts: list[tuple[Work, PairRates]] = []
+    sizes, errors, exact = [], [], []
+    bounds: list[Callable[[], np.ndarray]] = []
     for rank in ranks:
         shaped = shape.work(rank, bits)
-        rates, errors, index = variants.of(dtype, rank < 1)
+        rates, pair_errors, index = variants.of(dtype, rank < 1)
         if shaped is None or not rates.pairs:
             continue
         work, tensors = shaped
         every = variants.every(rank < 1)
-        error = errors + (shape.prune_error + shape.facts.rank_error.get(rank, 0.0)
-                          + act_error)
-        pieces.append((rank, work, rates, shape.sizes(tensors, rank, every, index, dtype),
-                       error, partial(shape.bounds, tensors, rank, every, index, dtype)))
-    if not pieces:
+        kept.append(rank)
+        parts.append((work, rates))
+        sizes.append(shape.sizes(tensors, rank, every, index, dtype))
+        errors.append(pair_errors + (shape.prune_error + shape.facts.rank_error.get(rank, 0.0)
+                                     + act_error))
+        exact.append(shape.exact_sizes(rates, rank))
+        bounds.append(partial(shape.bounds, tensors, rank, every, index, dtype))
+    if not parts:
         return None
-    counts = [len(rates.pairs) for _, _, rates, _, _, _ in pieces]
-    sizes = np.concatenate([p[3] for p in pieces])
-    bounds = [p[5] for p in pieces]
+    counts = [len(rates.pairs) for _, rates in parts]
+    size_bits = np.concatenate(sizes)
+    fraction = _read_fraction(shape.unit.layer)
     return _Stored(
-        np.repeat([p[0] for p in pieces], counts),
-        np.concatenate([p[2].formats for p in pieces]),
-        np.concatenate([p[2].sparsity for p in pieces]), sizes,
-        np.concatenate([p[4] for p in pieces]),
-        np.concatenate([shape.exact_sizes(p[2], p[0]) for p in pieces]),
-        np.repeat([p[1].macs for p in pieces], counts).astype(np.int64),
-        np.ceil(np.ceil(sizes / 8) * fraction), [(p[1], p[2]) for p in pieces],
+        np.repeat(kept, counts), np.concatenate([r.formats for _, r in parts]),
+        np.concatenate([r.sparsity for _, r in parts]), size_bits, np.concatenate(errors),
+        np.concatenate(exact), np.repeat([w.macs for w, _ in parts], counts).astype(np.int64),
+        np.ceil(np.ceil(size_bits / 8) * fraction), fraction, parts,
         lambda: np.concatenate([bound() for bound in bounds]))
 
 
-def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
-            variants: _Variants, processor: str, dtype: str,
-            runtime_fused: bool = False) -> list[_Block]:
-    """The unit's candidates on one processor at one dtype. ``runtime_fused``: a plain unit
+def _block(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
+           variants: _Variants, processor: str, dtype: str,
+           runtime_fused: bool = False) -> _Block | None:
+    """The unit's candidates on one processor at one dtype (None: it does not run there
+    in that dtype). ``runtime_fused``: a plain unit
     the runtime fuses into the conv before it where the processor ``fuses_residual_add``,
     free on such a processor (a unit's options cannot see where the conv runs; profiles
     with that flag are one-processor host calibrations)."""
@@ -720,8 +725,7 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
     act_error = shape.facts.act_error.get(dtype, 0.0)
     zero = np.zeros(1)
     if unit.kind == "input":
-        return [_Block(processor, dtype, _Stored.single(0, act_error, 0), zero, zero,
-                       act_error)]
+        return _Block(processor, dtype, _Stored.single(0, act_error, 0), zero, zero, act_error)
     if unit.kind == "plain":
         size = plain_weight_bits(layer, shape.in_shapes, dtype)
         work = _with_weights(scaled_plain_work(layer, shape.in_shapes, shape.out_shape, bits),
@@ -729,20 +733,20 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
         cost = roofline(unit.name, work, layer.op, layer.op_class, processor, proc, dtype,
                         gemm=shape.gemm)
         if not isinstance(cost, LayerCost):
-            return []
+            return None
         if runtime_fused and proc.fuses_residual_add:
             # the add is free; an activation after it runs in the conv's pass over its output
             cost = fused_cost(unit.name, processor, dtype,
                               proc.fused_activation_s(layer.op, math.prod(shape.out_shape))
                               if layer.spec.fuses else 0.0)
-        return [_Block(processor, dtype, _Stored.single(size, act_error, work.macs),
-                       zero + cost.latency_s + shape.fused_activation_s(proc),
-                       zero + cost.cost.energy_j, act_error)]
+        return _Block(processor, dtype, _Stored.single(size, act_error, work.macs),
+                      zero + cost.latency_s + shape.fused_activation_s(proc),
+                      zero + cost.cost.energy_j, act_error)
     if not (proc.runs_op(layer.op) and dtype in proc.peak_ops_per_s):
-        return []
+        return None
     stored = shape.stored(dtype, variants, space.ranks)
     if stored is None:
-        return []
+        return None
     # the roofline with the weight term apart, so a re-measured size re-prices exactly
     terms = [shape.memo.roofline(work, rates, variants.speedup(rates, processor, proc),
                                  processor, proc, dtype, layer.op_class, shape.gemm)
@@ -754,9 +758,9 @@ def _blocks(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
     joules = proc.energy_per_dram_byte_j.value
     overhead = shape.overhead_s(processor, proc)
     latency = np.maximum(compute, stored.read_bytes / bandwidth + activation) + overhead
-    return [_Block(processor, dtype, stored, latency, base + stored.read_bytes * joules,
-                   act_error, compute, activation, base,
-                   (overhead, _read_fraction(layer), bandwidth, joules))]
+    return _Block(processor, dtype, stored, latency, base + stored.read_bytes * joules,
+                  act_error, compute, activation, base,
+                  (overhead, stored.read_fraction, bandwidth, joules))
 
 
 def _front_rows(shape: _Shaped, blocks: list[_Block], keep: list[int] | None,
