@@ -6,6 +6,9 @@ Run: python benchmarks/fidelity.py        (prints the tables quoted in docs/fide
                                            planner fit does, with leave-one-out errors)
      python benchmarks/fidelity.py --host [--write]
                                           (measures this machine: benchmarks/host_fidelity.py)
+     python benchmarks/fidelity.py --executor [--write]
+                                          (the planner's numpy executor on this machine:
+                                           benchmarks/executor_fidelity.py)
 
 Each row puts the whole model on the named processor at the named dtype, with the ops that
 processor cannot run falling back to the host (as NNAPI, Core ML and the Edge TPU delegate
@@ -34,6 +37,7 @@ from planner.cost import (
 DATA = Path(__file__).resolve().parents[1] / "docs" / "published_latencies.yaml"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "fidelity.md"
 HOST_BEGIN, HOST_END = "<!-- host:begin -->\n", "<!-- host:end -->"
+EXECUTOR_BEGIN, EXECUTOR_END = "<!-- executor:begin -->\n", "<!-- executor:end -->"
 FIT_BEGIN, FIT_END = "<!-- fit:begin -->\n", "<!-- fit:end -->"
 PREDICT_ONLY = [("jetson_orin_nano", "gpu", "fp16"), ("jetson_orin_nano", "gpu", "int8"),
                 ("raspberry_pi_5", "cpu", "fp32"), ("raspberry_pi_5", "cpu", "int8"),
@@ -136,11 +140,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", action="store_true",
                         help="predicted vs measured onnxruntime latency on this machine")
+    parser.add_argument("--executor", action="store_true",
+                        help="predicted vs measured latency of the planner's numpy executor "
+                             "on this machine")
     parser.add_argument("--fit", action="store_true",
                         help="bundled profiles fitted to the published latencies, with "
                              "leave-one-out errors")
     parser.add_argument("--write", action="store_true",
-                        help="with --host or --fit: rewrite that section of docs/fidelity.md")
+                        help="with --host, --executor or --fit: rewrite that section of "
+                             "docs/fidelity.md")
     parser.add_argument("--models", default=None, help="comma-separated zoo models")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=20)
@@ -154,10 +162,20 @@ def main() -> None:
         if args.write:
             _replace_section(FIT_BEGIN, FIT_END, section)
         return
+    sys.path.insert(0, str(Path(__file__).parent))
+    if args.executor:
+        from executor_fidelity import executor_markdown
+        from host_fidelity import MODELS
+
+        section = executor_markdown(args.models.split(",") if args.models else list(MODELS),
+                                    args.threads, args.repeat)
+        print(section, end="")
+        if args.write:
+            _replace_section(EXECUTOR_BEGIN, EXECUTOR_END, section)
+        return
     if not args.host:
         print(markdown(), end="")
         return
-    sys.path.insert(0, str(Path(__file__).parent))
     from host_fidelity import MODELS, host_markdown
 
     models = args.models.split(",") if args.models else list(MODELS)

@@ -1,6 +1,5 @@
 """Predicted vs measured onnxruntime latency on this machine, for a profile calibrated on
-onnxruntime's own kernels, side by side with the numpy-calibrated profile (the previous
-way to describe this host).
+onnxruntime's own kernels (the executor's side is :mod:`executor_fidelity`).
 
     python benchmarks/fidelity.py --host                # 15 zoo models, 1 thread
     python benchmarks/fidelity.py --host --write        # and update docs/fidelity.md
@@ -9,8 +8,8 @@ way to describe this host).
 Per model: the fp32 model is exported to ONNX (a plan that changes nothing) and timed in
 onnxruntime at ``--threads`` intra-op threads (median of ``--repeat`` runs after warm-up,
 every graph optimisation on; :data:`ROUNDS` rounds over all models, each keeping its
-fastest), with per-layer times from onnxruntime's profiler in that round. Both profiles
-are calibrated in this process first, at the same thread count, and every prediction puts
+fastest), with per-layer times from onnxruntime's profiler in that round. The profile is
+calibrated in this process first, at the same thread count, and every prediction puts
 the whole model on the host CPU at fp32. No model is used to fit anything: the
 onnxruntime profile is fitted to one-op benchmarks only (their grid of widths and sizes
 is drawn from those CNN families use, not from these models' layers).
@@ -60,7 +59,7 @@ class Measured:
     layers: dict[str, float]
 
 
-def _predict(graph: Graph, profile: HardwareProfile) -> tuple[float, dict[str, float]]:
+def predict(graph: Graph, profile: HardwareProfile) -> tuple[float, dict[str, float]]:
     """Predicted seconds of the whole model on the host CPU at fp32, and per layer group."""
     placement = single_processor_placement(graph, profile, "cpu", "fp32")
     cost = placement_cost(graph, profile, placement)
@@ -122,7 +121,6 @@ def _host_markdown(models: list[str], threads: int, repeat: int,
                    profile: HardwareProfile | None) -> str:
     load_before = os.getloadavg()
     ort_profile = profile or calibrate_cached("onnxruntime", threads)
-    numpy_profile = calibrate_cached("numpy", threads)
     rows, classes = [], defaultdict(list)
     fuses_add = ort_profile.processors["cpu"].fuses_residual_add
     best: dict[str, Measured] = {}
@@ -135,16 +133,14 @@ def _host_markdown(models: list[str], threads: int, repeat: int,
     for name in models:
         m = best[name]
         graph = build_zoo_model(name)
-        ort_s, ort_layers = _predict(graph, ort_profile)
-        numpy_s, _ = _predict(graph, numpy_profile)
+        ort_s, ort_layers = predict(graph, ort_profile)
         for op_class, errors in per_class_errors(graph, ort_layers, m.layers).items():
             classes[op_class] += errors
-        rows.append((name, m, ort_s, numpy_s))
-        print(f"{name}: measured {m.seconds * 1e3:.2f} ms, predicted {ort_s * 1e3:.2f} "
-              f"(onnxruntime profile), {numpy_s * 1e3:.2f} (numpy profile)", file=sys.stderr)
+        rows.append((name, m, ort_s))
+        print(f"{name}: measured {m.seconds * 1e3:.2f} ms, predicted {ort_s * 1e3:.2f}",
+              file=sys.stderr)
     load_after = os.getloadavg()
-    within = sum(abs(ort / m.seconds - 1) <= WITHIN for _, m, ort, _ in rows)
-    within_numpy = sum(abs(np_s / m.seconds - 1) <= WITHIN for _, m, _, np_s in rows)
+    within = sum(abs(ort / m.seconds - 1) <= WITHIN for _, m, ort in rows)
     calibration = ort_profile.calibration
     assert calibration is not None
     lines = [
@@ -153,15 +149,13 @@ def _host_markdown(models: list[str], threads: int, repeat: int,
         f"{load_before[0]:.2f} before, "
         f"{load_after[0]:.2f} after.",
         "",
-        "| model | measured ms (p10–p90 spread) | predicted ms, onnxruntime profile | ratio | "
-        "predicted ms, numpy profile | ratio |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for name, m, ort_s, numpy_s in rows:
+        "| model | measured ms (p10–p90 spread) | predicted ms, onnxruntime profile | ratio |",
+        "| --- | ---: | ---: | ---: |"]
+    for name, m, ort_s in rows:
         lines.append(f"| {name} | {m.seconds * 1e3:.2f} ({m.spread * 1e3:.2f}) | "
-                     f"{ort_s * 1e3:.2f} | {ort_s / m.seconds:.2f} | {numpy_s * 1e3:.2f} | "
-                     f"{numpy_s / m.seconds:.2f} |")
+                     f"{ort_s * 1e3:.2f} | {ort_s / m.seconds:.2f} |")
     lines += ["", f"Within ±{WITHIN:.0%}: {within} of {len(rows)} models with the onnxruntime "
-              f"profile, {within_numpy} of {len(rows)} with the numpy profile.", "",
+              "profile.", "",
               "| op class | layer groups | median per-layer error | median predicted / "
               "measured |", "| --- | ---: | ---: | ---: |"]
     for op_class, errors in sorted(classes.items(), key=lambda kv: -len(kv[1])):
@@ -171,4 +165,5 @@ def _host_markdown(models: list[str], threads: int, repeat: int,
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["MODELS", "WITHIN", "host_markdown", "measure_model", "per_class_errors"]
+__all__ = ["MODELS", "ROUNDS", "WITHIN", "Measured", "host_markdown", "measure_model",
+           "per_class_errors", "predict"]

@@ -18,17 +18,20 @@ grid of shapes. From them:
 - each op class of :data:`FITTED` gets an efficiency curve over the GEMM shape it
   computes (for ops without MACs: output elements and FLOPs per element) and a fixed cost
   per kernel, fitted to its benchmarks (:func:`hardware_profiles.efficiency_fit.fit_curve`)
-  against that roofline. The kernel times fitted are the profiler's, so the launch
-  overhead (per node of a session) comes on top of them, as in a whole model.
+  against that roofline, and each op kind of the classes in
+  :data:`~hardware_profiles.efficiency_fit.BY_KIND` timed often enough a curve of its own
+  (onnxruntime's max pooling after a conv and its global average pooling are different
+  kernels). The kernel times fitted are the profiler's, so the launch overhead (per node
+  of a session) comes on top of them, as in a whole model.
 """
 
 from __future__ import annotations
 
 import datetime
 import statistics
-from typing import Any
+from typing import Any, Protocol
 
-from hardware_profiles.efficiency_fit import Observation, fit_curve
+from hardware_profiles.efficiency_fit import BY_KIND, MIN_KIND_POINTS, Observation, fit_curve
 from hardware_profiles.host import (
     Progress,
     cache_bytes,
@@ -44,7 +47,7 @@ from hardware_profiles.onnx_kernels import (
     gemm_case,
     ort_modules,
 )
-from hardware_profiles.schema import HardwareProfile
+from hardware_profiles.schema import EfficiencyCurve, HardwareProfile
 
 FITTED = ("conv", "depthwise_conv", "gemm", "matmul", "elementwise", "pooling",
           "normalization", "softmax", "data_movement")
@@ -56,10 +59,20 @@ PASSES = 2
 work only ever slows a kernel down)."""
 
 
-def memory_seconds(timing: KernelTiming, roofs: dict[str, float]) -> float:
+class Moves(Protocol):
+    """A timed kernel's fp32 bytes: activations read and written, weights read."""
+
+    @property
+    def activation_bytes(self) -> float: ...
+
+    @property
+    def weight_bytes(self) -> float: ...
+
+
+def memory_seconds(timing: Moves, roofs: dict[str, float]) -> float:
     """Seconds ``timing``'s memory traffic takes on the roofline as the benchmark ran it:
-    a kernel run over and over on the same tensors finds them in the cache when they fit
-    there together, weights included."""
+    in cache when its tensors fit there together, weights included (a kernel run over and
+    over on the same tensors finds them there)."""
     fits = timing.activation_bytes + timing.weight_bytes <= roofs["onchip_bytes"]
     bandwidth = roofs["onchip_bytes_per_s"] if fits else roofs["dram_bytes_per_s"]
     return (timing.weight_bytes + timing.activation_bytes) / bandwidth
@@ -109,14 +122,18 @@ def calibrate_onnxruntime(progress: Progress | None = None, *, quick: bool = Fal
     peak = max(t.flops / t.seconds for t in timings if t.op_class in COMPUTE_CLASSES)
     fastest = max((t for t in timings if t.op_class in COMPUTE_CLASSES),
                   key=lambda t: t.flops / t.seconds)
-    curves = {}
-    for op_class in FITTED:
-        chosen = [t for t in timings if t.op_class == op_class]
+
+    def fitted(chosen: list[KernelTiming], what: str) -> EfficiencyCurve:
         observations = [Observation(t.m, t.n, t.k, t.flops, memory_seconds(t, roofs),
                                     t.seconds) for t in chosen]
-        if observations:
-            curves[op_class] = fit_curve(observations, peak, f"{where}: fitted to "
-                                         f"{len(observations)} {op_class} benchmarks")
+        return fit_curve(observations, peak, f"{where}: fitted to {len(observations)} "
+                                             f"{what} benchmarks")
+
+    curves = {op_class: fitted(chosen, op_class) for op_class in FITTED
+              if (chosen := [t for t in timings if t.op_class == op_class])}
+    kinds = sorted({t.op for t in timings if t.op_class in BY_KIND})
+    op_curves = {op: fitted(chosen, op) for op in kinds
+                 if len(chosen := [t for t in timings if t.op == op]) >= MIN_KIND_POINTS}
     disagreed = [t.label for t in timings if not t.agreed]
     warnings = ([f"{len(disagreed)} of {len(timings)} benchmarks varied by more than 10% "
                  f"between halves of their runs (machine busy?): {', '.join(disagreed[:5])}"
@@ -150,6 +167,7 @@ def calibrate_onnxruntime(progress: Progress | None = None, *, quick: bool = Fal
                                 "over its benchmarks (op classes without a curve)"),
         },
         "efficiency_curves": curves,
+        "op_curves": op_curves,
         "fuses_residual_add": fuses_add,
         "fused_activation_s_per_element": activations,
     }
@@ -163,4 +181,5 @@ def calibrate_onnxruntime(progress: Progress | None = None, *, quick: bool = Fal
              "the error band on that grid.")
     return host_profile(name, cpu, notes, calibration)
 
-__all__ = ["COMPUTE_CLASSES", "FITTED", "PASSES", "calibrate_onnxruntime", "memory_seconds"]
+__all__ = ["COMPUTE_CLASSES", "FITTED", "PASSES", "Moves", "calibrate_onnxruntime",
+           "memory_seconds"]

@@ -26,6 +26,14 @@ CEILINGS = np.geomspace(0.02, 1.0, 40)
 """Ceilings tried first (fractions of peak)."""
 OVERHEADS = np.concatenate([[0.0], np.geomspace(0.25e-6, 32e-6, 8)])
 """Fixed seconds per kernel tried first."""
+BY_KIND = ("elementwise", "data_movement", "pooling")
+"""Op classes whose op kinds get curves of their own (``Processor.op_curves``) where
+:data:`MIN_KIND_POINTS` benchmarks time them: within these classes a runtime's kernels
+differ by kind more than by shape (numpy's ``add`` is one call, its ``relu`` a blocked
+loop; a slice may be a view and a concat a copy; a max pooling and a global average
+pooling are different kernels)."""
+MIN_KIND_POINTS = 5
+"""Benchmarks of one op kind it takes to fit the kind its own curve."""
 
 
 @dataclass(frozen=True)
@@ -105,4 +113,5 @@ def corrections(obs: Sequence[Observation], curve: EfficiencyCurve,
     return table
 
 
-__all__ = ["CEILINGS", "HALVES", "Observation", "corrections", "fit_curve"]
+__all__ = ["BY_KIND", "CEILINGS", "HALVES", "MIN_KIND_POINTS", "Observation", "corrections",
+           "fit_curve"]

@@ -60,6 +60,8 @@ class KernelTiming:
     weight_bytes: float
     seconds: float
     agreed: bool
+    op: str = ""
+    """The graph op kind the benchmark runs (``conv2d``, ``add``, ``max_pool2d``, …)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class _Case:
     inputs: dict[str, np.ndarray]
     only: frozenset[str] | None = None
     """The ops whose kernels are timed (None: every kernel but layout changes)."""
+    op: str = ""
+    """The graph op kind the benchmark runs."""
 
 
 def ort_modules() -> tuple[Any, Any]:
@@ -131,7 +135,7 @@ def conv_case(cin: int, cout: int, size: int, kernel: int, stride: int = 1,
     return _Case("depthwise_conv" if depthwise else "conv",
                  f"{'dw' if depthwise else 'conv'}{kernel}x{kernel}/{stride} {cin}->{cout} "
                  f"@{size}", dims, 2.0 * macs, 4.0 * (cin * size * size + cout * positions),
-                 4.0 * weight.size, model, {"x": _rand(1, cin, size, size)})
+                 4.0 * weight.size, model, {"x": _rand(1, cin, size, size)}, op="conv2d")
 
 
 def gemm_case(rows: int, k: int, m: int) -> _Case:
@@ -154,7 +158,8 @@ def gemm_case(rows: int, k: int, m: int) -> _Case:
                       {"wt": np.ascontiguousarray(weight.T), "b": _rand(m)})
 
     return _Case("gemm", f"gemm {rows}x{k} by {k}x{m}", (m, rows, k), 2.0 * rows * k * m,
-                 4.0 * (rows * k + rows * m), 4.0 * weight.size, model, {"x": _rand(*shape)})
+                 4.0 * (rows * k + rows * m), 4.0 * weight.size, model, {"x": _rand(*shape)},
+                 op="linear")
 
 
 def matmul_case(batch: int, rows: int, k: int, m: int) -> _Case:
@@ -167,7 +172,7 @@ def matmul_case(batch: int, rows: int, k: int, m: int) -> _Case:
 
     return _Case("matmul", f"matmul {batch}x{rows}x{k} by {k}x{m}", (m, batch * rows, k),
                  2.0 * batch * rows * k * m, 4.0 * batch * (rows * k + k * m + rows * m), 0.0,
-                 model, {"a": _rand(batch, rows, k), "b": _rand(batch, k, m)})
+                 model, {"a": _rand(batch, rows, k), "b": _rand(batch, k, m)}, op="matmul")
 
 
 def elementwise_case(op: str, elements: int) -> _Case:
@@ -184,7 +189,7 @@ def elementwise_case(op: str, elements: int) -> _Case:
     return _Case("elementwise", f"{op} on {elements}", (1, elements, FLOPS_PER_ELEMENT[op]),
                  float(elements * FLOPS_PER_ELEMENT[op]),
                  4.0 * elements * (len(names) + 1), 0.0, model,
-                 {n: _rand(1, elements) for n in names})
+                 {n: _rand(1, elements) for n in names}, op=op.lower())
 
 
 def _after_conv(node: Any, channels: int, size: int, output: tuple[int, ...]) -> Any:
@@ -213,7 +218,7 @@ def pool_case(channels: int, size: int, kernel: int, stride: int) -> _Case:
                  (1, channels * out * out, kernel * kernel),
                  float(channels * out * out * kernel**2),
                  4.0 * channels * (size * size + out * out), 0.0, model,
-                 {"x": _rand(1, channels, size, size)}, frozenset({"MaxPool"}))
+                 {"x": _rand(1, channels, size, size)}, frozenset({"MaxPool"}), op="max_pool2d")
 
 
 def global_pool_case(channels: int, size: int) -> _Case:
@@ -227,7 +232,8 @@ def global_pool_case(channels: int, size: int) -> _Case:
 
     return _Case("pooling", f"global avgpool {channels} @{size}", (1, channels, size * size),
                  float(channels * size * size), 4.0 * channels * (size * size + 1), 0.0, model,
-                 {"x": _rand(1, channels, size, size)}, frozenset({"GlobalAveragePool"}))
+                 {"x": _rand(1, channels, size, size)}, frozenset({"GlobalAveragePool"}),
+                 op="adaptive_avg_pool2d")
 
 
 def layer_norm_case(rows: int, hidden: int) -> _Case:
@@ -243,7 +249,7 @@ def layer_norm_case(rows: int, hidden: int) -> _Case:
 
     return _Case("normalization", f"layernorm {rows}x{hidden}", (1, elements, flops),
                  float(flops * elements), 8.0 * elements, 8.0 * hidden, model,
-                 {"x": _rand(rows, hidden)})
+                 {"x": _rand(rows, hidden)}, op="layer_norm")
 
 
 def softmax_case(rows: int, columns: int) -> _Case:
@@ -258,7 +264,7 @@ def softmax_case(rows: int, columns: int) -> _Case:
 
     return _Case("softmax", f"softmax {rows}x{columns}", (1, elements, flops),
                  float(flops * elements), 8.0 * elements, 0.0, model,
-                 {"x": _rand(rows, columns)})
+                 {"x": _rand(rows, columns)}, op="softmax")
 
 
 def movement_case(op: str, shape: tuple[int, ...]) -> _Case:
@@ -283,7 +289,8 @@ def movement_case(op: str, shape: tuple[int, ...]) -> _Case:
         return _graph(node, {n: shape for n in names}, out, {})
 
     return _Case("data_movement", f"{op} {'x'.join(map(str, shape))}", (1, elements, 0), 0.0,
-                 8.0 * elements * len(names), 0.0, model, {n: _rand(*shape) for n in names})
+                 8.0 * elements * len(names), 0.0, model, {n: _rand(*shape) for n in names},
+                 op="permute" if op == "Transpose" else "concat")
 
 
 WIDTHS = (8, 16, 24, 32, 40, 48, 58, 64, 72, 80, 96, 100, 112, 116, 120, 128, 144, 160, 192,
@@ -528,7 +535,7 @@ class Timer:
                                       only=case.only)
         return KernelTiming(case.op_class, case.label, *case.dims, case.flops,
                             case.activation_bytes, case.weight_bytes, max(seconds, 1e-9),
-                            agreed)
+                            agreed, case.op)
 
     def fuses_residual_add(self) -> bool:
         """Whether onnxruntime runs ``Relu(Conv(a) + a)``, ``a = Conv(x)``, as two conv

@@ -205,7 +205,10 @@ class Processor(BaseModel):
     a dtype it cannot compute in is absent. ``efficiency`` is the fraction of peak reached
     by each op class (``default`` for the rest); an op class with an entry in
     ``efficiency_curves`` (a calibrated profile) reaches a fraction that depends on its
-    shape instead (:class:`EfficiencyCurve`). ``weights_stay_on_chip``: weights are
+    shape instead (:class:`EfficiencyCurve`), and an op kind with an entry in ``op_curves``
+    its own curve, before its class's (a runtime whose kernels within a class differ by
+    kind: the executor's ``add`` runs several times faster than its ``relu`` on the same
+    tensor). ``weights_stay_on_chip``: weights are
     cached in on-chip memory across inferences when the whole model fits (Edge TPU).
     ``fuses_residual_add``: the runtime adds a residual tensor into a conv's output (and
     applies the activation after the add) inside the conv's kernel, as onnxruntime's NCHWc
@@ -213,7 +216,9 @@ class Processor(BaseModel):
     ``fused_activation_s_per_element``: seconds per output element that an activation
     fused into the conv or linear before it still costs, by op kind (a runtime that applies
     it in a pass over the output, or splits it: onnxruntime fuses HardSwish's HardSigmoid
-    and runs its Mul apart); None: fused activations are free.
+    and runs its Mul apart); None: fused activations are free. ``fused_layer_s``: fixed
+    seconds each fused layer of a kind costs on top (a runtime that runs it as a call of
+    its own, as the planner's numpy executor does).
     """
 
     model_config = _STRICT
@@ -227,12 +232,14 @@ class Processor(BaseModel):
     launch_overhead_s: Sourced
     efficiency: dict[OpClass | Literal["default"], Sourced]
     efficiency_curves: dict[OpClass, EfficiencyCurve] = Field(default_factory=dict)
+    op_curves: dict[str, EfficiencyCurve] = Field(default_factory=dict)
     op_kinds: Literal["all"] | list[str] = "all"
     unsupported_op_kinds: list[str] = Field(default_factory=list)
     sparse: SparseSupport | None = None
     weights_stay_on_chip: bool = Field(default=False, strict=True)
     fuses_residual_add: bool = Field(default=False, strict=True)
     fused_activation_s_per_element: dict[str, float] | None = None
+    fused_layer_s: dict[str, float] = Field(default_factory=dict)
     energy_per_mac_j: dict[Dtype, Sourced]
     energy_per_dram_byte_j: Sourced
     energy_per_onchip_byte_j: Sourced
@@ -279,11 +286,18 @@ class Processor(BaseModel):
         entry = self.efficiency.get(op_class)  # type: ignore[call-overload]
         return float((entry or self.efficiency["default"]).value)
 
-    def efficiency_at(self, op_class: str, gemm: tuple[float, float, float] | None) -> float:
-        """Fraction of peak reached by ``op_class`` computing a GEMM of shape ``(m, n, k)``:
-        its fitted curve where the profile has one and the shape is known, else
-        :meth:`efficiency_of`."""
-        curve = self.efficiency_curves.get(op_class)  # type: ignore[call-overload]
+    def curve_for(self, op_class: str, op: str | None = None) -> EfficiencyCurve | None:
+        """The fitted curve that prices op kind ``op`` of ``op_class``: the kind's own, else
+        its class's (None: the profile has neither)."""
+        own = self.op_curves.get(op) if op is not None else None
+        return own or self.efficiency_curves.get(op_class)  # type: ignore[call-overload]
+
+    def efficiency_at(self, op_class: str, gemm: tuple[float, float, float] | None,
+                      op: str | None = None) -> float:
+        """Fraction of peak reached by ``op_class`` (op kind ``op``) computing a GEMM of
+        shape ``(m, n, k)``: its fitted curve (:meth:`curve_for`) where the profile has one
+        and the shape is known, else :meth:`efficiency_of`."""
+        curve = self.curve_for(op_class, op)
         if curve is None or gemm is None:
             return self.efficiency_of(op_class)
         return curve.efficiency(*gemm)
@@ -292,12 +306,14 @@ class Processor(BaseModel):
         """Seconds an activation of kind ``op`` fused into the layer before it costs on
         ``elements`` outputs (0 where fused activations are free)."""
         rates = self.fused_activation_s_per_element
-        return 0.0 if rates is None else rates.get(op, 0.0) * elements
+        if rates is None or op not in rates:
+            return 0.0
+        return rates[op] * elements + self.fused_layer_s.get(op, 0.0)
 
-    def overhead_of(self, op_class: str) -> float:
-        """Seconds every layer of ``op_class`` costs beyond its roofline: the launch
-        overhead, plus its curve's fixed cost where the profile has a curve."""
-        curve = self.efficiency_curves.get(op_class)  # type: ignore[call-overload]
+    def overhead_of(self, op_class: str, op: str | None = None) -> float:
+        """Seconds every layer of ``op_class`` (op kind ``op``) costs beyond its roofline:
+        the launch overhead, plus its curve's fixed cost where the profile has a curve."""
+        curve = self.curve_for(op_class, op)
         return self.launch_overhead_s.value + (curve.overhead_s if curve is not None else 0.0)
 
 

@@ -235,8 +235,9 @@ def calibrate(
         "--output", "-o", help="Where to write the host profile (YAML).",
         callback=writable)] = Path("host.yaml"),
     runtime: Annotated[str, typer.Option(
-        "--runtime", help="Whose kernels to measure: numpy (the planner's simulator) or "
-        "onnxruntime (what planner export writes runs in).")] = "numpy",
+        "--runtime", help="Whose kernels to measure: numpy (the planner's executor, "
+        "what planner simulate runs) or onnxruntime (what planner export writes runs in)."
+    )] = "numpy",
     threads: Annotated[int, typer.Option(
         "--threads", min=1, help="Threads the runtime may use (recorded in the profile); "
         "1 gives stable numbers on a shared machine.")] = 1,
@@ -254,6 +255,7 @@ def calibrate(
 
     from hardware_profiles import save
     from hardware_profiles.calibrate import calibrate as measure
+    from planner.validate import calibrate_executor
 
     _check_choices(runtime=(runtime, ("numpy", "onnxruntime")))
     with Progress(transient=True, console=Console(stderr=True)) as bar:
@@ -264,7 +266,9 @@ def calibrate(
                        description=f"{label} ({index}/{total})")
 
         try:
-            profile = measure(progress, quick=quick, runtime=runtime, threads=threads)
+            profile = (calibrate_executor(progress, quick=quick, threads=threads)
+                       if runtime == "numpy" else
+                       measure(progress, quick=quick, runtime=runtime, threads=threads))
         except ImportError as exc:
             raise typer.BadParameter(str(exc), param_hint="--runtime") from None
     save(profile, output)

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from graphs import Graph
-from hardware_profiles import HardwareProfile, Processor, Sourced, Validation
+from hardware_profiles import EfficiencyCurve, HardwareProfile, Processor, Sourced, Validation
 from planner.cost.placement import placement_cost, single_processor_placement
 
 COARSE = np.geomspace(0.05, 20.0, 41)
@@ -83,11 +84,14 @@ def scaled_processor(processor: Processor, factor: float, note: str) -> Processo
     efficiency = {key: Sourced(value=min(1.0, item.value * factor),
                                source=f"{item.source}; x{factor:.3f} {note}", estimate=True)
                   for key, item in processor.efficiency.items()}
-    curves = {key: curve.model_copy(update={"ceiling": min(1.0, curve.ceiling * factor),
-                                            "source": f"{curve.source}; x{factor:.3f} {note}"})
-              for key, curve in processor.efficiency_curves.items()}
+    def scaled(curves: Mapping[Any, EfficiencyCurve]) -> dict[Any, EfficiencyCurve]:
+        return {key: curve.model_copy(update={
+            "ceiling": min(1.0, curve.ceiling * factor),
+            "source": f"{curve.source}; x{factor:.3f} {note}"}) for key, curve in curves.items()}
+
     return processor.model_copy(update={"efficiency": efficiency,
-                                         "efficiency_curves": curves})
+                                         "efficiency_curves": scaled(processor.efficiency_curves),
+                                         "op_curves": scaled(processor.op_curves)})
 
 
 def _with_factors(profile: HardwareProfile, factors: dict[str, float],

@@ -128,10 +128,10 @@ def roofline(name: str, work: Work, op: str, op_class: str, processor_name: str,
     compute_s, memory_s, dram_bytes, energy = roofline_terms(
         work.macs, work.flops, work.weight_read_bytes, work.input_bytes + work.output_bytes,
         sparse_speedup(processor, sparsity, pattern), processor, dtype, op_class,
-        weights_on_chip, gemm)
+        weights_on_chip, gemm, op)
     compute_s, memory_s = float(compute_s), float(memory_s)
     dram_bytes, energy = float(dram_bytes), float(energy)
-    overhead_s = processor.overhead_of(op_class)
+    overhead_s = processor.overhead_of(op_class, op)
     cost = Cost(latency_s=max(compute_s, memory_s) + overhead_s, compute_s=compute_s,
                 memory_s=memory_s, overhead_s=overhead_s, energy_j=energy,
                 dram_bytes=dram_bytes)
@@ -142,8 +142,8 @@ def roofline(name: str, work: Work, op: str, op_class: str, processor_name: str,
 
 def roofline_terms(macs: Num, flops: Num, weight_read_bytes: Num, activation_bytes: Num,
                    speedup: Num, processor: Processor, dtype: str, op_class: str,
-                   weights_on_chip: bool = False, gemm: Gemm | None = None
-                   ) -> tuple[Num, Num, Num, Num]:
+                   weights_on_chip: bool = False, gemm: Gemm | None = None,
+                   op: str | None = None) -> tuple[Num, Num, Num, Num]:
     """Compute seconds, memory seconds, DRAM bytes and joules of one execution; every count
     may be a numpy array (the option enumeration prices many variants of a layer at once).
 
@@ -155,7 +155,7 @@ def roofline_terms(macs: Num, flops: Num, weight_read_bytes: Num, activation_byt
     True
     """
     which = cast(Dtype, dtype)
-    peak = processor.peak_ops_per_s[which].value * processor.efficiency_at(op_class, gemm)
+    peak = processor.peak_ops_per_s[which].value * processor.efficiency_at(op_class, gemm, op)
     mac_flops = np.multiply(macs, 2)
     compute_s = (mac_flops / speedup + (np.subtract(flops, mac_flops))) / peak
     onchip_bw = processor.onchip_bytes_per_s.value

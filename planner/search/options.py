@@ -476,16 +476,16 @@ class CostMemo:
         return self.works[key]
 
     def roofline(self, work: Work, rates: PairRates, speedup: np.ndarray, name: str,
-                 processor: Processor, dtype: str, op_class: str, gemm: Gemm | None
-                 ) -> tuple[np.ndarray, float, np.ndarray]:
+                 processor: Processor, dtype: str, op_class: str, gemm: Gemm | None,
+                 op: str) -> tuple[np.ndarray, float, np.ndarray]:
         """(compute s, activation s, joules without weights) of each pair of ``rates``
         on ``processor`` (called ``name``): the roofline with the weight term apart."""
         key = (work.macs, work.flops, work.input_bytes + work.output_bytes, name, dtype,
-               op_class, gemm, rates.sparsities)
+               op_class, op, gemm, rates.sparsities)
         if key not in self.terms:
             compute, activation, _, energy = roofline_terms(
                 work.macs, work.flops, 0, work.input_bytes + work.output_bytes, speedup,
-                processor, dtype, op_class, gemm=gemm)
+                processor, dtype, op_class, gemm=gemm, op=op)
             n = len(rates.pairs)
             self.terms[key] = (np.zeros(n) + compute, float(activation), np.zeros(n) + energy)
         return self.terms[key]
@@ -556,7 +556,8 @@ class _Shaped:
         """The layer's per-op overhead on ``processor`` (called ``name``) and the seconds
         its fused activations still cost there."""
         if name not in self._overheads:
-            self._overheads[name] = (processor.overhead_of(self.unit.layer.op_class)
+            layer = self.unit.layer
+            self._overheads[name] = (processor.overhead_of(layer.op_class, layer.op)
                                      + self.fused_activation_s(processor))
         return self._overheads[name]
 
@@ -749,7 +750,8 @@ def _block(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
         return None
     # the roofline with the weight term apart, so a re-measured size re-prices exactly
     terms = [shape.memo.roofline(work, rates, variants.speedup(rates, processor, proc),
-                                 processor, proc, dtype, layer.op_class, shape.gemm)
+                                 processor, proc, dtype, layer.op_class, shape.gemm,
+                                 layer.op)
              for work, rates in stored.parts]
     compute = np.concatenate([c for c, _, _ in terms])
     activation = np.repeat([a for _, a, _ in terms], [len(c) for c, _, _ in terms])

@@ -1,0 +1,126 @@
+"""Predicted vs measured latency of the planner's own numpy executor on this machine, for
+a profile calibrated on the executor's kernels (``planner calibrate --runtime numpy``),
+side by side with the profile of numpy's raw roofs that calibration used to be (GEMM peak,
+copies and one efficiency per op class).
+
+    python benchmarks/fidelity.py --executor              # 15 zoo models, 1 thread
+    python benchmarks/fidelity.py --executor --write      # and update docs/fidelity.md
+
+Per model: the fp32 zoo model with seeded weights is run by :func:`planner.execution.execute`
+at batch 1 with BLAS held to ``--threads`` threads, ``--repeat`` times after a warm-up;
+the end-to-end time is the median run, per-layer times the median of the executor's own
+per-layer seconds. :data:`~host_fidelity.ROUNDS` rounds over all models, each keeping its
+fastest. Both profiles are calibrated in this process first. No model is used to fit
+anything: the executor profile is fitted to one-layer benchmarks only.
+
+Per layer, measured times are grouped by the layer the prediction charges them to (a conv
+and the batch norm and activation it prices with it are one group) and compared with the
+predicted seconds less the executor's dispatch (its per-layer times are its kernels'); an
+op class's error is the median of ``|predicted / measured − 1|`` over its groups.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+
+from host_fidelity import ROUNDS, WITHIN, Measured, per_class_errors, predict
+from threadpoolctl import threadpool_limits
+
+from graphs import Graph, build_zoo_model
+from hardware_profiles import HardwareProfile
+from hardware_profiles.calibrate import calibrate
+from planner.cost import fused_layers, placement_cost, single_processor_placement
+from planner.execution import calibration_inputs, execute
+from planner.validate import calibrate_executor
+
+
+def measure_executor(name: str, repeat: int) -> Measured:
+    """The executor's batch-1 latency of zoo model ``name``: the median of ``repeat`` runs
+    after one warm-up, per layer group the median of each layer's seconds."""
+    graph = build_zoo_model(name, weights=True)
+    feeds = calibration_inputs(graph, batch=1)
+    execute(graph, feeds)
+    runs: list[float] = []
+    layers: dict[str, list[float]] = defaultdict(list)
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        run = execute(graph, feeds)
+        runs.append(time.perf_counter() - t0)
+        for layer, seconds in run.seconds.items():
+            layers[layer].append(seconds)
+    fused = fused_layers(graph)
+    groups: dict[str, float] = defaultdict(float)
+    for layer, seconds in layers.items():
+        groups[fused.get(layer, layer)] += statistics.median(seconds)
+    ordered = sorted(runs)
+    spread = ordered[int(0.9 * (len(runs) - 1))] - ordered[int(0.1 * (len(runs) - 1))]
+    return Measured(name, statistics.median(runs), spread, dict(groups))
+
+
+def kernel_seconds(graph: Graph, profile: HardwareProfile) -> dict[str, float]:
+    """Predicted seconds per layer group less the executor's dispatch of each layer (the
+    executor's per-layer times leave its dispatch out: it is outside the kernels)."""
+    cost = placement_cost(graph, profile, single_processor_placement(graph, profile, "cpu",
+                                                                     "fp32"))
+    dispatch = profile.processors["cpu"].launch_overhead_s.value
+    fused = fused_layers(graph)
+    groups: dict[str, float] = defaultdict(float)
+    for name, layer_cost in cost.layers.items():
+        groups[fused.get(name, name)] += max(layer_cost.latency_s - dispatch, 0.0)
+    return dict(groups)
+
+
+def executor_markdown(models: list[str], threads: int, repeat: int) -> str:
+    """The executor section of docs/fidelity.md."""
+    with threadpool_limits(threads):
+        load_before = os.getloadavg()
+        profile = calibrate_executor(name="host_executor", threads=threads)
+        roofs = calibrate(name="host_numpy", runtime="numpy", threads=threads)
+        best: dict[str, Measured] = {}
+        for _ in range(ROUNDS):
+            for name in models:
+                m = measure_executor(name, repeat)
+                if name not in best or m.seconds < best[name].seconds:
+                    best[name] = m
+        load_after = os.getloadavg()
+    rows, classes = [], defaultdict(list)
+    for name in models:
+        m, graph = best[name], build_zoo_model(name)
+        predicted, _ = predict(graph, profile)
+        before, _ = predict(graph, roofs)
+        layers = kernel_seconds(graph, profile)
+        for op_class, errors in per_class_errors(graph, layers, m.layers).items():
+            classes[op_class] += errors
+        rows.append((name, m, predicted, before))
+        print(f"{name}: measured {m.seconds * 1e3:.2f} ms, predicted {predicted * 1e3:.2f} "
+              f"(executor profile), {before * 1e3:.2f} (numpy roofs)", file=sys.stderr)
+    within = sum(abs(p / m.seconds - 1) <= WITHIN for _, m, p, _ in rows)
+    within_before = sum(abs(b / m.seconds - 1) <= WITHIN for _, m, _, b in rows)
+    lines = [
+        f"The planner's numpy executor, {threads} BLAS thread(s), batch 1, fp32; the fastest "
+        f"of {ROUNDS} rounds' medians of {repeat} runs; load average {load_before[0]:.2f} "
+        f"before, {load_after[0]:.2f} after.",
+        "",
+        "| model | measured ms (p10–p90 spread) | predicted ms, executor profile | ratio | "
+        "predicted ms, numpy roofs | ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, m, predicted, before in rows:
+        lines.append(f"| {name} | {m.seconds * 1e3:.2f} ({m.spread * 1e3:.2f}) | "
+                     f"{predicted * 1e3:.2f} | {predicted / m.seconds:.2f} | "
+                     f"{before * 1e3:.2f} | {before / m.seconds:.2f} |")
+    lines += ["", f"Within ±{WITHIN:.0%}: {within} of {len(rows)} models with the executor "
+              f"profile, {within_before} of {len(rows)} with numpy's roofs.", "",
+              "| op class | layer groups | median per-layer error | median predicted / "
+              "measured |", "| --- | ---: | ---: | ---: |"]
+    for op_class, errors in sorted(classes.items(), key=lambda kv: -len(kv[1])):
+        lines.append(f"| {op_class} | {len(errors)} | "
+                     f"{statistics.median(abs(e) for e in errors):.0%} | "
+                     f"{statistics.median(errors) + 1:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["executor_markdown", "measure_executor"]
