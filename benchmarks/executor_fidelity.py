@@ -27,7 +27,7 @@ import sys
 import time
 from collections import defaultdict
 
-from host_fidelity import ROUNDS, WITHIN, Measured, per_class_errors, predict
+from host_fidelity import ROUNDS, WITHIN, Measured, class_table, per_class_errors, predict
 from threadpoolctl import threadpool_limits
 
 from graphs import Graph, build_zoo_model
@@ -114,12 +114,7 @@ def executor_markdown(models: list[str], threads: int, repeat: int) -> str:
                      f"{before * 1e3:.2f} | {before / m.seconds:.2f} |")
     lines += ["", f"Within ±{WITHIN:.0%}: {within} of {len(rows)} models with the executor "
               f"profile, {within_before} of {len(rows)} with numpy's roofs.", "",
-              "| op class | layer groups | median per-layer error | median predicted / "
-              "measured |", "| --- | ---: | ---: | ---: |"]
-    for op_class, errors in sorted(classes.items(), key=lambda kv: -len(kv[1])):
-        lines.append(f"| {op_class} | {len(errors)} | "
-                     f"{statistics.median(abs(e) for e in errors):.0%} | "
-                     f"{statistics.median(errors) + 1:.2f} |")
+              *class_table(classes)]
     return "\n".join(lines) + "\n"
 
 

@@ -156,14 +156,20 @@ def _host_markdown(models: list[str], threads: int, repeat: int,
                      f"{ort_s * 1e3:.2f} | {ort_s / m.seconds:.2f} |")
     lines += ["", f"Within ±{WITHIN:.0%}: {within} of {len(rows)} models with the onnxruntime "
               "profile.", "",
-              "| op class | layer groups | median per-layer error | median predicted / "
-              "measured |", "| --- | ---: | ---: | ---: |"]
+              *class_table(classes)]
+    return "\n".join(lines) + "\n"
+
+
+def class_table(classes: dict[str, list[float]]) -> list[str]:
+    """Markdown rows of the per-layer errors by op class, most layer groups first."""
+    lines = ["| op class | layer groups | median per-layer error | median predicted / "
+             "measured |", "| --- | ---: | ---: | ---: |"]
     for op_class, errors in sorted(classes.items(), key=lambda kv: -len(kv[1])):
         lines.append(f"| {op_class} | {len(errors)} | "
                      f"{statistics.median(abs(e) for e in errors):.0%} | "
                      f"{statistics.median(errors) + 1:.2f} |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
-__all__ = ["MODELS", "ROUNDS", "WITHIN", "Measured", "host_markdown", "measure_model",
-           "per_class_errors", "predict"]
+__all__ = ["MODELS", "ROUNDS", "WITHIN", "Measured", "class_table", "host_markdown",
+           "measure_model", "per_class_errors", "predict"]

@@ -242,7 +242,7 @@ def calibrate(
         "--threads", min=1, help="Threads the runtime may use (recorded in the profile); "
         "1 gives stable numbers on a shared machine.")] = 1,
     quick: Annotated[bool, typer.Option(
-        "--quick", help="Smaller sizes and shorter runs (seconds instead of a minute).")
+        "--quick", help="Smaller sizes and shorter runs (seconds instead of minutes).")
     ] = False,
 ) -> None:
     """Microbenchmark this machine's runtime and write a hardware profile for it.
