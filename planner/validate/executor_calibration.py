@@ -212,10 +212,11 @@ def _calibrate(progress: Progress | None, quick: bool, name: str,
     default = (statistics.median(gemm_curve.at(*t.gemm) for t in alone
                                  if t.op_class == "gemm") if gemm_curve else
                cpu.efficiency_of("default"))
-    data = cpu.model_dump(mode="json", exclude_none=True) | {
+    base = cpu.model_dump(mode="json", exclude_none=True)
+    data = base | {
         "description": f"{threads} thread(s) of {cpu.description}",
         "peak_ops_per_s": {
-            **cpu.model_dump(mode="json")["peak_ops_per_s"],
+            **base["peak_ops_per_s"],
             "fp32": {"value": peak, "source": f"{where}: fastest fp32 layer, "
                                               f"{fastest.label}: {peak / 1e9:.1f} GFLOP/s"}},
         "dram_bytes_per_s": {"value": dram, "source": f"{where}: the weights of a one-row "
