@@ -30,10 +30,9 @@ from collections import defaultdict
 from host_fidelity import ROUNDS, WITHIN, Measured, class_table, per_class_errors, predict
 from threadpoolctl import threadpool_limits
 
-from graphs import Graph, build_zoo_model
-from hardware_profiles import HardwareProfile
+from graphs import build_zoo_model
 from hardware_profiles.calibrate import calibrate
-from planner.cost import fused_layers, placement_cost, single_processor_placement
+from planner.cost import fused_layers
 from planner.execution import calibration_inputs, execute
 from planner.validate import calibrate_executor
 
@@ -56,22 +55,8 @@ def measure_executor(name: str, repeat: int) -> Measured:
     groups: dict[str, float] = defaultdict(float)
     for layer, seconds in layers.items():
         groups[fused.get(layer, layer)] += statistics.median(seconds)
-    ordered = sorted(runs)
-    spread = ordered[int(0.9 * (len(runs) - 1))] - ordered[int(0.1 * (len(runs) - 1))]
-    return Measured(name, statistics.median(runs), spread, dict(groups))
-
-
-def kernel_seconds(graph: Graph, profile: HardwareProfile) -> dict[str, float]:
-    """Predicted seconds per layer group less the executor's dispatch of each layer (the
-    executor's per-layer times leave its dispatch out: it is outside the kernels)."""
-    cost = placement_cost(graph, profile, single_processor_placement(graph, profile, "cpu",
-                                                                     "fp32"))
-    dispatch = profile.processors["cpu"].launch_overhead_s.value
-    fused = fused_layers(graph)
-    groups: dict[str, float] = defaultdict(float)
-    for name, layer_cost in cost.layers.items():
-        groups[fused.get(name, name)] += max(layer_cost.latency_s - dispatch, 0.0)
-    return dict(groups)
+    deciles = statistics.quantiles(runs, n=10)  # as planner measure reports onnxruntime's
+    return Measured(name, statistics.median(runs), deciles[-1] - deciles[0], dict(groups))
 
 
 def executor_markdown(models: list[str], threads: int, repeat: int) -> str:
@@ -90,9 +75,10 @@ def executor_markdown(models: list[str], threads: int, repeat: int) -> str:
     rows, classes = [], defaultdict(list)
     for name in models:
         m, graph = best[name], build_zoo_model(name)
-        predicted, _ = predict(graph, profile)
+        # the executor's per-layer times leave its dispatch out: it is outside the kernels
+        predicted, layers = predict(graph, profile,
+                                    profile.processors["cpu"].launch_overhead_s.value)
         before, _ = predict(graph, roofs)
-        layers = kernel_seconds(graph, profile)
         for op_class, errors in per_class_errors(graph, layers, m.layers).items():
             classes[op_class] += errors
         rows.append((name, m, predicted, before))

@@ -45,6 +45,14 @@ FUSED_ACTIVATIONS = {"relu": "Relu", "relu6": "Clip", "clamp": "Clip", "hardswis
 """The ONNX op each fused activation kind exports as (``SiLU``: ``Mul(x, Sigmoid(x))``)."""
 
 
+def halves_agree(times: list[float]) -> bool:
+    """Whether the medians of the first and second half of timed runs differ by at most
+    :data:`AGREEMENT` (the machine's load did not change under the measurement)."""
+    half = max(1, len(times) // 2)
+    first, second = statistics.median(times[:half]), statistics.median(times[half:])
+    return abs(first - second) <= AGREEMENT * min(first, second)
+
+
 @dataclass(frozen=True)
 class KernelTiming:
     """One benchmark: its op class, GEMM shape ``(m, n, k)``, FLOPs, activation and weight
@@ -501,9 +509,7 @@ class Timer:
         for _ in range(2):
             times = (self.kernel_runs(model, inputs, only) if kernels_only
                      else self.runs(model, inputs))
-            half = max(1, len(times) // 2)
-            first, second = statistics.median(times[:half]), statistics.median(times[half:])
-            agreed = abs(first - second) <= AGREEMENT * min(first, second)
+            agreed = halves_agree(times)
             if agreed:
                 break
         return statistics.median(times), agreed
@@ -614,5 +620,5 @@ class Timer:
 
 __all__ = ["AGREEMENT", "FUSED_ACTIVATIONS", "SIZES", "WIDTHS", "KernelTiming", "Timer",
            "conv_case", "default_cases", "elementwise_case", "gemm_case", "global_pool_case",
-           "layer_norm_case", "matmul_case", "movement_case", "ort_modules", "pool_case",
-           "softmax_case"]
+           "halves_agree", "layer_norm_case", "matmul_case", "movement_case", "ort_modules",
+           "pool_case", "softmax_case"]

@@ -35,7 +35,7 @@ from hardware_profiles.calibrate import calibrate
 from hardware_profiles.calibrate_onnxruntime import memory_seconds
 from hardware_profiles.efficiency_fit import BY_KIND, MIN_KIND_POINTS, Observation, fit_curve
 from hardware_profiles.host import Progress, calibration_record
-from hardware_profiles.onnx_kernels import AGREEMENT
+from hardware_profiles.onnx_kernels import AGREEMENT, halves_agree
 from planner.cost import fused_layers, gemm_shape
 from planner.execution import calibration_inputs, execute
 from planner.validate.synthetic_networks import synthetic_networks
@@ -99,8 +99,6 @@ class ExecutorTimer:
             outside.append(walls[-1] - sum(run.seconds.values()))
             for name, spent in run.seconds.items():
                 per_layer.setdefault(name, []).append(spent)
-        half = len(walls) // 2
-        first, second = statistics.median(walls[:half]), statistics.median(walls[half:])
         fused = fused_layers(graph)
         layers = []
         for name, seconds in per_layer.items():
@@ -116,8 +114,7 @@ class ExecutorTimer:
                 max(statistics.median(seconds), 1e-9), name in fused))
         # charged to the layers the roofline prices: views cost it nothing of their own
         dispatch = max(statistics.median(outside), 0.0) / max(1, len(layers))
-        return NetworkTiming(statistics.median(walls), layers, dispatch,
-                             abs(first - second) <= AGREEMENT * min(first, second))
+        return NetworkTiming(statistics.median(walls), layers, dispatch, halves_agree(walls))
 
 
 def fused_rates(timings: list[LayerTiming]) -> tuple[dict[str, float], dict[str, float]]:
