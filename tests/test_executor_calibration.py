@@ -1,10 +1,9 @@
 """Calibration on the planner's own numpy executor: what the profile records, that its
-curves predict a kernel outside the grid, and that fused layers it prices as the executor
-runs them cost the same in the roofline and in the program."""
+fit recovers a known executor on networks outside the calibration set, and that fused
+layers it prices as the executor runs them cost the same in the roofline and in the
+program."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 
@@ -15,6 +14,12 @@ from planner.planning.whatif import fixed_plan
 from planner.validate import calibrate_executor
 from planner.validate.executor_calibration import ExecutorTimer
 from planner.validate.synthetic_networks import synthetic_cnn, synthetic_transformer
+
+
+def predicted_s(graph: Graph, profile: HardwareProfile) -> float:
+    """Predicted seconds of ``graph`` all on ``profile``'s CPU in fp32."""
+    return placement_cost(graph, profile, single_processor_placement(
+        graph, profile, "cpu", "fp32")).total.latency_s
 
 
 @pytest.fixture(scope="module")
@@ -39,24 +44,63 @@ def test_an_executor_calibration_records_how_it_was_measured(profile: HardwarePr
     assert load(tmp_path / "host.yaml") == profile
 
 
-def test_the_profile_predicts_networks_it_was_not_fitted_to(profile: HardwareProfile
-                                                             ) -> None:
-    """One architecture (not among the quick calibration's) at two resolutions: the
-    predicted ratio of their latencies is the measured one within 1.5× (a ratio timed
-    interleaved, since this machine's load moves absolute times by more than that)."""
-    small, large = synthetic_cnn(seed=7, size=64), synthetic_cnn(seed=7, size=128)
-    timer = ExecutorTimer(0.1)
-    runs: list[tuple[float, float]] = [(timer.time(small).seconds, timer.time(large).seconds)
-                                       for _ in range(3)]
-    measured = min(b for _, b in runs) / min(a for a, _ in runs)
+class KnownExecutor(ExecutorTimer):
+    """An executor whose every layer takes what ``truth`` prices it at, less the dispatch
+    that the real executor spends outside its layers."""
 
-    def predicted(graph: Graph) -> float:
-        return placement_cost(graph, profile, single_processor_placement(
-            graph, profile, "cpu", "fp32")).total.latency_s
+    def __init__(self, truth: HardwareProfile) -> None:
+        super().__init__(0.0, min_runs=1)
+        self.truth = truth
 
-    ratio = predicted(large) / predicted(small)
-    assert ratio > 1.2  # four times the positions (its wide head costs the same at both)
-    assert abs(math.log(ratio / measured)) < math.log(1.5)
+    def runs(self, graph: Graph) -> tuple[list[float], dict[str, list[float]], list[float]]:
+        cpu = self.truth.processors["cpu"]
+        layers = placement_cost(graph, self.truth, single_processor_placement(
+            graph, self.truth, "cpu", "fp32")).layers
+        dispatch = cpu.launch_overhead_s.value
+        kernels = {name: [cost.cost.latency_s - dispatch]
+                   for name, cost in layers.items() if cost.cost.latency_s > 0}
+        outside = dispatch * len(kernels)
+        wall = sum(s for (s,) in kernels.values()) + outside
+        return [wall, wall], {name: s * 2 for name, s in kernels.items()}, [outside] * 2
+
+
+def known_profile() -> HardwareProfile:
+    """A CPU with a curve per op class, a fixed cost per layer and fused layers priced
+    as the executor runs them (a batch norm's fixed part ten times a ReLU's)."""
+    base = load("raspberry_pi_5")
+    cpu = base.processors["cpu"]
+    curves = {op_class: EfficiencyCurve(ceiling=ceiling, half_m=half, half_n=half,
+                                        half_k=half, overhead_s=2e-6, points=1,
+                                        rms_log_error=0.0, source="test")
+              for op_class, ceiling, half in (("conv", 0.6, 16.0), ("gemm", 0.5, 8.0),
+                                              ("depthwise_conv", 0.15, 0.0),
+                                              ("matmul", 0.4, 8.0))}
+    cpu = cpu.model_copy(update={
+        "launch_overhead_s": cpu.launch_overhead_s.model_copy(update={"value": 6e-6}),
+        "efficiency_curves": curves,
+        "fused_activation_s_per_element": {"batch_norm": 2e-9, "relu": 1e-9, "relu6": 1e-9,
+                                           "hardswish": 3e-9, "gelu": 5e-9},
+        "fused_layer_s": {"batch_norm": 6e-6 + 60e-6, "relu": 6e-6 + 6e-6,
+                          "relu6": 6e-6 + 6e-6, "hardswish": 6e-6 + 8e-6,
+                          "gelu": 6e-6 + 10e-6}})
+    return base.model_copy(update={"processors": {"cpu": cpu}})
+
+
+def test_the_fit_recovers_a_known_executor_on_networks_it_did_not_see() -> None:
+    """Calibrated on the timings a known cost model makes up for the full set of
+    networks (the fit's inputs without the machine's noise: timed for real, a test on a
+    busy CI machine measured a network's cost at two resolutions 1.5× apart alone and
+    2.3× beside another test), the profile predicts networks outside the set, a CNN at two
+    resolutions and a transformer, within 3% of what that model says they cost. How well
+    it predicts the real executor is measured in benchmarks/fidelity.py --executor."""
+    truth = known_profile()
+    fitted = calibrate_executor(timer=KnownExecutor(truth), roofs=truth,
+                                name="known")
+    assert fitted.name == "known"
+    for graph in (synthetic_cnn(seed=7, size=64), synthetic_cnn(seed=7, size=128),
+                  synthetic_transformer(seed=5)):
+        assert predicted_s(graph, fitted) == pytest.approx(predicted_s(graph, truth),
+                                                           rel=0.03), graph.name
 
 
 def test_layers_are_timed_inside_their_network() -> None:

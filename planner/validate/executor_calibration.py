@@ -11,7 +11,8 @@ them:
 
 - each op class gets an efficiency curve over its GEMM shape and a fixed cost per kernel
   (:func:`hardware_profiles.efficiency_fit.fit_curve`), fitted to the layers the cost
-  model prices on their own; the fp32 peak is the fastest convolution or matrix product;
+  model prices on their own, relative to numpy's fp32 GEMM peak (or the fastest
+  convolution or matrix product, where one is faster);
 - the batch norms and activations the cost model fuses into the conv or linear before
   them (deployment runtimes do; the executor does not) get their own price: seconds per
   output element by kind and a fixed seconds per layer, least squares over the sizes met;
@@ -86,19 +87,7 @@ class ExecutorTimer:
     def time(self, graph: Graph) -> NetworkTiming:
         """Each layer's median seconds in ``graph`` at batch 1 (views and layers without
         work are left out)."""
-        feeds = calibration_inputs(graph, batch=1)
-        execute(graph, feeds)
-        walls: list[float] = []
-        per_layer: dict[str, list[float]] = {}
-        outside: list[float] = []
-        start = time.perf_counter()
-        while len(walls) < self.min_runs or time.perf_counter() - start < self.budget_s:
-            t0 = time.perf_counter()
-            run = execute(graph, feeds)
-            walls.append(time.perf_counter() - t0)
-            outside.append(walls[-1] - sum(run.seconds.values()))
-            for name, spent in run.seconds.items():
-                per_layer.setdefault(name, []).append(spent)
+        walls, per_layer, outside = self.runs(graph)
         fused = fused_layers(graph)
         layers = []
         for name, seconds in per_layer.items():
@@ -115,6 +104,24 @@ class ExecutorTimer:
         # charged to the layers the roofline prices: views cost it nothing of their own
         dispatch = max(statistics.median(outside), 0.0) / max(1, len(layers))
         return NetworkTiming(statistics.median(walls), layers, dispatch, halves_agree(walls))
+
+    def runs(self, graph: Graph) -> tuple[list[float], dict[str, list[float]], list[float]]:
+        """Runs ``graph`` in the executor after a warm-up: each run's wall seconds, each
+        layer's seconds per run, and each run's seconds outside its layers."""
+        feeds = calibration_inputs(graph, batch=1)
+        execute(graph, feeds)
+        walls: list[float] = []
+        per_layer: dict[str, list[float]] = {}
+        outside: list[float] = []
+        start = time.perf_counter()
+        while len(walls) < self.min_runs or time.perf_counter() - start < self.budget_s:
+            t0 = time.perf_counter()
+            run = execute(graph, feeds)
+            walls.append(time.perf_counter() - t0)
+            outside.append(walls[-1] - sum(run.seconds.values()))
+            for name, spent in run.seconds.items():
+                per_layer.setdefault(name, []).append(spent)
+        return walls, per_layer, outside
 
 
 def fused_rates(timings: list[LayerTiming]) -> tuple[dict[str, float], dict[str, float]]:
@@ -148,21 +155,29 @@ def dram_bytes_per_s(timer: ExecutorTimer, cache_bytes: float) -> float:
 
 
 def calibrate_executor(progress: Progress | None = None, *, quick: bool = False,
-                       name: str = "host", threads: int = 1) -> HardwareProfile:
+                       name: str = "host", threads: int = 1,
+                       timer: ExecutorTimer | None = None,
+                       roofs: HardwareProfile | None = None) -> HardwareProfile:
     """Measure the planner's numpy executor here at ``threads`` BLAS threads (about two
-    minutes; ``quick``: seconds on three small networks and one pass, for tests)."""
+    minutes; ``quick``: seconds on three small networks and one pass, for tests).
+
+    ``timer`` times the networks (default: an :class:`ExecutorTimer` running the
+    executor); ``roofs`` is the one-processor profile whose cache size, on-chip bandwidth
+    and fp16/int8 rates the result keeps (default: numpy's, measured here)."""
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
     with threadpool_limits(threads):
-        return _calibrate(progress, quick, name, threads)
+        if roofs is None:
+            roofs = calibrate(quick=quick, name=name, runtime="numpy", threads=threads)
+        if timer is None:
+            timer = ExecutorTimer(budget_s=0.05 if quick else 0.4, min_runs=3 if quick else 7)
+        return _calibrate(progress, quick, name, threads, timer, roofs)
 
 
-def _calibrate(progress: Progress | None, quick: bool, name: str,
-               threads: int) -> HardwareProfile:
+def _calibrate(progress: Progress | None, quick: bool, name: str, threads: int,
+               timer: ExecutorTimer, roofs: HardwareProfile) -> HardwareProfile:
     networks = list(synthetic_networks(quick))
-    roofs = calibrate(quick=quick, name=name, runtime="numpy", threads=threads)
     cpu = roofs.processors["cpu"]
-    timer = ExecutorTimer(budget_s=0.05 if quick else 0.4, min_runs=3 if quick else 7)
     passes = 1 if quick else PASSES
     runs: list[NetworkTiming] = []
     for again in range(passes):  # a later pass, a minute apart, keeps the faster network
@@ -182,7 +197,10 @@ def _calibrate(progress: Progress | None, quick: bool, name: str,
     alone = [t for t in timings if not t.fused]
     compute = [t for t in alone if t.op_class in COMPUTE_CLASSES]
     fastest = max(compute, key=lambda t: t.flops / t.seconds)
-    peak = fastest.flops / fastest.seconds
+    # numpy's GEMM peak bounds every layer; the fastest layer met may fall short of what
+    # larger layers reach, and curves relative to it could not rise above it
+    blas_peak = cpu.peak_ops_per_s["fp32"].value
+    peak = max(blas_peak, fastest.flops / fastest.seconds)
     where = (f"planner's numpy executor (numpy {np.__version__}) at {threads} thread(s), "
              f"measured by planner calibrate --runtime numpy")
 
@@ -214,8 +232,9 @@ def _calibrate(progress: Progress | None, quick: bool, name: str,
         "description": f"{threads} thread(s) of {cpu.description}",
         "peak_ops_per_s": {
             **base["peak_ops_per_s"],
-            "fp32": {"value": peak, "source": f"{where}: fastest fp32 layer, "
-                                              f"{fastest.label}: {peak / 1e9:.1f} GFLOP/s"}},
+            "fp32": {"value": peak, "source": f"{where}: the larger of numpy's fp32 GEMM "
+                     f"peak ({blas_peak / 1e9:.1f} GFLOP/s) and the fastest fp32 layer "
+                     f"({fastest.label}: {fastest.flops / fastest.seconds / 1e9:.1f})"}},
         "dram_bytes_per_s": {"value": dram, "source": f"{where}: the weights of a one-row "
                              "linear layer four times the largest cache, bytes per second"},
         "launch_overhead_s": {"value": dispatch, "source": f"{where}: the executor's own "
@@ -236,7 +255,7 @@ def _calibrate(progress: Progress | None, quick: bool, name: str,
              "activation after a conv is a kernel of its own, priced per element). "
              "Efficiency curves per op class are fitted to those layers; their "
              "rms_log_error is the error band on them.")
-    profile = roofs.model_copy(update={"notes": notes, "calibration": calibration})
+    profile = roofs.model_copy(update={"name": name, "notes": notes, "calibration": calibration})
     return HardwareProfile.model_validate(
         profile.model_dump(mode="json", exclude_none=True) | {"processors": {"cpu": data}})
 
