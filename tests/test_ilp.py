@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from planner.compression.transforms import Choice
+from planner.search import ilp
 from planner.search.column_generation import relax
-from planner.search.ilp import NoPlanError, _highs_run, solve
+from planner.search.ilp import FLOOR_GAP, NoPlanError, _highs_run, solve
 from planner.search.milp import build
 from planner.search.option_table import Option
 from planner.search.problem import (
@@ -176,6 +178,39 @@ def test_transfer_is_charged_once_per_destination_processor() -> None:
                        Decision("u2", [only("u2", "gpu")], is_output=True)], "cpu", LINKS)
     solution = solve(problem, Budgets(), "latency")
     assert solution.objective == pytest.approx(3e-3 + 3 * (1e-4 + 1e-6))
+
+
+def test_a_latency_budget_met_by_moving_the_same_weights_is_solved_without_the_program(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The size-only optimum runs on the CPU and breaks the latency budget; the same
+    weights on the GPU, their fp16 activations 2e-7 less accurate per unit, meet it. That
+    plan is found among the size-only optimum's twins, within FLOOR_GAP of its bound (as
+    ResNet-50's optimum at half its latency is), and the budgeted program is never built."""
+    def option(name: str, processor: str, error: float, latency: float) -> Option:
+        return Option(name, Choice(processor=processor), (), 800, latency, 0.0, 100, 0,
+                      error, 0.0, True)
+    names = ("u0", "u1", "u2")
+    problem = Problem([Decision(name, [option(name, "cpu", 0.3, 1e-3),
+                                       option(name, "gpu", 0.3 + 2e-7, 1e-4),
+                                       option(name, "gpu", 0.5, 5e-5)],
+                                consumers=list(names[k + 1:k + 2]), is_output=k == 2)
+                       for k, name in enumerate(names)], "cpu", LINKS)
+    limits = Budgets(latency_s=1e-3)
+    budgeted = []
+    solve_program = ilp._solve
+
+    def counting(problem: Problem, budgets: Budgets, *args: Any) -> Any:
+        budgeted.append(budgets.latency_s is not None)
+        return solve_program(problem, budgets, *args)
+
+    monkeypatch.setattr(ilp, "_solve", counting)
+    solution = solve(problem, limits, "accuracy")
+    assert budgeted == [False]
+    assert {o.choice.processor for o in solution.chosen.values()} == {"gpu"}
+    assert not evaluate(problem, solution.chosen).violations(limits)
+    best = brute_force(problem, limits, "accuracy")
+    assert best is not None and solution.objective == pytest.approx(best[0], rel=1e-12)
+    assert 0 < solution.gap <= FLOOR_GAP
 
 
 def test_coupled_decisions_take_one_ratio() -> None:
