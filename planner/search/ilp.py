@@ -490,8 +490,9 @@ def _latency_slack(problem: Problem, budgets: Budgets, objective: Objective,
     cols, coef, _ = model.expressions["latency"]
     latency = np.zeros(len(model.matrix.cost))
     np.add.at(latency, cols, coef)
-    keep = _twins(model, picked, FLOOR_GAP * max(abs(found), 1.0))
-    near = _fixing_objective(model.matrix, latency, found, FLOOR_GAP)
+    near_cost = FLOOR_GAP * abs(found)  # relative: an optimum may lie far below 1
+    keep = _twins(model, picked, near_cost)
+    near = _fixing_objective(model.matrix, latency, found, near_cost)
     placed = _highs_over(near, n, keep, left(), OPTIMALITY_GAP, None, TIE_BREAK_NODES) \
         if solver == "highs" else BACKENDS[solver](near.fixing(n, keep), left(),
                                                    OPTIMALITY_GAP)
@@ -499,17 +500,19 @@ def _latency_slack(problem: Problem, budgets: Budgets, objective: Objective,
     if placed.values is None or bound is None or exceeds(
             model.value(placed.values, "latency"), bound):
         return None, floor, first.relaxed
-    chosen, rows = _chosen(problem, model, placed.values)
     value = model.value(placed.values, model.objective)
+    if _gap(value, floor) > FLOOR_GAP + first.gap + TIE_TOLERANCE + 1e-7:
+        return None, floor, first.relaxed  # the row holds to the solver's tolerance only
+    chosen, rows = _chosen(problem, model, placed.values)
     return replace(first, chosen=chosen, rows=rows, tie_break=None, objective=value,
                    gap=max(first.gap, _gap(value, floor)),
                    seconds=time.perf_counter() - begin), floor, first.relaxed
 
 
 def _fixing_objective(matrix: Matrix, cost: np.ndarray, found: float,
-                      tolerance: float = TIE_TOLERANCE) -> Matrix:
-    """``matrix`` minimising ``cost`` with its own objective kept within ``tolerance``
-    (relative) of ``found`` (one more row, scaled like the objective by
+                      slack: float) -> Matrix:
+    """``matrix`` minimising ``cost`` with its own objective kept within ``slack`` of
+    ``found`` (both in its scaled units; one more row, scaled like the objective by
     :func:`objective_scale` so that the solver's absolute tolerances do not swamp it)."""
     goal = np.flatnonzero(matrix.cost)
     scale = objective_scale(found)
@@ -520,7 +523,7 @@ def _fixing_objective(matrix: Matrix, cost: np.ndarray, found: float,
                    value=np.concatenate([matrix.value, matrix.cost[goal] * scale]),
                    row_lower=np.concatenate([matrix.row_lower, [-np.inf]]),
                    row_upper=np.concatenate([matrix.row_upper, [
-                       (found + tolerance * max(abs(found), 1.0)) * scale]]),
+                       (found + slack) * scale]]),
                    blocks=[*matrix.blocks, (matrix.shape[0], "tie_break")])
 
 
@@ -582,7 +585,7 @@ def _break_ties(model: Model, objective: Objective, values: np.ndarray, solver: 
     secondary[:n] = model.arrays.values[second] * model.scales[second]
     if not secondary.any():
         return values
-    tied = _fixing_objective(m, secondary, found)
+    tied = _fixing_objective(m, secondary, found, TIE_TOLERANCE * max(abs(found), 1.0))
     keep = _twins(model, values, TIE_TOLERANCE * max(abs(found), 1.0) / max(1, len(
         model.arrays.start) - 1))
     if candidates is not None:  # only these can be within the tolerance of the optimum
