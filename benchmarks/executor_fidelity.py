@@ -11,7 +11,8 @@ at batch 1 with BLAS held to ``--threads`` threads, ``--repeat`` times after a w
 the end-to-end time is the median run, per-layer times the median of the executor's own
 per-layer seconds. :data:`~host_fidelity.ROUNDS` rounds over all models, each keeping its
 fastest. Both profiles are calibrated in this process first. No model is used to fit
-anything: the executor profile is fitted to one-layer benchmarks only.
+anything: the executor profile is fitted to seeded random networks
+(:mod:`planner.validate.synthetic_networks`), none of them a zoo model.
 
 Per layer, measured times are grouped by the layer the prediction charges them to (a conv
 and the batch norm and activation it prices with it are one group) and compared with the
