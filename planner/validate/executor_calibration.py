@@ -42,7 +42,7 @@ from planner.execution import calibration_inputs, execute
 from planner.validate.synthetic_networks import synthetic_networks
 
 COMPUTE_CLASSES = ("conv", "gemm", "matmul")
-"""Op classes whose fastest layer sets the fp32 peak."""
+"""Op classes whose fastest layer is a lower bound on the fp32 peak (with numpy's GEMM peak)."""
 PASSES = 2
 """Passes over the networks; each keeps its faster pass (on a shared machine other work
 only ever slows a run down)."""
