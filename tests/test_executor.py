@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from graphs import build_zoo_model, from_torch
-from planner.execution.executor import execute
+from graphs import Layer, build_zoo_model, from_torch
+from planner.execution.executor import execute, run_layer
 
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
@@ -219,3 +221,34 @@ def test_group_norm_and_recurrent_layers_match_torch_at_other_batches() -> None:
             else:
                 got = execute(graph, one.numpy()).outputs[graph.outputs[0]]
                 assert relative(got, want[:, :1]) < TOLERANCE
+
+
+@settings(max_examples=120, deadline=None)
+@given(size=st.integers(2, 20), kernel=st.integers(1, 4), stride=st.integers(1, 3),
+       padding=st.integers(0, 2), dilation=st.integers(1, 2), ceil_mode=st.booleans(),
+       average=st.booleans(), count_include_pad=st.booleans())
+def test_pooling_values_match_torch(size: int, kernel: int, stride: int, padding: int,
+                                    dilation: int, ceil_mode: bool, average: bool,
+                                    count_include_pad: bool) -> None:
+    """Max and average pooling, one strided slice per kernel position, equal torch's over
+    kernels, strides, padding, dilation (max), ceil mode and counting the padding (avg)."""
+    if average:
+        dilation = 1
+    if padding > kernel // 2 or dilation * (kernel - 1) + 1 > size + 2 * padding:
+        return  # PyTorch rejects these before computing
+    x = np.random.default_rng(size * 31 + kernel).standard_normal((2, 3, size, size),
+                                                                     dtype=np.float32)
+    if average:
+        pool: Any = torch.nn.AvgPool2d(kernel, stride, padding, ceil_mode=ceil_mode,
+                                       count_include_pad=count_include_pad)
+        attrs = {"count_include_pad": count_include_pad}
+    else:
+        pool = torch.nn.MaxPool2d(kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+        attrs = {"dilation": dilation}
+    expected = pool(torch.from_numpy(x)).numpy()
+    layer = Layer.create("p", "avg_pool2d" if average else "max_pool2d", ["x"],
+                         [x.shape], {"kernel_size": kernel, "stride": stride,
+                                     "padding": padding, "ceil_mode": ceil_mode, **attrs})
+    got, _ = run_layer(layer, [x])
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)

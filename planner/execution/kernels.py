@@ -56,6 +56,22 @@ def _windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
         writeable=False)
 
 
+def _over_windows(combine: np.ufunc, x: np.ndarray, kernel: tuple[int, int],
+                  stride: tuple[int, int], dilation: tuple[int, int],
+                  out_hw: tuple[int, int]) -> np.ndarray:
+    """``combine`` (np.maximum, np.add) of every window of an already padded ``x``, one
+    (N, C, Ho, Wo) strided slice per kernel position: numpy's reduction over the window
+    axes of :func:`_windows` walks them element by element (a ResNet's 3 × 3 max pool
+    took a quarter of its run)."""
+    windows = _windows(x, kernel, stride, dilation, out_hw)
+    out = windows[..., 0, 0].copy()
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            if i or j:
+                combine(out, windows[..., i, j], out=out)
+    return out
+
+
 def _extend_for_ceil(x: np.ndarray, out_hw: tuple[int, int], kernel: tuple[int, int],
                      stride: tuple[int, int], dilation: tuple[int, int],
                      value: float) -> np.ndarray:
@@ -307,10 +323,9 @@ def _pool(layer: Layer, x: np.ndarray, mode: str) -> np.ndarray:
     fill = -np.inf if mode == "max" else 0.0
     padded = _extend_for_ceil(_pad(x, a["padding"], fill), out_hw, kernel, stride, dilation,
                               fill)
-    windows = _windows(padded, kernel, stride, dilation, out_hw)
     if mode == "max":
-        return windows.max(axis=(-2, -1))
-    total = windows.sum(axis=(-2, -1))
+        return _over_windows(np.maximum, padded, kernel, stride, dilation, out_hw)
+    total = _over_windows(np.add, padded, kernel, stride, dilation, out_hw)
     # divisor: the window's cells inside the input (and inside the padding when counted)
     top, left, bottom, right = a["padding"]
     mask = np.zeros((1, 1, x.shape[2] + top + bottom, x.shape[3] + left + right), x.dtype)
@@ -319,7 +334,7 @@ def _pool(layer: Layer, x: np.ndarray, mode: str) -> np.ndarray:
     else:
         mask[:, :, top:top + x.shape[2], left:left + x.shape[3]] = 1.0
     mask = _extend_for_ceil(mask, out_hw, kernel, stride, dilation, 0.0)
-    counts = _windows(mask, kernel, stride, dilation, out_hw).sum(axis=(-2, -1))
+    counts = _over_windows(np.add, mask, kernel, stride, dilation, out_hw)
     return total / counts
 
 
