@@ -57,7 +57,8 @@ from planner.search.problem import (
     Problem,
     evaluate,
 )
-from planner.search.proxies import PERTURBATION, measure_facts
+from planner.search.proxies import measure_facts
+from planner.search.sensitivity import PERTURBATION
 
 Proxy = Literal["measured", "weights", "uniform"]
 LOG = logging.getLogger("planner")
@@ -128,7 +129,8 @@ class Planner:
         self.proxy = proxy
         self.coupling: Coupling = couple(graph)
         self.units, _ = build_units(graph, self.coupling)
-        blocked = [n for n in graph.order if n not in runnable_layers(graph)]
+        runnable = runnable_layers(graph)
+        blocked = [n for n in graph.order if n not in runnable]
         causes = [f"{n} ({graph[n].attrs.get('target', graph[n].op)})" for n in blocked
                   if graph[n].op not in KERNELS]
         if blocked and proxy != "uniform":

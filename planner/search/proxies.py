@@ -12,7 +12,9 @@ relative energy of the output error, and assumes contributions add:
   unit's output activations at the dtype, measured on real activations.
 - ``s_u`` (sensitivity) is measured once with the numpy executor: Gaussian noise of relative
   energy ε² is added to the unit's output and the relative energy of the change in the
-  network output, divided by ε², is recorded (ε = 1%).
+  network output, divided by ε², is recorded (ε = 1%). Where layers are small, several
+  units' perturbations share one run, stacked along the batch
+  (:mod:`planner.search.sensitivity`).
 
 Both assumptions (errors add across transforms and across layers; small-noise sensitivity
 holds for large errors) are checked by the simulation, which measures the real error of the
@@ -42,9 +44,9 @@ from planner.execution import calibration_inputs, fake_quant, runnable_layers
 from planner.execution.executor import downstream, execute
 from planner.search.beside import Beside
 from planner.search.options import LayerFacts, OptionSpace
+from planner.search.sensitivity import Perturbations, perturbation_groups
 
 Progress = Callable[[str, int, int], None]
-PERTURBATION = 0.01
 
 
 def _main_weight(layer: Layer) -> np.ndarray | None:
@@ -143,34 +145,21 @@ def _measure_runs(graph: Graph, units: list[Unit], facts: dict[str, LayerFacts],
             facts[unit.name].act_error["int4"] = facts[unit.name].act_error["int8"]
     if sensitivity != "measured":
         return
-    reference = sum(float(np.sum(np.square(o, dtype=np.float64))) for o in outputs.values())
+    runs = Perturbations(graph, feeds, clean.kept, outputs, rng)
+    affected: dict[str, set[str]] = {}
     for unit in units:
-        tick(f"sensitivity of {unit.name}")
         value = clean.kept.get(unit.name)
-        if unit.kind == "input" or value is None or value.dtype.kind != "f" or not (
-                downstream(graph, unit.name) <= runnable):
-            continue  # sensitivity 1: the network after it cannot be run
-        facts[unit.name].sensitivity = _sensitivity(graph, feeds, clean.kept, unit.name,
-                                                    outputs, reference, rng)
-
-
-def _sensitivity(graph: Graph, feeds: Any, clean: Mapping[str, np.ndarray], name: str,
-                 outputs: Mapping[str, np.ndarray], reference: float,
-                 rng: np.random.Generator) -> float:
-    value = clean[name]
-    finite = np.isfinite(value)  # an attention mask's −inf stays as it is
-    energy = float(np.sum(np.square(np.where(finite, value, 0), dtype=np.float64)))
-    if energy == 0 or reference == 0:
-        return 0.0
-    noise = np.where(finite, rng.standard_normal(value.shape), 0.0)
-    noise *= PERTURBATION * np.sqrt(energy / float(np.sum(noise * noise)))
-    affected = downstream(graph, name)
-    given = {k: v for k, v in clean.items() if k not in affected}
-
-    def perturb(layer: str, out: np.ndarray) -> np.ndarray:
-        return (out + noise).astype(out.dtype) if layer == name else out
-
-    run = execute(graph, feeds, given=given, only=affected, hook=perturb)
-    change = sum(float(np.sum(np.square(run.outputs[o].astype(np.float64) - ref)))
-                 for o, ref in outputs.items() if o in run.outputs)
-    return change / reference / PERTURBATION**2
+        if unit.kind == "input" or value is None or value.dtype.kind != "f":
+            continue
+        below = downstream(graph, unit.name)
+        if below <= runnable:  # else sensitivity 1: the network after it cannot be run
+            affected[unit.name] = below
+    measured = [u.name for u in units if u.name in affected]
+    for unit in units:
+        if unit.name not in affected:
+            tick(f"sensitivity of {unit.name}")
+    for group in perturbation_groups(graph, measured, runs.batch, affected):
+        for name in group:
+            tick(f"sensitivity of {name}")
+        for name, found in zip(group, runs.of(group, affected), strict=True):
+            facts[name].sensitivity = found
