@@ -236,3 +236,34 @@ def test_recurrent_layers_export_and_run_as_simulated(cell: str, batch_first: bo
     override = Override("rnn", weight_format="kmeans4") if kind == "kmeans" else Override(
         "*", bits=16 if kind == "fp16" else 8)
     _check(graph, fixed_plan(graph, BOARD, [override]), tmp_path / f"{cell}.onnx")
+
+
+def _optimized(path: Path, folder: Path) -> onnx.ModelProto:
+    """The graph onnxruntime runs for the model at ``path`` (its optimisations applied)."""
+    ort = pytest.importorskip("onnxruntime")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(folder / "optimized.onnx")
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return onnx.load(str(folder / "optimized.onnx"))
+
+
+@pytest.mark.parametrize(("model", "first"), [("resnet18", "conv1"),
+                                              ("mobilenet_v2", "features.0.0")])
+def test_onnxruntime_runs_int8_layers_on_integer_kernels_and_folds_float_ones(
+        model: str, first: str, tmp_path: Path) -> None:
+    """Every conv of an all-int8 plan (ReLU and ReLU6 after most) runs as a QLinearConv;
+    with int8 weights computing in fp32 beside one int8 layer, every conv's weights are
+    constants after loading (decoded once, not on every run)."""
+    graph = build_zoo_model(model, SHAPE, weights=True)
+    convs = sum(layer.op == "conv2d" for layer in graph)
+    export(graph, fixed_plan(graph, BOARD, [Override("*", bits=8)]), tmp_path / "int8.onnx")
+    ops = [n.op_type for n in _optimized(tmp_path / "int8.onnx", tmp_path).graph.node]
+    assert ops.count("QLinearConv") == convs
+    mixed = fixed_plan(graph, BOARD, [Override("*", bits=8, dtype="fp32"),
+                                      Override(first, bits=8)])
+    export(graph, mixed, tmp_path / "mixed.onnx")
+    optimized = _optimized(tmp_path / "mixed.onnx", tmp_path)
+    constants = {t.name for t in optimized.graph.initializer}
+    weights = [n.input[1] for n in optimized.graph.node if n.op_type in ("Conv", "FusedConv")]
+    assert len(weights) == convs and all(w in constants for w in weights)

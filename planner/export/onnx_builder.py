@@ -5,7 +5,9 @@ decoding to the exact fp32 values the simulation computes with:
 
 - ``fp32``: a float initializer; ``fp16``: a float16 initializer and a ``Cast``;
 - ``int8`` / ``int4``: QDQ, an int8 or int4 initializer of the codes and a
-  ``DequantizeLinear`` with the per-output-channel scales (axis 0);
+  ``DequantizeLinear`` with the per-output-channel scales (axis 0); int8 weights of a
+  layer that computes in floating point: a ``Cast`` and a ``Mul`` by the scales, which
+  onnxruntime folds into fp32 weights when it loads the model;
 - ``binary``: the signs (−1, 0 where pruned, +1) as int4 codes with their scales (ONNX has
   no 1-bit type);
 - ``kmeansB``: the centroid index of every weight as a uint4, uint8 or uint16 initializer,
@@ -115,9 +117,14 @@ class OnnxBuilder:
         return self.const(base, value.astype(value.dtype if value.dtype.kind != "f"
                                              else np.float32))
 
-    def encoded(self, base: str, enc: Encoded) -> str:
+    def encoded(self, base: str, enc: Encoded, folded: bool = False) -> str:
         """A weight tensor in its format (see the module docstring); returns the fp32
-        tensor its consumer reads."""
+        tensor its consumer reads. ``folded``: int8 codes decoded by a ``Cast`` and a
+        ``Mul`` by the scales rather than a ``DequantizeLinear`` (the same fp32 values),
+        which onnxruntime folds into a constant when it loads the model (it keeps every
+        ``DequantizeLinear`` for its integer kernels, and a layer whose weights are not
+        constant runs without its packed-weight fast paths): for layers that compute in
+        floating point."""
         _, _, tp = onnx_modules()
         if enc.fmt in ("fp32", "fp16"):
             return self.plain(base, enc.decoded, 16 if enc.fmt == "fp16" else 32)
@@ -125,6 +132,12 @@ class OnnxBuilder:
             raise ValueError(f"{base}: the {enc.fmt} encoding carries no codes")
         dims = tuple(enc.codes.shape)
         if enc.scales is not None:  # int8, int4, binary: QDQ
+            if enc.fmt == "int8" and folded:
+                codes = self.const(f"{base}/int8", enc.codes.astype(np.int8))
+                scale = self.const(f"{base}/scale", enc.scales.astype(np.float32).reshape(
+                    dims[0], *[1] * (len(dims) - 1)))
+                wide = self.node("Cast", [codes], name=f"{base}/cast", to=tp.FLOAT)
+                return self.node("Mul", [wide, scale], name=f"{base}/scaled")
             if enc.fmt == "int8":
                 codes = self.const(f"{base}/int8", enc.codes.astype(np.int8))
                 zero = self.const(f"{base}/zero", np.zeros(dims[0], np.int8))

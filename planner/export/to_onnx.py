@@ -11,6 +11,11 @@ per-tensor scale calibrated on the given inputs (the same max-over-127 rule the 
 applies per batch, so on the calibration inputs the two agree). The symmetric int8 grid is
 written as uint8 with zero point 128, the same 255 levels in the form onnxruntime's x86
 integer kernels take (u8 activations, s8 weights) and that its QDQ rewrites keep valid.
+A conv or linear followed by a ReLU or ReLU6 that the plan stores as int8 is quantized at
+the activation's scale before it (:func:`quantized_before_activation`: the same values), so
+onnxruntime sees ``DequantizeLinear → Conv → QuantizeLinear`` and runs a ``QLinearConv``;
+int8 weights of a layer that computes in floating point are decoded by ops it folds at
+load time (:meth:`~planner.export.onnx_builder.OnnxBuilder.encoded`).
 
 Nodes are named after the layers they compute (``layer`` or ``layer/part``) and carry the
 layer's name in ``doc_string``, so onnxruntime's profiler maps back to the plan. The batch
@@ -163,18 +168,56 @@ def _write_layers(b: OnnxBuilder, built: Compressed, plan: Plan,
     """Write every layer of the compressed graph; returns the tensor consumers read for
     each layer. Every node records its layer's name in ``doc_string``."""
     unit_of = {name: unit.name for unit in built.units.values() for name in unit.layers}
+    before = quantized_before_activation(built, unit_of, scales)
     tensors: dict[str, str] = {}
     for layer in built.graph:
         first = len(b.nodes)
         tensors[layer.name] = _write_one(b, built, plan, scales, layer, tensors,
-                                         unit_of.get(layer.name))
+                                         unit_of.get(layer.name), before.get(layer.name))
         for node in b.nodes[first:]:
             node.doc_string = layer.name
     return tensors
 
 
+QUANTIZES_EXACTLY = ("relu", "relu6")
+"""Activations that commute with rounding to a symmetric int8 grid of the scale of their
+own output: zero is on the grid and relu6's 6 is its top (the scale is max/127 of the
+clipped output), so quantizing before them gives the values quantizing after them
+gives."""
+MATMUL_OPS = ("conv2d", "linear")
+"""Ops onnxruntime runs as integer kernels (``QLinearConv``, ``QLinearMatMul``) when
+their input, weights and output are quantized."""
+
+
+def quantized_before_activation(built: Compressed, unit_of: Mapping[str, str],
+                                scales: Mapping[str, float]) -> dict[str, str]:
+    """Convs and linears whose output is quantized at the scale of the activation after
+    them (mapped to that activation): the unit's output is that activation, stored as
+    integers, and it is one of :data:`QUANTIZES_EXACTLY`. Written so, the conv sits
+    between a ``DequantizeLinear`` and a ``QuantizeLinear`` and onnxruntime runs it as an
+    integer kernel (with the activation after the quantization it cannot: its CPU
+    provider then dequantizes the weights on every run and computes in fp32, slower
+    than the fp32 model)."""
+    found = {}
+    for name, dtype in built.dtypes.items():
+        layer = built.graph[name]
+        if (dtype not in ("int8", "int4") or name not in scales
+                or layer.op not in QUANTIZES_EXACTLY or len(layer.inputs) != 1):
+            continue
+        source = built.graph[layer.inputs[0]]
+        if (source.op in MATMUL_OPS and unit_of.get(source.name) == unit_of.get(name)
+                and source.name not in built.dtypes
+                and source.name not in built.graph.outputs
+                and built.graph.consumers(source.name) == [name]):
+            found[source.name] = name
+    return found
+
+
 def _write_one(b: OnnxBuilder, built: Compressed, plan: Plan, scales: Mapping[str, float],
-               layer: Layer, tensors: Mapping[str, str], unit: str | None) -> str:
+               layer: Layer, tensors: Mapping[str, str], unit: str | None,
+               activation: str | None = None) -> str:
+    """Write ``layer``; ``activation``: the activation whose scale quantizes its output
+    (:func:`quantized_before_activation`)."""
     dtype = built.dtypes.get(layer.name)
     if layer.op == "input":
         return _stored(b, layer.name, dtype, scales, raw=layer.name, final=None)
@@ -192,14 +235,29 @@ def _write_one(b: OnnxBuilder, built: Compressed, plan: Plan, scales: Mapping[st
     for key, value in (layer.weights or {}).items():
         base = f"{layer.name}/{key}"
         if encoded is not None and key in encoded:
-            weights[key] = b.encoded(base, encoded[key])
+            weights[key] = b.encoded(base, encoded[key],
+                                     folded=not _integer_kernel(built, layer, activation))
         else:  # a compressed layer's bias, or the weights of a layer kept as it is
             fmt = entry.weight_format if encoded is not None else None
             weights[key] = b.plain(base, value, plain_bits(key, fmt, DTYPE_BITS[entry.dtype]))
+    if activation is not None:
+        raw = b.fresh(f"{layer.name}/raw")
+        write_layer(b, Site(layer, [tensors[i] for i in layer.inputs], weights, raw))
+        return _quantized(b, layer.name, scales[activation], raw=raw, final=layer.name)
     stores = dtype not in (None, "fp32")
     raw = b.fresh(f"{layer.name}/raw") if stores else layer.name
     write_layer(b, Site(layer, [tensors[i] for i in layer.inputs], weights, raw))
     return _stored(b, layer.name, dtype, scales, raw=raw, final=layer.name if stores else None)
+
+
+def _integer_kernel(built: Compressed, layer: Layer, activation: str | None) -> bool:
+    """Whether onnxruntime can run ``layer`` as an integer kernel: a conv or linear whose
+    input and output are both quantized (else it computes in fp32, and its weights are
+    best decoded where onnxruntime folds them, :meth:`OnnxBuilder.encoded`)."""
+    quantized = ("int8", "int4")
+    return (layer.op in MATMUL_OPS and len(layer.inputs) == 1
+            and built.dtypes.get(layer.inputs[0]) in quantized
+            and (activation is not None or built.dtypes.get(layer.name) in quantized))
 
 
 def _stored(b: OnnxBuilder, name: str, dtype: str | None, scales: Mapping[str, float], *,
@@ -214,10 +272,17 @@ def _stored(b: OnnxBuilder, name: str, dtype: str | None, scales: Mapping[str, f
         return b.node("Cast", [half], final, name=f"{name}/from_fp16", to=tp.FLOAT)
     if name not in scales:  # an integer tensor (token ids): stored as it is
         return raw
-    scale = b.const(f"{name}/act_scale", np.float32(scales[name]))
+    return _quantized(b, name, scales[name], raw=raw, final=final)
+
+
+def _quantized(b: OnnxBuilder, name: str, scale: float, *, raw: str, final: str | None
+               ) -> str:
+    """``raw`` rounded to the symmetric int8 grid of ``scale`` (static QDQ), named
+    ``final`` when given."""
+    scale_name = b.const(f"{name}/act_scale", np.float32(scale))
     zero = b.const(f"{name}/act_zero", np.uint8(ACTIVATION_ZERO))
-    q = b.node("QuantizeLinear", [raw, scale, zero], name=f"{name}/quantize")
-    return b.node("DequantizeLinear", [q, scale, zero], final, name=f"{name}/dequantize")
+    q = b.node("QuantizeLinear", [raw, scale_name, zero], name=f"{name}/quantize")
+    return b.node("DequantizeLinear", [q, scale_name, zero], final, name=f"{name}/dequantize")
 
 
 def _elem(layer: Layer) -> int:
