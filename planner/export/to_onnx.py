@@ -193,7 +193,9 @@ def quantized_before_activation(built: Compressed, unit_of: Mapping[str, str],
                                 scales: Mapping[str, float]) -> dict[str, str]:
     """Convs and linears whose output is quantized at the scale of the activation after
     them (mapped to that activation): the unit's output is that activation, stored as
-    integers, and it is one of :data:`QUANTIZES_EXACTLY`. Written so, the conv sits
+    integers, it is one of :data:`QUANTIZES_EXACTLY`, and the conv's input is quantized
+    too (else onnxruntime computes it in fp32 anyway, and the extra rounding pass costs
+    time). Written so, the conv sits
     between a ``DequantizeLinear`` and a ``QuantizeLinear`` and onnxruntime runs it as an
     integer kernel (with the activation after the quantization it cannot: its CPU
     provider then dequantizes the weights on every run and computes in fp32, slower
@@ -205,10 +207,11 @@ def quantized_before_activation(built: Compressed, unit_of: Mapping[str, str],
                 or layer.op not in QUANTIZES_EXACTLY or len(layer.inputs) != 1):
             continue
         source = built.graph[layer.inputs[0]]
-        if (source.op in MATMUL_OPS and unit_of.get(source.name) == unit_of.get(name)
+        if (unit_of.get(source.name) == unit_of.get(name)
                 and source.name not in built.dtypes
                 and source.name not in built.graph.outputs
-                and built.graph.consumers(source.name) == [name]):
+                and built.graph.consumers(source.name) == [name]
+                and _integer_kernel(built, source, name)):
             found[source.name] = name
     return found
 
