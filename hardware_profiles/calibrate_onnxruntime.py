@@ -15,6 +15,10 @@ grid of shapes. From them:
 - whether a residual add (and the activation after it) fuses into the conv before it is
   read from the profile of a ``Relu(Conv(x) + x)`` graph, and what a fused activation
   still costs per output element from ``act(Conv(x))`` against ``Conv(x)``;
+- int8 convolutions and depthwise convolutions, written as ``planner export`` writes
+  layers that compute in int8 (static QDQ, which onnxruntime runs as ``QLinearConv``),
+  get curves of their own against the int8 peak (``dtype_curves``): its depthwise kernels
+  run slower than its fp32 ones, its dense ones about three times faster;
 - each op class of :data:`FITTED` gets an efficiency curve over the GEMM shape it
   computes (for ops without MACs: output elements and FLOPs per element) and a fixed cost
   per kernel, fitted to its benchmarks (:func:`hardware_profiles.efficiency_fit.fit_curve`)
@@ -45,6 +49,7 @@ from hardware_profiles.onnx_kernels import (
     default_cases,
     elementwise_case,
     gemm_case,
+    int8_cases,
     ort_modules,
 )
 from hardware_profiles.schema import EfficiencyCurve, HardwareProfile
@@ -52,6 +57,10 @@ from hardware_profiles.schema import EfficiencyCurve, HardwareProfile
 FITTED = ("conv", "depthwise_conv", "gemm", "matmul", "elementwise", "pooling",
           "normalization", "softmax", "data_movement")
 """Op classes whose efficiency is a fitted curve."""
+INT8_FITTED = ("conv", "depthwise_conv")
+"""Op classes with an int8 curve, fitted to convolutions written as ``planner export``
+writes int8 layers (:func:`~hardware_profiles.onnx_kernels.int8_cases`) against the int8
+peak."""
 COMPUTE_CLASSES = ("conv", "gemm", "matmul")
 """Op classes whose fastest benchmark sets the fp32 peak."""
 PASSES = 2
@@ -85,8 +94,9 @@ def calibrate_onnxruntime(progress: Progress | None = None, *, quick: bool = Fal
     _, ort = ort_modules()
     timer = Timer(threads, budget_s=0.01 if quick else 0.05, min_runs=3 if quick else 5)
     cases = list(default_cases(quick))
+    integer = list(int8_cases(quick))
     passes = 1 if quick else PASSES
-    steps = passes * len(cases) + 3
+    steps = passes * (len(cases) + len(integer)) + 3
     stamp = datetime.date.today().isoformat()
     where = (f"onnxruntime {ort.__version__} CPU kernels at {threads} thread(s), measured by "
              f"planner calibrate --runtime onnxruntime, {stamp}")
@@ -112,29 +122,35 @@ def calibrate_onnxruntime(progress: Progress | None = None, *, quick: bool = Fal
              "onchip_bytes_per_s": onchip_timing.activation_bytes / onchip_timing.seconds,
              "dram_bytes_per_s": dram_timing.weight_bytes / dram_timing.seconds}
     timings: list[KernelTiming] = []
-    for index, case in enumerate(cases):
+    every = cases + integer
+    for index, case in enumerate(every):
         report(case.label, 4 + index)
         timings.append(timer.time(case))
     for again in range(1, passes):  # a later pass, minutes apart, keeps the faster time
-        for index, case in enumerate(cases):
-            report(f"{case.label} (pass {again + 1})", 4 + again * len(cases) + index)
+        for index, case in enumerate(every):
+            report(f"{case.label} (pass {again + 1})", 4 + again * len(every) + index)
             timings[index] = min(timings[index], timer.time(case), key=lambda t: t.seconds)
+    timings, int8_timings = timings[:len(cases)], timings[len(cases):]
     peak = max(t.flops / t.seconds for t in timings if t.op_class in COMPUTE_CLASSES)
     fastest = max((t for t in timings if t.op_class in COMPUTE_CLASSES),
                   key=lambda t: t.flops / t.seconds)
 
-    def fitted(chosen: list[KernelTiming], what: str) -> EfficiencyCurve:
+    def fitted(chosen: list[KernelTiming], what: str, at: float | None = None
+               ) -> EfficiencyCurve:
         observations = [Observation(t.m, t.n, t.k, t.flops, memory_seconds(t, roofs),
                                     t.seconds) for t in chosen]
-        return fit_curve(observations, peak, f"{where}: fitted to {len(observations)} "
-                                             f"{what} benchmarks")
+        return fit_curve(observations, peak if at is None else at,
+                         f"{where}: fitted to {len(observations)} {what} benchmarks")
 
     curves = {op_class: fitted(chosen, op_class) for op_class in FITTED
               if (chosen := [t for t in timings if t.op_class == op_class])}
     kinds = sorted({t.op for t in timings if t.op_class in BY_KIND})
     op_curves = {op: fitted(chosen, op) for op in kinds
                  if len(chosen := [t for t in timings if t.op == op]) >= MIN_KIND_POINTS}
-    disagreed = [t.label for t in timings if not t.agreed]
+    int8_curves = {op_class: fitted(chosen, f"int8 {op_class} (as exported)", int8)
+                   for op_class in INT8_FITTED
+                   if (chosen := [t for t in int8_timings if t.op_class == op_class])}
+    disagreed = [t.label for t in timings + int8_timings if not t.agreed]
     warnings = ([f"{len(disagreed)} of {len(timings)} benchmarks varied by more than 10% "
                  f"between halves of their runs (machine busy?): {', '.join(disagreed[:5])}"
                  + (" …" if len(disagreed) > 5 else "")] if disagreed else [])
@@ -168,6 +184,7 @@ def calibrate_onnxruntime(progress: Progress | None = None, *, quick: bool = Fal
         },
         "efficiency_curves": curves,
         "op_curves": op_curves,
+        "dtype_curves": {"int8": int8_curves},
         "fuses_residual_add": fuses_add,
         "fused_activation_s_per_element": activations,
     }
@@ -181,5 +198,5 @@ def calibrate_onnxruntime(progress: Progress | None = None, *, quick: bool = Fal
              "the error band on that grid.")
     return host_profile(name, cpu, notes, calibration)
 
-__all__ = ["COMPUTE_CLASSES", "FITTED", "PASSES", "Moves", "calibrate_onnxruntime",
+__all__ = ["COMPUTE_CLASSES", "FITTED", "INT8_FITTED", "PASSES", "Moves", "calibrate_onnxruntime",
            "memory_seconds"]

@@ -310,7 +310,11 @@ SIZES = (7, 14, 28, 56, 112)
 """Image sizes of the grid (square)."""
 
 
-def _sampled_convs(seed: int = 0) -> Iterator[_Case]:
+ConvShape = tuple[int, int, int, int, int, int]
+"""(in channels, out channels, image size, kernel, stride, groups) of :func:`conv_case`."""
+
+
+def _sampled_conv_shapes(seed: int = 0) -> Iterator[ConvShape]:
     """Convolutions at random widths, sizes and strides (a fixed seed, so every calibration
     times the same ones): 1×1, 3×3 and 5×5 dense, 3×3 and 5×5 depthwise, and stems on a
     224×224 RGB image."""
@@ -320,7 +324,7 @@ def _sampled_convs(seed: int = 0) -> Iterator[_Case]:
         return int(values[int(rng.integers(len(values)))])
 
     def draw(count: int, kernel: int, max_macs: float, depthwise: bool = False
-             ) -> Iterator[_Case]:
+             ) -> Iterator[ConvShape]:
         made = 0
         while made < count:
             cin, cout, size = pick(WIDTHS), pick(WIDTHS), pick(SIZES)
@@ -332,7 +336,7 @@ def _sampled_convs(seed: int = 0) -> Iterator[_Case]:
             if not 2e4 <= macs <= max_macs:
                 continue
             made += 1
-            yield conv_case(cin, cout, size, kernel, stride, groups=cin if depthwise else 1)
+            yield cin, cout, size, kernel, stride, cin if depthwise else 1
 
     yield from draw(160, 1, 2.5e8)
     yield from draw(70, 3, 5e8)
@@ -341,7 +345,70 @@ def _sampled_convs(seed: int = 0) -> Iterator[_Case]:
     yield from draw(20, 5, 1e8, depthwise=True)
     for cout, kernel, stride in ((16, 3, 2), (24, 3, 2), (32, 3, 2), (64, 3, 2), (64, 7, 2),
                                  (96, 7, 2), (64, 11, 4)):
-        yield conv_case(3, cout, 224, kernel, stride)
+        yield 3, cout, 224, kernel, stride, 1
+
+
+def _sampled_convs(seed: int = 0) -> Iterator[_Case]:
+    """:func:`conv_case` of every :func:`_sampled_conv_shapes`."""
+    for shape in _sampled_conv_shapes(seed):
+        yield conv_case(*shape)
+
+
+INT8_EVERY = 4
+"""The int8 grid times every this many of the sampled convolutions."""
+INT8_KERNELS = frozenset({"QLinearConv", "Conv", "FusedConv"})
+"""The kernels an int8 convolution's time is read from (its QLinearConv; a Conv where
+onnxruntime did not fuse the pattern)."""
+
+
+def int8_conv_case(cin: int, cout: int, size: int, kernel: int, stride: int = 1,
+                   groups: int = 1) -> _Case:
+    """:func:`conv_case` as ``planner export`` writes a convolution that computes in int8:
+    its input and output static QDQ (uint8, zero point 128) and its weights int8 with
+    per-channel scales, which onnxruntime runs as one ``QLinearConv``; the bytes moved are
+    one per element."""
+    onnx, _ = ort_modules()
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    fp32 = conv_case(cin, cout, size, kernel, stride, groups)
+    out = (size + 2 * (kernel // 2) - kernel) // stride + 1
+    weight = _rand(cout, cin // groups, kernel, kernel)
+    scales = (np.abs(weight).reshape(cout, -1).max(1) / 127).astype(np.float32)
+    codes = np.round(weight / scales[:, None, None, None]).astype(np.int8)
+    pad = kernel // 2
+
+    def model() -> Any:
+        u8 = onnx.TensorProto.UINT8
+        nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+                 helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+                 helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], axis=0),
+                 helper.make_node("Conv", ["xd", "w", "b"], ["c"], group=groups,
+                                  kernel_shape=[kernel, kernel], strides=[stride, stride],
+                                  pads=[pad] * 4),
+                 helper.make_node("QuantizeLinear", ["c", "s", "z"], ["yq"]),
+                 helper.make_node("DequantizeLinear", ["yq", "s", "z"], ["y"])]
+        model = _graph(nodes, {"x": (1, cin, size, size)}, (1, cout, out, out),
+                       {"b": _rand(cout), "ws": scales, "s": np.array(0.05, np.float32)})
+        model.graph.initializer.extend([
+            numpy_helper.from_array(codes, "wq"),
+            numpy_helper.from_array(np.zeros(cout, np.int8), "wz"),
+            helper.make_tensor("z", u8, [], [128])])
+        return model
+
+    elements = cin * size * size + cout * out * out
+    return _Case(fp32.op_class, f"int8 {fp32.label}", fp32.dims, fp32.flops, float(elements),
+                 float(weight.size), model, fp32.inputs, INT8_KERNELS, "conv2d")
+
+
+def int8_cases(quick: bool = False) -> Iterator[_Case]:
+    """The int8 grid: every :data:`INT8_EVERY`-th sampled convolution (with ``quick``, a
+    dense and a depthwise one)."""
+    if quick:
+        yield int8_conv_case(32, 32, 14, 3)
+        yield int8_conv_case(64, 64, 14, 3, groups=64)
+        return
+    for k, shape in enumerate(_sampled_conv_shapes()):
+        if k % INT8_EVERY == 0:
+            yield int8_conv_case(*shape)
 
 
 def default_cases(quick: bool = False) -> Iterator[_Case]:
@@ -620,5 +687,5 @@ class Timer:
 
 __all__ = ["AGREEMENT", "FUSED_ACTIVATIONS", "SIZES", "WIDTHS", "KernelTiming", "Timer",
            "conv_case", "default_cases", "elementwise_case", "gemm_case", "global_pool_case",
-           "halves_agree", "layer_norm_case", "matmul_case", "movement_case", "ort_modules",
-           "pool_case", "softmax_case"]
+           "halves_agree", "int8_cases", "int8_conv_case", "layer_norm_case", "matmul_case",
+           "movement_case", "ort_modules", "pool_case", "softmax_case"]

@@ -208,8 +208,12 @@ class Processor(BaseModel):
     shape instead (:class:`EfficiencyCurve`), and an op kind with an entry in ``op_curves``
     its own curve, before its class's (a runtime whose kernels within a class differ by
     kind: the executor's ``add`` runs several times faster than its ``relu`` on the same
-    tensor). ``weights_stay_on_chip``: weights are
-    cached in on-chip memory across inferences when the whole model fits (Edge TPU).
+    tensor). ``dtype_curves``: an op class computing in a dtype with a curve there reaches
+    that curve's fraction of the dtype's peak instead (onnxruntime's int8 convolutions,
+    timed as ``planner export`` writes them, reach far less of the int8 peak of a large
+    ``MatMulInteger`` than its fp32 convolutions reach of theirs).
+    ``weights_stay_on_chip``: weights are cached in on-chip memory across inferences when
+    the whole model fits (Edge TPU).
     ``fuses_residual_add``: the runtime adds a residual tensor into a conv's output (and
     applies the activation after the add) inside the conv's kernel, as onnxruntime's NCHWc
     convolutions do, so that add costs nothing of its own.
@@ -233,6 +237,7 @@ class Processor(BaseModel):
     efficiency: dict[OpClass | Literal["default"], Sourced]
     efficiency_curves: dict[OpClass, EfficiencyCurve] = Field(default_factory=dict)
     op_curves: dict[str, EfficiencyCurve] = Field(default_factory=dict)
+    dtype_curves: dict[Dtype, dict[OpClass, EfficiencyCurve]] = Field(default_factory=dict)
     op_kinds: Literal["all"] | list[str] = "all"
     unsupported_op_kinds: list[str] = Field(default_factory=list)
     sparse: SparseSupport | None = None
@@ -286,18 +291,24 @@ class Processor(BaseModel):
         entry = self.efficiency.get(op_class)  # type: ignore[call-overload]
         return float((entry or self.efficiency["default"]).value)
 
-    def curve_for(self, op_class: str, op: str | None = None) -> EfficiencyCurve | None:
-        """The fitted curve that prices op kind ``op`` of ``op_class``: the kind's own, else
-        its class's (None: the profile has neither)."""
+    def curve_for(self, op_class: str, op: str | None = None, dtype: str | None = None
+                  ) -> EfficiencyCurve | None:
+        """The fitted curve that prices op kind ``op`` of ``op_class`` computing in
+        ``dtype``: the dtype's curve of the class, else the kind's own, else its class's
+        (None: the profile has none)."""
+        by_dtype = (self.dtype_curves.get(dtype)  # type: ignore[call-overload]
+                    if dtype is not None else None)
+        if by_dtype is not None and op_class in by_dtype:
+            return by_dtype[op_class]
         own = self.op_curves.get(op) if op is not None else None
         return own or self.efficiency_curves.get(op_class)  # type: ignore[call-overload]
 
     def efficiency_at(self, op_class: str, gemm: tuple[float, float, float] | None,
-                      op: str | None = None) -> float:
-        """Fraction of peak reached by ``op_class`` (op kind ``op``) computing a GEMM of
-        shape ``(m, n, k)``: its fitted curve (:meth:`curve_for`) where the profile has one
-        and the shape is known, else :meth:`efficiency_of`."""
-        curve = self.curve_for(op_class, op)
+                      op: str | None = None, dtype: str | None = None) -> float:
+        """Fraction of ``dtype``'s peak reached by ``op_class`` (op kind ``op``) computing
+        a GEMM of shape ``(m, n, k)``: its fitted curve (:meth:`curve_for`) where the
+        profile has one and the shape is known, else :meth:`efficiency_of`."""
+        curve = self.curve_for(op_class, op, dtype)
         if curve is None or gemm is None:
             return self.efficiency_of(op_class)
         return curve.efficiency(*gemm)
@@ -310,10 +321,12 @@ class Processor(BaseModel):
             return 0.0
         return rates[op] * elements + self.fused_layer_s.get(op, 0.0)
 
-    def overhead_of(self, op_class: str, op: str | None = None) -> float:
-        """Seconds every layer of ``op_class`` (op kind ``op``) costs beyond its roofline:
-        the launch overhead, plus its curve's fixed cost where the profile has a curve."""
-        curve = self.curve_for(op_class, op)
+    def overhead_of(self, op_class: str, op: str | None = None, dtype: str | None = None
+                    ) -> float:
+        """Seconds every layer of ``op_class`` (op kind ``op``) computing in ``dtype``
+        costs beyond its roofline: the launch overhead, plus its curve's fixed cost where
+        the profile has a curve."""
+        curve = self.curve_for(op_class, op, dtype)
         return self.launch_overhead_s.value + (curve.overhead_s if curve is not None else 0.0)
 
 

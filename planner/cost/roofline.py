@@ -131,7 +131,7 @@ def roofline(name: str, work: Work, op: str, op_class: str, processor_name: str,
         weights_on_chip, gemm, op)
     compute_s, memory_s = float(compute_s), float(memory_s)
     dram_bytes, energy = float(dram_bytes), float(energy)
-    overhead_s = processor.overhead_of(op_class, op)
+    overhead_s = processor.overhead_of(op_class, op, dtype)
     cost = Cost(latency_s=max(compute_s, memory_s) + overhead_s, compute_s=compute_s,
                 memory_s=memory_s, overhead_s=overhead_s, energy_j=energy,
                 dram_bytes=dram_bytes)
@@ -155,7 +155,8 @@ def roofline_terms(macs: Num, flops: Num, weight_read_bytes: Num, activation_byt
     True
     """
     which = cast(Dtype, dtype)
-    peak = processor.peak_ops_per_s[which].value * processor.efficiency_at(op_class, gemm, op)
+    peak = (processor.peak_ops_per_s[which].value
+            * processor.efficiency_at(op_class, gemm, op, dtype))
     mac_flops = np.multiply(macs, 2)
     compute_s = (mac_flops / speedup + (np.subtract(flops, mac_flops))) / peak
     onchip_bw = processor.onchip_bytes_per_s.value

@@ -548,18 +548,19 @@ class _Shaped:
             else True
         self._tables: dict[tuple[float, int, bool, int], np.ndarray] = {}
         self._exact: dict[tuple[int, float], np.ndarray] = {}
-        self._overheads: dict[str, float] = {}
+        self._overheads: dict[tuple[str, str], float] = {}
         self._stored: dict[str, _Stored | None] = {}
         self._per_channel: dict[int, bool] = {}
 
-    def overhead_s(self, name: str, processor: Processor) -> float:
-        """The layer's per-op overhead on ``processor`` (called ``name``) and the seconds
-        its fused activations still cost there."""
-        if name not in self._overheads:
+    def overhead_s(self, name: str, processor: Processor, dtype: str) -> float:
+        """The layer's per-op overhead on ``processor`` (called ``name``) computing in
+        ``dtype`` and the seconds its fused activations still cost there."""
+        if (name, dtype) not in self._overheads:
             layer = self.unit.layer
-            self._overheads[name] = (processor.overhead_of(layer.op_class, layer.op)
-                                     + self.fused_activation_s(processor))
-        return self._overheads[name]
+            self._overheads[name, dtype] = (
+                processor.overhead_of(layer.op_class, layer.op, dtype)
+                + self.fused_activation_s(processor))
+        return self._overheads[name, dtype]
 
     def fused_activation_s(self, processor: Processor) -> float:
         """Seconds the unit's fused activations still cost on ``processor`` at these
@@ -758,7 +759,7 @@ def _block(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
     base = np.concatenate([e for _, _, e in terms])
     bandwidth = proc.dram_bytes_per_s.value
     joules = proc.energy_per_dram_byte_j.value
-    overhead = shape.overhead_s(processor, proc)
+    overhead = shape.overhead_s(processor, proc, dtype)
     latency = np.maximum(compute, stored.read_bytes / bandwidth + activation) + overhead
     return _Block(processor, dtype, stored, latency, base + stored.read_bytes * joules,
                   act_error, compute, activation, base,
