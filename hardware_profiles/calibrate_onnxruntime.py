@@ -150,8 +150,9 @@ def calibrate_onnxruntime(progress: Progress | None = None, *, quick: bool = Fal
     int8_curves = {op_class: fitted(chosen, f"int8 {op_class} (as exported)", int8)
                    for op_class in INT8_FITTED
                    if (chosen := [t for t in int8_timings if t.op_class == op_class])}
-    disagreed = [t.label for t in timings + int8_timings if not t.agreed]
-    warnings = ([f"{len(disagreed)} of {len(timings)} benchmarks varied by more than 10% "
+    timed = timings + int8_timings
+    disagreed = [t.label for t in timed if not t.agreed]
+    warnings = ([f"{len(disagreed)} of {len(timed)} benchmarks varied by more than 10% "
                  f"between halves of their runs (machine busy?): {', '.join(disagreed[:5])}"
                  + (" …" if len(disagreed) > 5 else "")] if disagreed else [])
 
