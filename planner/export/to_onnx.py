@@ -235,11 +235,11 @@ def _write_one(b: OnnxBuilder, built: Compressed, plan: Plan, scales: Mapping[st
     entry = plan.layer(unit)
     encoded = built.units[unit].encodings.get(layer.name)
     weights = {}
+    folded = not _integer_kernel(built, layer, activation)
     for key, value in (layer.weights or {}).items():
         base = f"{layer.name}/{key}"
         if encoded is not None and key in encoded:
-            weights[key] = b.encoded(base, encoded[key],
-                                     folded=not _integer_kernel(built, layer, activation))
+            weights[key] = b.encoded(base, encoded[key], folded=folded)
         else:  # a compressed layer's bias, or the weights of a layer kept as it is
             fmt = entry.weight_format if encoded is not None else None
             weights[key] = b.plain(base, value, plain_bits(key, fmt, DTYPE_BITS[entry.dtype]))

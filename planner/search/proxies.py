@@ -149,15 +149,13 @@ def _measure_runs(graph: Graph, units: list[Unit], facts: dict[str, LayerFacts],
     affected: dict[str, set[str]] = {}
     for unit in units:
         value = clean.kept.get(unit.name)
-        if unit.kind == "input" or value is None or value.dtype.kind != "f":
-            continue
-        below = downstream(graph, unit.name)
-        if below <= runnable:  # else sensitivity 1: the network after it cannot be run
+        below = None if unit.kind == "input" or value is None or value.dtype.kind != "f" \
+            else downstream(graph, unit.name)
+        if below is not None and below <= runnable:
             affected[unit.name] = below
-    measured = [u.name for u in units if u.name in affected]
-    for unit in units:
-        if unit.name not in affected:
+        else:  # sensitivity 1: the network after it cannot be run
             tick(f"sensitivity of {unit.name}")
+    measured = [u.name for u in units if u.name in affected]
     for group in perturbation_groups(graph, measured, runs.batch, affected):
         for name in group:
             tick(f"sensitivity of {name}")

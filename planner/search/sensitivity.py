@@ -196,4 +196,5 @@ def _stack(value: np.ndarray, count: int) -> np.ndarray:
     """``count`` copies of ``value`` along its first (batch) axis."""
     return np.concatenate([value] * count)
 
+
 __all__ = ["PERTURBATION", "Perturbations", "perturbation_groups"]
