@@ -19,7 +19,7 @@ from planner.planning.plan import (
     plan,
     relevant_dims,
 )
-from planner.search.options import OptionSpace
+from planner.search.options import ALL_DIMENSIONS, OptionSpace
 from planner.search.problem import Budgets, evaluate
 
 SMALL = OptionSpace(keep_ratios=(1.0, 0.5), sparsities=(0.0, 0.75),
@@ -314,6 +314,31 @@ def test_options_enumerated_by_worker_processes_equal_a_serial_enumeration() -> 
         for column in ("size_bits", "latency_s", "energy_j", "weight_error"):
             assert np.array_equal(a.column(column), b.column(column))
         assert np.array_equal(a.ratios, b.ratios)
+
+def test_options_enumerated_beside_the_sensitivity_runs_equal_those_of_the_final_facts(
+        ) -> None:
+    import numpy as np
+
+    from graphs import GraphBuilder, seeded_weights
+    from planner.search.enumeration import Job, enumerate_options, workers
+
+    b = GraphBuilder("chain")
+    x = b.input((1, 8, 6, 6))
+    for k in range(20):
+        x = b.relu(b.conv(x, 8, 3, padding=1, name=f"conv{k}"))
+    graph = seeded_weights(b.build([x]), 0)
+    planner = Planner(graph, load("snapdragon_855"), space=SMALL, cache=False)
+    if workers(len(planner.units)) < 2:
+        pytest.skip("one core: nothing is enumerated beside the runs")
+    assert len({d.sensitivity for d in planner.problem.decisions}) > 2  # measured
+    job = Job(planner.units, planner.graph, planner.coupling, planner.profile, planner.space,
+              planner.facts, ALL_DIMENSIONS, True)
+    serial = enumerate_options(job, processes=0)
+    for a, d in zip(serial, planner.problem.decisions, strict=True):
+        for column in ("size_bits", "latency_s", "energy_j", "weight_error", "act_error"):
+            assert np.array_equal(a.column(column), d.options.column(column)), (a.unit, column)
+        assert np.array_equal(a.ratios, d.options.ratios)
+
 
 
 def test_work_beside_propagates_its_error_and_stops_with_the_block() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -38,7 +39,7 @@ from planner.contracts.quantities import format_quantity, total_field
 from planner.cost import placement_cost, single_processor_placement, validation_note
 from planner.execution import KERNELS, runnable_layers
 from planner.search.deadline import Deadline
-from planner.search.enumeration import Job, enumerate_options
+from planner.search.enumeration import Beforehand, Job, enumerate_options, workers
 from planner.search.fact_cache import FactCache, facts_key, options_key
 from planner.search.ilp import NoPlanError, Solution, Solver, minimum, solve
 from planner.search.option_table import Option, OptionTable
@@ -146,33 +147,48 @@ class Planner:
             "proxy": self.proxy, "seed": self.seed, "perturbation": PERTURBATION}, inputs)
         if proxy == "uniform":
             self.facts = {u.name: LayerFacts() for u in self.units}
+            tables = self._options(dims, front, store)
         else:
-            self.facts = self._measure(inputs, progress, store)
-        self.problem = self._problem(dims, front, store)
+            self.facts, tables = self._measure(inputs, progress, store, dims, front)
+        self.problem = self._problem(tables)
         self._measured_bits: dict[tuple[str, Choice, tuple[float, ...]], int] = {}
 
-    def _measure(self, inputs: Any, progress: Progress | None, store: FactCache | None
-                 ) -> dict[str, LayerFacts]:
-        """The facts of every unit, from the cache when it holds them."""
+    def _measure(self, inputs: Any, progress: Progress | None, store: FactCache | None,
+                 dims: tuple[Dimension, ...], front: bool
+                 ) -> tuple[dict[str, LayerFacts], list[OptionTable]]:
+        """The facts of every unit and its option table, from the cache when it holds
+        them. Measured here, where worker processes enumerate options, each unit's options
+        are enumerated as soon as its facts but for the sensitivity are known, beside the
+        sensitivity runs."""
         key = self._facts_key
         found = store.load(key) if store is not None else None
         if store is not None and found is not None and set(found) == {
                 u.name for u in self.units}:
             self.from_cache = store.path(key)
             LOG.info("measured facts read from the cache (%s)", self.from_cache)
-            return found
-        with threadpool_limits(1):  # BLAS threads collapse when cores are shared
+            self.facts = found
+            return found, self._options(dims, front, store)
+        job = Job(self.units, self.graph, self.coupling, self.profile, self.space, {}, dims,
+                  front)
+        processes = workers(len(self.units))
+        with threadpool_limits(1), (  # BLAS threads collapse when cores are shared
+                Beforehand(job, processes) if processes else nullcontext()) as early:
             facts = measure_facts(self.graph, self.coupling, self.units, self.space, inputs,
                                   sensitivity="measured" if self.proxy == "measured"
-                                  else "uniform", seed=self.seed, progress=progress)
+                                  else "uniform", seed=self.seed, progress=progress,
+                                  ready=early.submit if early is not None else None)
+            if store is not None:
+                store.save(key, facts)
+            self.facts = facts
+            if early is None:
+                return facts, self._options(dims, front, store)
+            tables = early.tables(facts, self.progress)
         if store is not None:
-            store.save(key, facts)
-        return facts
+            store.save_options(self._options_key(dims, front), tables)
+        return facts, tables
 
-    def _problem(self, dims: tuple[Dimension, ...], front: bool, store: FactCache | None
-                 ) -> Problem:
+    def _problem(self, tables: list[OptionTable]) -> Problem:
         outputs = set(self.graph.outputs)
-        tables = self._options(dims, front, store)
         decisions = []
         for unit, options in zip(self.units, tables, strict=True):
             if not options:
@@ -196,7 +212,7 @@ class Planner:
     def _options(self, dims: tuple[Dimension, ...], front: bool, store: FactCache | None
                  ) -> list[OptionTable]:
         """Every unit's options, from the cache when it holds them."""
-        key = options_key(self._facts_key, self.profile, self.space, dims, front)
+        key = self._options_key(dims, front)
         found = store.load_options(key) if store is not None else None
         if found is not None and [t.unit for t in found] == [u.name for u in self.units]:
             LOG.info("options read from the cache")
@@ -206,6 +222,9 @@ class Planner:
         if store is not None:
             store.save_options(key, tables)
         return tables
+
+    def _options_key(self, dims: tuple[Dimension, ...], front: bool) -> str:
+        return options_key(self._facts_key, self.profile, self.space, dims, front)
 
     # ----------------------------------------------------------- solving
 

@@ -11,11 +11,12 @@ one core or few units, the units are enumerated here, one after another.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from graphs import Graph
@@ -44,11 +45,13 @@ class Job:
     dims: tuple[Dimension, ...]
     front: bool
 
-    def options(self, k: int, memo: CostMemo) -> OptionTable:
-        """The option table of unit ``k``."""
+    def options(self, k: int, memo: CostMemo, facts: LayerFacts | None = None
+                ) -> OptionTable:
+        """The option table of unit ``k`` (under ``facts``: the job's by default)."""
         unit = self.units[k]
         return unit_options(unit, self.graph, self.coupling, self.profile, self.space,
-                            self.facts[unit.name], self.dims, self.front, memo)
+                            facts if facts is not None else self.facts[unit.name],
+                            self.dims, self.front, memo)
 
 
 def workers(units: int) -> int:
@@ -90,17 +93,83 @@ def enumerate_options(job: Job, progress: Callable[[str, int, int], None] | None
     return tables
 
 
+class Beforehand:
+    """Option tables enumerated by worker processes while the caller is still measuring
+    facts: :meth:`submit` a unit once its facts are final (from any thread), then
+    :meth:`tables` collects every table in unit order. Option tables depend on a unit's
+    weight and activation facts, not on its sensitivity (the ILP multiplies errors by
+    it), so they can be enumerated while the sensitivity runs go on.
+
+    The workers fork on entering the ``with`` block, before the caller starts any thread;
+    a unit's facts travel with its task. Leaving the block stops the workers."""
+
+    def __init__(self, job: Job, processes: int) -> None:
+        self.job, self.processes = job, processes
+        self._index = {unit.name: k for k, unit in enumerate(job.units)}
+        self._pending: dict[int, Any] = {}
+        self._pool: Any = None
+
+    def __enter__(self) -> Beforehand:
+        global _JOB
+        _JOB = self.job
+        try:
+            self._pool = multiprocessing.get_context("fork").Pool(self.processes,
+                                                                  initializer=_yielding)
+        finally:
+            _JOB = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.terminate()
+        self._pool.join()
+
+    def submit(self, name: str, facts: LayerFacts) -> None:
+        """Enumerate unit ``name``'s options under ``facts`` (its final facts, but for the
+        sensitivity) in a worker."""
+        k = self._index[name]
+        self._pending[k] = self._pool.apply_async(_options_of, ((k, replace(facts)),))
+
+    def tables(self, facts: Mapping[str, LayerFacts],
+               progress: Callable[[str, int, int], None] | None = None
+               ) -> list[OptionTable]:
+        """Every unit's table in order, waiting for the workers; a unit never submitted
+        is enumerated now, here, under ``facts``."""
+        memo = CostMemo()
+        tables: list[OptionTable] = []
+        for k, unit in enumerate(self.job.units):
+            found = self._pending.get(k)
+            tables.append(found.get() if found is not None
+                          else self.job.options(k, memo, facts[unit.name]))
+            if progress is not None:
+                progress(f"options of {unit.name}", len(tables), len(self.job.units))
+        return tables
+
+
+BESIDE_NICENESS = 10
+"""How much lower than the measuring process the workers of :class:`Beforehand` run:
+the sensitivity runs they share the cores with finish first, and the workers take what
+the runs leave."""
+
+
+def _yielding() -> None:
+    """Lower this worker's priority (:data:`BESIDE_NICENESS`)."""
+    with contextlib.suppress(OSError):  # not permitted: they run at the caller's priority
+        os.nice(BESIDE_NICENESS)
+
+
 _JOB: Job | None = None
 _MEMO: CostMemo | None = None
 
 
-def _options_of(k: int) -> Any:
-    """Unit ``k``'s table, in a worker (its memo of costs lives as long as the worker)."""
+def _options_of(task: int | tuple[int, LayerFacts]) -> Any:
+    """Unit ``k``'s table, in a worker, under the job's facts or the task's (its memo of
+    costs lives as long as the worker)."""
     global _MEMO
     assert _JOB is not None, "a worker forked without a job"
     if _MEMO is None:
         _MEMO = CostMemo()
-    return _JOB.options(k, _MEMO)
+    k, facts = task if isinstance(task, tuple) else (task, None)
+    return _JOB.options(k, _MEMO, facts)
 
 
-__all__ = ["Job", "enumerate_options", "workers"]
+__all__ = ["Beforehand", "Job", "enumerate_options", "workers"]

@@ -23,7 +23,7 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cached_property, partial
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -288,33 +288,52 @@ class PairRates:
 def weight_bits_table(tensors: list[Tensor], rates: PairRates, dtype_bits: int,
                       bound: bool = False) -> np.ndarray:
     """:func:`weight_bits` of each (format, sparsity) pair of ``rates``, all at once."""
-    total = np.zeros(len(rates.pairs), dtype=np.int64)
+    return weight_bits_tables([tensors], rates, dtype_bits, bound)[0]
+
+
+def weight_bits_tables(shapes: Sequence[list[Tensor] | None], rates: PairRates,
+                       dtype_bits: int, bound: bool = False) -> np.ndarray:
+    """:func:`weight_bits_table` of the tensors of many shapes of one layer (the same
+    tensors, pruned differently) in one pass: shapes × pairs, in bits. A row whose shape
+    is None (the layer does not factorise there) is 0."""
+    total = np.zeros((len(shapes), len(rates.pairs)), dtype=np.int64)
+    families: dict[tuple[str, ...], list[int]] = {}
+    for s, tensors in enumerate(shapes):
+        if tensors is not None:
+            families.setdefault(tuple(k for k, _, _ in tensors), []).append(s)
     value_rate = rates.format_bits.astype(float) if bound else rates.kmeans_rate
     codebook = np.where(rates.entropy, (1 << rates.format_bits) * SCALE_BITS, 0)
+    scales = np.where(rates.row_scales, SCALE_BITS, 0)
     sparse = rates.sparsity > 0
-    for key, n, rows in tensors:
-        if key.endswith("bias"):
-            total += rates.bias_bits * n
-            continue
-        if not key.endswith("weight"):
-            total += n * max(16, dtype_bits)
-            continue
-        values = n - np.round(rates.sparsity * n).astype(np.int64)
-        total += np.where(rates.entropy,
-                          np.round(values * value_rate).astype(np.int64) + codebook,
-                          values * rates.format_bits
-                          + np.where(rates.row_scales, rows * SCALE_BITS, 0))
-        positions = (_index_bits_bounds(n, values) if bound
-                     else np.round(n * rates.index_rate).astype(np.int64))
-        total += np.where(sparse, positions, 0)
+    for keys, members in families.items():
+        sizes = np.array([[(n, rows) for _, n, rows in shapes[s] or ()] for s in members],
+                         dtype=np.int64).reshape(len(members), len(keys), 2)
+        part = np.zeros((len(members), len(rates.pairs)), dtype=np.int64)
+        for t, key in enumerate(keys):
+            n, rows = sizes[:, t, :1], sizes[:, t, 1:]  # columns: one per shape
+            if key.endswith("bias"):
+                part += rates.bias_bits * n
+                continue
+            if not key.endswith("weight"):
+                part += n * max(16, dtype_bits)
+                continue
+            values = n - np.round(rates.sparsity * n).astype(np.int64)
+            part += np.where(rates.entropy,
+                             np.round(values * value_rate).astype(np.int64) + codebook,
+                             values * rates.format_bits + rows * scales)
+            positions = (_index_bits_bounds(n, values) if bound
+                         else np.round(n * rates.index_rate).astype(np.int64))
+            part += np.where(sparse, positions, 0)
+        total[members] = part
     return total
 
 
-def _index_bits_bounds(n: int, values: np.ndarray) -> np.ndarray:
-    """:func:`~planner.compression.storage.index_bits_bound` of each count of values."""
+def _index_bits_bounds(n: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """:func:`~planner.compression.storage.index_bits_bound` of each count of ``values``
+    among ``n`` (arrays that broadcast together)."""
     zeros = n - values
-    widths = np.array(list(INDEX_WIDTHS), dtype=np.int64)[:, None]
-    relative = (values[None, :] + zeros[None, :] // ((1 << widths) - 1)) * widths
+    widths = np.array(list(INDEX_WIDTHS), dtype=np.int64).reshape(-1, *[1] * zeros.ndim)
+    relative = (values[None] + zeros[None] // ((1 << widths) - 1)) * widths
     return np.minimum(n, relative.min(axis=0))
 
 
@@ -408,14 +427,17 @@ def unit_options(unit: Unit, graph: Graph, coupling: Coupling, profile: Hardware
     for processor, dtype in placements(unit, graph, profile, space):
         cells.setdefault(cell_key(processor, dims), []).append((processor, dtype))
     keep = dominance_columns(dims)
-    variants = _Variants(space, facts)
+    variants = _Variants(space, facts, unit.layer)
     names = {"fmt": tuple(sorted({*space.formats, "fp32"})),
              "processor": tuple(sorted(profile.processors)),
              "dtype": tuple(sorted({d for p in profile.processors.values() for d in p.dtypes}))}
     fronts: list[tuple[_Shaped, list[_Block], np.ndarray]] = []
     runtime_fused = unit.kind == "plain" and unit.name in memo.fused_by_runtime(graph)
+    shapes: list[_Shaped] = []
+    tables = _SizeTables(shapes)
     for ratios in itertools.product(*[space.keep_ratios for _ in unit.groups]):
-        shape = _Shaped(unit, ratios, coupling, facts, memo)
+        shapes.append(_Shaped(unit, ratios, coupling, facts, memo, tables, len(shapes)))
+    for shape in shapes:
         for places in cells.values():
             blocks = [b for processor, dtype in places
                       if (b := _block(shape, profile, space, variants, processor, dtype,
@@ -442,6 +464,10 @@ class CostMemo:
         self.works: dict[tuple[object, ...], tuple[Work, list[Tensor]] | None] = {}
         self.factors: dict[tuple[object, ...], tuple[list[Work], list[Tensor]] | None] = {}
         self.terms: dict[tuple[object, ...], tuple[np.ndarray, float, np.ndarray]] = {}
+        self.blocks: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.per_channel: dict[tuple[object, ...], bool] = {}
+        """Whether the tensors of a layer's shape (a :meth:`factored` key) hold per-channel
+        tensors other than weights and biases."""
         self._signatures: dict[str, tuple[object, ...]] = {}
         self._residual: dict[int, frozenset[str]] = {}
 
@@ -466,14 +492,35 @@ class CostMemo:
              rank: float, bits: int) -> tuple[Work, list[Tensor]] | None:
         """Work (activations at ``bits``) and weight tensors of ``unit``'s layer at these
         shapes (:func:`factor_works`, memoised for every width)."""
-        shapes = (self.signature(unit), in_shape, out_shape, rank)
-        key = (*shapes, bits)
+        key = (self.signature(unit), in_shape, out_shape, rank, bits)
         if key not in self.works:
-            if shapes not in self.factors:
-                self.factors[shapes] = factor_works(unit.layer, in_shape, out_shape, rank,
-                                                    unit.folds_norm)
-            self.works[key] = _summed_at(self.factors[shapes], bits)
+            self.works[key] = _summed_at(self.factored(unit, in_shape, out_shape, rank), bits)
         return self.works[key]
+
+    def factored(self, unit: Unit, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
+                 rank: float) -> tuple[list[Work], list[Tensor]] | None:
+        """:func:`factor_works` of ``unit``'s layer at these shapes, memoised."""
+        shapes = (self.signature(unit), in_shape, out_shape, rank)
+        if shapes not in self.factors:
+            self.factors[shapes] = factor_works(unit.layer, in_shape, out_shape, rank,
+                                                unit.folds_norm)
+        return self.factors[shapes]
+
+    def block_terms(self, stored: _Stored, variants: _Variants, name: str,
+                    processor: Processor, dtype: str, op_class: str, gemm: Gemm | None,
+                    op: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`roofline` of each candidate of ``stored`` (rank by rank) on
+        ``processor`` (called ``name``): compute s, activation s, joules without weights."""
+        key = (stored.terms_key, name, dtype, op_class, op, gemm)
+        if key not in self.blocks:
+            terms = [self.roofline(work, rates, variants.speedup(rates, name, processor),
+                                   name, processor, dtype, op_class, gemm, op)
+                     for work, rates in stored.parts]
+            self.blocks[key] = (np.concatenate([c for c, _, _ in terms]),
+                                np.repeat([a for _, a, _ in terms],
+                                          [len(c) for c, _, _ in terms]),
+                                np.concatenate([e for _, _, e in terms]))
+        return self.blocks[key]
 
     def roofline(self, work: Work, rates: PairRates, speedup: np.ndarray, name: str,
                  processor: Processor, dtype: str, op_class: str, gemm: Gemm | None,
@@ -495,11 +542,13 @@ class _Variants:
     """(format, sparsity) pairs a dtype and rank allow: their rates, summed weight errors
     and, per processor, the speed-up of their sparsity."""
 
-    def __init__(self, space: OptionSpace, facts: LayerFacts) -> None:
+    def __init__(self, space: OptionSpace, facts: LayerFacts, layer: Layer) -> None:
         self.space, self.facts = space, facts
+        self.read_fraction = _read_fraction(layer)
         self._cache: dict[tuple[str, bool], tuple[PairRates, np.ndarray, np.ndarray]] = {}
         self._every: dict[bool, PairRates] = {}
         self._speedups: dict[tuple[int, str], np.ndarray] = {}
+        self._layouts: dict[tuple[str, tuple[float, ...]], _Layout] = {}
 
     def every(self, factorised: bool) -> PairRates:
         """The rates of every pair of the space (a dtype allows some of them)."""
@@ -522,6 +571,14 @@ class _Variants:
             self._cache[key] = PairRates.of(pairs, self.facts), errors, index
         return self._cache[key]
 
+    def layout(self, dtype: str, ranks: tuple[float, ...]) -> _Layout:
+        """The candidates of a shape in ``dtype`` at these low-rank fractions (those that
+        factorise it), shared by every shape with the same ones."""
+        key = (dtype, ranks)
+        if key not in self._layouts:
+            self._layouts[key] = _Layout.of(self, dtype, ranks)
+        return self._layouts[key]
+
     def speedup(self, rates: PairRates, name: str, processor: Processor) -> np.ndarray:
         """Each pair's sparse speed-up on ``processor`` (called ``name``)."""
         key = (id(rates), name)
@@ -531,13 +588,66 @@ class _Variants:
         return self._speedups[key]
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """The order of a unit's candidates in one dtype at some low-rank fractions (rank by
+    rank, the pairs the dtype allows), and what of them depends on neither the keep
+    ratios nor the processor."""
+
+    ranks: tuple[float, ...]
+    rates: list[PairRates]
+    """The pairs of each rank (:meth:`_Variants.of`)."""
+    every: list[PairRates]
+    """Every pair of the space at each rank, and the positions of the dtype's among them."""
+    index: list[np.ndarray]
+    counts: list[int]
+    rank: np.ndarray
+    formats: np.ndarray
+    sparsity: np.ndarray
+    pair_errors: np.ndarray
+    """Each candidate's format and sparsity errors, and its low-rank error."""
+    rank_errors: np.ndarray
+    exact: np.ndarray
+    """Whether each candidate's stored bits are exact on the unpruned layer, and on a
+    pruned one (:func:`_exact_sizes`)."""
+    exact_pruned: np.ndarray
+    read_fraction: float
+    sparsities: tuple[tuple[float, ...], ...]
+    """Each rank's pairs' sparsities (what their roofline depends on)."""
+
+    @classmethod
+    def of(cls, variants: _Variants, dtype: str, ranks: tuple[float, ...]) -> _Layout:
+        """The layout of ``variants``' unit in ``dtype`` at ``ranks``."""
+        found = [variants.of(dtype, rank < 1) for rank in ranks]
+        rates = [r for r, _, _ in found]
+        facts = variants.facts
+        counts = [len(r.pairs) for r in rates]
+        return cls(
+            ranks, rates, [variants.every(rank < 1) for rank in ranks],
+            [index for _, _, index in found], counts, np.repeat(ranks, counts),
+            np.concatenate([r.formats for r in rates]),
+            np.concatenate([r.sparsity for r in rates]),
+            np.concatenate([errors for _, errors, _ in found]),
+            np.repeat([facts.rank_error.get(rank, 0.0) for rank in ranks], counts),
+            np.concatenate([_exact_sizes(r, rank, True, facts)
+                            for rank, r in zip(ranks, rates, strict=True)]),
+            np.concatenate([_exact_sizes(r, rank, False, facts)
+                            for rank, r in zip(ranks, rates, strict=True)]),
+            variants.read_fraction, tuple(r.sparsities for r in rates))
+
+
 class _Shaped:
     """A unit at one combination of keep ratios: shapes, errors, and caches of work and
     stored sizes shared by its cells."""
 
     def __init__(self, unit: Unit, ratios: tuple[float, ...], coupling: Coupling,
-                 facts: LayerFacts, memo: CostMemo) -> None:
+                 facts: LayerFacts, memo: CostMemo, tables: _SizeTables, index: int
+                 ) -> None:
         self.unit, self.ratios, self.facts, self.memo = unit, ratios, facts, memo
+        self.tables, self.index = tables, index
+        """The stored-bit tables of every combination of the unit's keep ratios, and the
+        row of this one in them."""
+        self.op_class = unit.layer.op_class
         by_group = dict(zip(unit.groups, ratios, strict=True))
         self.in_shapes, self.out_shape = pruned_io(unit.layer, coupling, by_group)
         self.keep_in, self.keep_out = keep_ratios(unit, coupling, by_group)
@@ -546,11 +656,8 @@ class _Shaped:
         self.full = (tuple(unit.layer.input_shapes[0]) == self.in_shapes[0]
                      and self.out_shape == unit.layer.output_shape) if unit.layer.inputs \
             else True
-        self._tables: dict[tuple[float, int, bool, int], np.ndarray] = {}
-        self._exact: dict[tuple[int, float], np.ndarray] = {}
         self._overheads: dict[tuple[str, str], float] = {}
         self._stored: dict[str, _Stored | None] = {}
-        self._per_channel: dict[int, bool] = {}
 
     def overhead_s(self, name: str, processor: Processor, dtype: str) -> float:
         """The layer's per-op overhead on ``processor`` (called ``name``) computing in
@@ -558,7 +665,7 @@ class _Shaped:
         if (name, dtype) not in self._overheads:
             layer = self.unit.layer
             self._overheads[name, dtype] = (
-                processor.overhead_of(layer.op_class, layer.op, dtype)
+                processor.overhead_of(self.op_class, layer.op, dtype)
                 + self.fused_activation_s(processor))
         return self._overheads[name, dtype]
 
@@ -577,14 +684,6 @@ class _Shaped:
             if self.unit.kind == "compressible" else layer.attrs
         return gemm_shape(layer.op, self.in_shapes, self.out_shape, attrs)
 
-    def exact_sizes(self, rates: PairRates, rank: float) -> np.ndarray:
-        """Whether the stored bits of each pair of ``rates`` at low-rank fraction ``rank``
-        are exact here (:func:`_exact_sizes`)."""
-        key = (id(rates), rank)  # rates come from _Variants' cache
-        if key not in self._exact:
-            self._exact[key] = _exact_sizes(rates, rank, self.full, self.facts)
-        return self._exact[key]
-
     def stored(self, dtype: str, variants: _Variants, ranks: Sequence[float]
                ) -> _Stored | None:
         """The compressible unit's candidates here in ``dtype`` (:func:`_stored`), shared
@@ -597,24 +696,48 @@ class _Shaped:
         """Work and weight tensors at low-rank fraction ``rank`` and activation ``bits``."""
         return self.memo.work(self.unit, self.in_shapes[0], self.out_shape, rank, bits)
 
-    def sizes(self, tensors: list[Tensor], rank: float, rates: PairRates, index: np.ndarray,
-              dtype: str, bound: bool = False) -> np.ndarray:
-        """Stored bits of the (format, sparsity) pairs at ``index`` among ``rates`` (every
-        pair of the space; upper bounds when ``bound``). Tables are shared by every dtype:
-        it matters only through the width of per-channel tensors other than weights and
-        biases, when the layer has any."""
-        if id(tensors) not in self._per_channel:  # the lists live in the CostMemo
-            self._per_channel[id(tensors)] = _per_channel(tensors)
-        wide = max(16, DTYPE_BITS[dtype]) if self._per_channel[id(tensors)] else 0
-        table = (rank, wide, bound, id(rates))  # rates come from _Variants' cache
-        if table not in self._tables:
-            self._tables[table] = weight_bits_table(tensors, rates, wide, bound)
-        return self._tables[table][index]
+    def tensors(self, rank: float) -> list[Tensor] | None:
+        """The weight tensors at low-rank fraction ``rank`` (None: it does not factorise
+        the layer here)."""
+        found = self.memo.factored(self.unit, self.in_shapes[0], self.out_shape, rank)
+        return None if found is None else found[1]
 
-    def bounds(self, tensors: list[Tensor], rank: float, rates: PairRates, index: np.ndarray,
-               dtype: str) -> np.ndarray:
-        """Upper bounds on the stored bits of the pairs at ``index``."""
-        return self.sizes(tensors, rank, rates, index, dtype, bound=True)
+    def wide(self, rank: float, dtype: str) -> int:
+        """The width of the layer's per-channel tensors other than weights and biases at
+        low-rank fraction ``rank`` in ``dtype`` (0: it has none), in bits."""
+        key = (self.memo.signature(self.unit), self.in_shapes[0], self.out_shape, rank)
+        if key not in self.memo.per_channel:
+            self.memo.per_channel[key] = _per_channel(self.tensors(rank) or [])
+        return max(16, DTYPE_BITS[dtype]) if self.memo.per_channel[key] else 0
+
+
+class _SizeTables:
+    """:func:`weight_bits_tables` of every combination of a unit's keep ratios (``shapes``,
+    in order), computed for all of them on the first request of a (rank, width of
+    per-channel tensors, bound, pairs)."""
+
+    def __init__(self, shapes: list[_Shaped]) -> None:
+        self.shapes = shapes
+        self._tables: dict[tuple[float, int, bool, int], np.ndarray] = {}
+        self._joined: dict[tuple[int, tuple[int, ...], bool], np.ndarray] = {}
+
+    def of(self, rank: float, wide: int, bound: bool, rates: PairRates) -> np.ndarray:
+        """Shapes × pairs of ``rates``: stored bits (upper bounds when ``bound``)."""
+        key = (rank, wide, bound, id(rates))  # rates come from _Variants' cache
+        if key not in self._tables:
+            self._tables[key] = weight_bits_tables(
+                [shape.tensors(rank) for shape in self.shapes], rates, wide, bound)
+        return self._tables[key]
+
+    def joined(self, layout: _Layout, wides: tuple[int, ...], bound: bool) -> np.ndarray:
+        """Shapes × the candidates of ``layout``: :meth:`of` of each rank at the pairs its
+        dtype allows, side by side (``wides``: :meth:`_Shaped.wide` of each rank)."""
+        key = (id(layout), wides, bound)  # layouts come from _Variants' cache
+        if key not in self._joined:
+            self._joined[key] = np.concatenate(
+                [self.of(rank, wide, bound, every)[:, index] for rank, wide, every, index
+                 in zip(layout.ranks, wides, layout.every, layout.index, strict=True)], axis=1)
+        return self._joined[key]
 
 
 @dataclass
@@ -642,6 +765,10 @@ class _Stored:
     plain or input unit)."""
     bounds: Callable[[], np.ndarray] | None = None
     """Upper bounds on each candidate's stored bits (None: every size is exact)."""
+    terms_key: tuple[object, ...] = ()
+    """What the roofline of the candidates depends on besides the processor and dtype:
+    each rank's work (the object the CostMemo holds, alive as long as it) and
+    sparsities."""
     _bound_bits: np.ndarray | None = None
 
     def bound_bits(self) -> np.ndarray:
@@ -681,36 +808,26 @@ def _stored(shape: _Shaped, dtype: str, variants: _Variants, ranks: Sequence[flo
             ) -> _Stored | None:
     """The compressible unit's candidates at ``shape`` in ``dtype`` (None: none)."""
     bits = act_bits(dtype)
-    act_error = shape.facts.act_error.get(dtype, 0.0)
-    kept: list[float] = []
-    parts: list[tuple[Work, PairRates]] = []
-    sizes, errors, exact = [], [], []
-    bounds: list[Callable[[], np.ndarray]] = []
-    for rank in ranks:
-        shaped = shape.work(rank, bits)
-        rates, pair_errors, index = variants.of(dtype, rank < 1)
-        if shaped is None or not rates.pairs:
-            continue
-        work, tensors = shaped
-        every = variants.every(rank < 1)
-        kept.append(rank)
-        parts.append((work, rates))
-        sizes.append(shape.sizes(tensors, rank, every, index, dtype))
-        errors.append(pair_errors + (shape.prune_error + shape.facts.rank_error.get(rank, 0.0)
-                                     + act_error))
-        exact.append(shape.exact_sizes(rates, rank))
-        bounds.append(partial(shape.bounds, tensors, rank, every, index, dtype))
-    if not parts:
+    works = [(rank, shape.work(rank, bits)) for rank in ranks]
+    found = [(rank, w) for rank, w in works
+             if w is not None and variants.of(dtype, rank < 1)[0].pairs]
+    if not found:
         return None
-    counts = [len(rates.pairs) for _, rates in parts]
-    size_bits = np.concatenate(sizes)
-    fraction = _read_fraction(shape.unit.layer)
+    layout = variants.layout(dtype, tuple(rank for rank, _ in found))
+    wides = tuple(shape.wide(rank, dtype) for rank, _ in found)
+    size_bits = shape.tables.joined(layout, wides, False)[shape.index]
+    fraction = layout.read_fraction
+    tables, index = shape.tables, shape.index
     return _Stored(
-        np.repeat(kept, counts), np.concatenate([r.formats for _, r in parts]),
-        np.concatenate([r.sparsity for _, r in parts]), size_bits, np.concatenate(errors),
-        np.concatenate(exact), np.repeat([w.macs for w, _ in parts], counts).astype(np.int64),
-        np.ceil(np.ceil(size_bits / 8) * fraction), fraction, parts,
-        lambda: np.concatenate([bound() for bound in bounds]))
+        layout.rank, layout.formats, layout.sparsity, size_bits,
+        layout.pair_errors + (shape.prune_error + layout.rank_errors
+                              + shape.facts.act_error.get(dtype, 0.0)),
+        layout.exact if shape.full else layout.exact_pruned,
+        np.repeat([w.macs for _, (w, _) in found], layout.counts).astype(np.int64),
+        np.ceil(np.ceil(size_bits / 8) * fraction), fraction,
+        [(w, rates) for (_, (w, _)), rates in zip(found, layout.rates, strict=True)],
+        lambda: tables.joined(layout, wides, True)[index],
+        (tuple([id(w) for _, (w, _) in found]), layout.sparsities))
 
 
 def _block(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
@@ -732,7 +849,7 @@ def _block(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
         size = plain_weight_bits(layer, shape.in_shapes, dtype)
         work = _with_weights(scaled_plain_work(layer, shape.in_shapes, shape.out_shape, bits),
                              size)
-        cost = roofline(unit.name, work, layer.op, layer.op_class, processor, proc, dtype,
+        cost = roofline(unit.name, work, layer.op, shape.op_class, processor, proc, dtype,
                         gemm=shape.gemm)
         if not isinstance(cost, LayerCost):
             return None
@@ -750,13 +867,8 @@ def _block(shape: _Shaped, profile: HardwareProfile, space: OptionSpace,
     if stored is None:
         return None
     # the roofline with the weight term apart, so a re-measured size re-prices exactly
-    terms = [shape.memo.roofline(work, rates, variants.speedup(rates, processor, proc),
-                                 processor, proc, dtype, layer.op_class, shape.gemm,
-                                 layer.op)
-             for work, rates in stored.parts]
-    compute = np.concatenate([c for c, _, _ in terms])
-    activation = np.repeat([a for _, a, _ in terms], [len(c) for c, _, _ in terms])
-    base = np.concatenate([e for _, _, e in terms])
+    compute, activation, base = shape.memo.block_terms(
+        stored, variants, processor, proc, dtype, shape.op_class, shape.gemm, layer.op)
     bandwidth = proc.dram_bytes_per_s.value
     joules = proc.energy_per_dram_byte_j.value
     overhead = shape.overhead_s(processor, proc, dtype)

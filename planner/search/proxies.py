@@ -23,6 +23,7 @@ compressed network: see docs/accuracy_proxy.md.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -101,13 +102,20 @@ def weight_facts(unit: Unit, graph: Graph, coupling: Coupling, space: OptionSpac
 def measure_facts(graph: Graph, coupling: Coupling, units: list[Unit], space: OptionSpace,
                   inputs: Mapping[str, np.ndarray] | np.ndarray | None = None,
                   sensitivity: str = "measured", seed: int = 0,
-                  progress: Progress | None = None) -> dict[str, LayerFacts]:
+                  progress: Progress | None = None,
+                  ready: Callable[[str, LayerFacts], None] | None = None
+                  ) -> dict[str, LayerFacts]:
     """Proxies of every unit. ``sensitivity``: "measured" (perturbation runs) or "uniform"
-    (every sensitivity 1, no runs). Needs a graph with weights."""
+    (every sensitivity 1, no runs). Needs a graph with weights. ``ready(name, facts)`` is
+    called once per unit, from this thread or the one measuring weights, as soon as its
+    facts but for the sensitivity are final (what option tables depend on)."""
     facts = {u.name: LayerFacts() for u in units}
     steps = len(units) * (2 if sensitivity == "measured" else 1)
     plain = sum(u.kind != "compressible" for u in units)  # no weights to measure
     runs = 0  # sensitivity runs made (this thread); the weights' thread counts its own
+    # what each unit still waits for: its activation errors, and its weights' facts
+    waiting = {u.name: 1 + (u.kind == "compressible") for u in units}
+    lock = threading.Lock()
 
     def tick(label: str) -> None:
         nonlocal runs
@@ -115,20 +123,32 @@ def measure_facts(graph: Graph, coupling: Coupling, units: list[Unit], space: Op
         if progress is not None:
             progress(label, min(steps, plain + weights.done + runs), steps)
 
+    def measured(name: str) -> None:
+        with lock:
+            waiting[name] -= 1
+            final = waiting[name] == 0
+        if final and ready is not None:
+            ready(name, facts[name])
+
+    def weigh(unit: Unit) -> None:
+        weight_facts(unit, folded, coupling, space, facts[unit.name])
+        measured(unit.name)
+
     folded = fold_batchnorm(graph)
-    with Beside(lambda u: weight_facts(u, folded, coupling, space, facts[u.name]),
-                [u for u in units if u.kind == "compressible"]) as weights:
-        _measure_runs(graph, units, facts, inputs, sensitivity, seed, tick)
+    with Beside(weigh, [u for u in units if u.kind == "compressible"]) as weights:
+        _measure_runs(graph, units, facts, inputs, sensitivity, seed, tick, measured)
         weights.wait(lambda _: tick("weights"))
     return facts
 
 
 def _measure_runs(graph: Graph, units: list[Unit], facts: dict[str, LayerFacts],
                   inputs: Mapping[str, np.ndarray] | np.ndarray | None, sensitivity: str,
-                  seed: int, tick: Callable[[str], None]) -> None:
-    """The proxies that run the executor: every unit's activation errors and
-    (``sensitivity`` = "measured") its sensitivity by a perturbation run, ``tick(label)``
-    before the clean run and before each perturbation run."""
+                  seed: int, tick: Callable[[str], None],
+                  measured: Callable[[str], None]) -> None:
+    """The proxies that run the executor: every unit's activation errors (then
+    ``measured(name)`` for each unit) and (``sensitivity`` = "measured") its sensitivity
+    by a perturbation run, ``tick(label)`` before the clean run and before each
+    perturbation run."""
     tick("activations")
     feeds: Any = inputs if inputs is not None else calibration_inputs(graph, seed=seed)
     runnable = runnable_layers(graph)  # the rest (opaque ops) keep nominal facts
@@ -143,6 +163,7 @@ def _measure_runs(graph: Graph, units: list[Unit], facts: dict[str, LayerFacts],
             facts[unit.name].act_error = {
                 d: relative_error(value, fake_quant(value, d)) for d in ("fp16", "int8")}
             facts[unit.name].act_error["int4"] = facts[unit.name].act_error["int8"]
+        measured(unit.name)
     if sensitivity != "measured":
         return
     runs = Perturbations(graph, feeds, clean.kept, outputs, rng)
@@ -155,8 +176,8 @@ def _measure_runs(graph: Graph, units: list[Unit], facts: dict[str, LayerFacts],
             affected[unit.name] = below
         else:  # sensitivity 1: the network after it cannot be run
             tick(f"sensitivity of {unit.name}")
-    measured = [u.name for u in units if u.name in affected]
-    for group in perturbation_groups(graph, measured, runs.batch, affected):
+    perturbed = [u.name for u in units if u.name in affected]
+    for group in perturbation_groups(graph, perturbed, runs.batch, affected):
         for name in group:
             tick(f"sensitivity of {name}")
         for name, found in zip(group, runs.of(group, affected), strict=True):
