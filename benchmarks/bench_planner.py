@@ -12,7 +12,8 @@ grows with depth, and the ILP's objective next to two heuristics.
    on measured sizes. ``--baseline REV`` runs the same commands, cold and warm, on a
    checkout of REV (the previous implementation) beside them, each within
    ``--baseline-timeout``, and prints the ratios (this revision's seconds / REV's).
-2. A ``--points``-point Pareto sweep over size of mobilenet_v2 with the 4 ms budget, warm.
+2. A ``--points``-point Pareto sweep over size of mobilenet_v2 with the 4 ms budget, warm,
+   solved by one process (``--jobs 1``) and by one per core (the default), side by side.
 3. Synthetic chains of 100, 300 and 1,000 conv layers planned in-process (size budget).
 4. Quality: the ILP's accuracy proxy against the greedy (AIMET-style) and uniform
    heuristics at 1/8 of the fp32 weights (lower is better; ratio to the ILP's).
@@ -119,19 +120,28 @@ def commands(baseline: str | None, timeout: float) -> None:
 
 
 def sweep(points: int) -> None:
+    """The sweep solved by one process (``--jobs 1``, the previous implementation) and by
+    one per core (the default), both with the facts and options cached."""
+    rows = []
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "XDG_CACHE_HOME": cache, "PYTHONPATH": str(ROOT)}
         args = [sys.executable, "-m", "planner", "sweep", "mobilenet_v2", "-H",
-                "snapdragon_855", "--max-latency", "4ms", "--points", str(points), "-f", "csv"]
-        subprocess.run([sys.executable, "-m", "planner", "plan", "mobilenet_v2", "-H",
-                        "snapdragon_855", "--max-size", "1MB"], env=env, cwd=ROOT,
-                       capture_output=True, check=True)  # warms the facts cache
-        start = time.perf_counter()
-        done = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True)
-        seconds = time.perf_counter() - start
-    found = max(0, len(done.stdout.strip().splitlines()) - 1)
-    print(f"## Pareto sweep, mobilenet_v2 over size at 4 ms, {points} points, warm: "
-          f"{seconds:.1f} s, {found} plans (exit {done.returncode})")
+                "snapdragon_855", "--max-latency", "4ms", "-f", "csv"]
+        subprocess.run([*args, "--points", "2"], env=env, cwd=ROOT, capture_output=True,
+                       check=True)  # warms the facts and options caches
+        for jobs in (["--jobs", "1"], []):
+            start = time.perf_counter()
+            done = subprocess.run([*args, "--points", str(points), *jobs], env=env, cwd=ROOT,
+                                  capture_output=True, text=True)
+            seconds = time.perf_counter() - start
+            found = max(0, len(done.stdout.strip().splitlines()) - 1)
+            rows.append((" ".join(jobs) or "default", seconds, found, done.returncode,
+                         done.stdout))
+    print(f"## Pareto sweep, mobilenet_v2 over size at 4 ms, {points} points, warm")
+    print("jobs | s | plans | exit | / --jobs 1")
+    for jobs, seconds, found, code, _ in rows:
+        print(f"{jobs} | {seconds:.1f} | {found} | {code} | {seconds / rows[0][1]:.2f}")
+    print(f"same plans: {rows[0][4] == rows[1][4]}")
 
 
 def chains() -> None:

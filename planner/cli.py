@@ -528,6 +528,9 @@ def sweep(
     input_shape: ShapeOpt = None,
     no_cache: NoCacheOpt = False,
     timings: TimingsOpt = False,
+    jobs: Annotated[int | None, typer.Option(
+        min=1, help="Processes solving the points (default: one per core; 1: this one). "
+                    "Every plan is the same whichever solves it.")] = None,
 ) -> None:
     """The Pareto frontier: optimal plans at budgets spaced geometrically from the
     smallest achievable value of --over to what the unconstrained optimum uses; the other
@@ -553,7 +556,8 @@ def sweep(
                            proxy=proxy,  # type: ignore[arg-type]
                            max_size_bytes=b.size_bytes, max_latency_s=b.latency_s,
                            max_memory_bytes=b.memory_bytes, max_energy_j=b.energy_j,
-                           progress=progress, cache=not no_cache)
+                           progress=progress, cache=not no_cache,
+                           processes=None if jobs is None else 0 if jobs == 1 else jobs)
         except (InfeasibleBudgetError, BudgetBrokenError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_INFEASIBLE) from None

@@ -157,6 +157,17 @@ def test_an_infeasible_sweep_exits_3_with_minimums() -> None:
     assert "smallest achievable" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_sweep_solved_in_one_process_writes_what_the_workers_write() -> None:
+    args = ("sweep", "lenet5", "-H", "raspberry_pi_5", "--proxy", "weights", "--points", "3",
+            "-f", "csv")
+    alone, default = run(*args, "--jobs", "1"), run(*args)
+    assert alone.returncode == 0 and default.returncode == 0, alone.stderr + default.stderr
+    assert len(alone.stdout.strip().splitlines()) == 4  # a header and three plans
+    assert alone.stdout == default.stdout
+    refused = run(*args, "--jobs", "0")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+
+
 def test_identical_runs_write_identical_plans(tmp_path: Path) -> None:
     """Two processes, each measuring afresh: the same bytes; solve times only with
     --timings."""

@@ -120,6 +120,18 @@ def test_pareto_frontier_never_gets_worse_with_more_budget(lenet_planner: Planne
     assert all(b <= a + 1e-9 for a, b in itertools.pairwise(errors))
 
 
+def test_pareto_points_solved_by_worker_processes_equal_those_solved_here(
+        lenet_planner: Planner) -> None:
+    def dumped(processes: int) -> list[dict[str, object]]:
+        plans = pareto(lenet_planner.graph, lenet_planner.profile, over="size", points=4,
+                       planner=lenet_planner, processes=processes)
+        return [p.model_dump(exclude={"solver"}) for p in plans]
+
+    serial, forked = dumped(0), dumped(2)
+    assert len(serial) == 4
+    assert forked == serial
+
+
 def test_plan_api_on_a_model_without_weights_notes_seeded_proxies() -> None:
     result = plan(build_zoo_model("lenet5"), load("raspberry_pi_5"), max_size_bytes=60_000,
                   space=SMALL, proxy="weights")

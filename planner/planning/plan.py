@@ -38,6 +38,7 @@ from planner.contracts.plan_file import (
 from planner.contracts.quantities import format_quantity, total_field
 from planner.cost import placement_cost, single_processor_placement, validation_note
 from planner.execution import KERNELS, runnable_layers
+from planner.planning.points import Points
 from planner.search.deadline import Deadline
 from planner.search.enumeration import Beforehand, Job, enumerate_options, workers
 from planner.search.fact_cache import FactCache, facts_key, options_key
@@ -517,12 +518,15 @@ def pareto(graph: Graph, profile: HardwareProfile, over: str = "size", points: i
            planner: Planner | None = None, max_size_bytes: float | None = None,
            max_latency_s: float | None = None, max_memory_bytes: float | None = None,
            max_energy_j: float | None = None, max_error: float | None = None,
-           progress: Progress | None = None, cache: bool = True) -> list[Plan]:
+           progress: Progress | None = None, cache: bool = True,
+           processes: int | None = None) -> list[Plan]:
     """Plans along the frontier of ``objective`` against the budget on ``over`` (size,
     latency, memory, energy): ``points`` budgets spaced geometrically from the smallest
     achievable value to the value the unconstrained optimum uses. Other ``budgets``
     (``max_latency_s=…``) hold at every point; ``planner`` reuses measured proxies;
-    ``progress(label, done, total)`` hears about proxies and each point."""
+    ``progress(label, done, total)`` hears about proxies and each point. The points are
+    solved by ``processes`` worker processes (None: one per core where processes can be
+    forked; 0: here, one after another), each plan the same as a solve here gives."""
     fixed = Budgets(size_bytes=max_size_bytes, latency_s=max_latency_s,
                     memory_bytes=max_memory_bytes, energy_j=max_energy_j, error=max_error)
     if over not in ("size", "latency", "memory", "energy"):
@@ -531,21 +535,20 @@ def pareto(graph: Graph, profile: HardwareProfile, over: str = "size", points: i
                  if d in {over, *relevant_dims(fixed, objective)})
     planner = planner or Planner(graph, profile, space=space, proxy=proxy, dims=dims,
                                  seed=seed, progress=progress, cache=cache)
-    low = minimum(planner.problem, over, solver=solver)
-    high = max(low, planner.solve(fixed, objective, solver=solver).totals.model_dump()[
-        total_field(over)])
-    values = np.geomspace(max(low, 1e-30), max(high, 1e-30), points) if points > 1 \
-        else np.array([high])
-    plans = []
-    for i, value in enumerate(values, start=1):
-        if progress is not None:
-            progress(f"solving point {i}/{len(values)}", i, len(values))
-        b = fixed.replace(**{over: float(value)})
+    def one(budgets: Budgets) -> Plan | None:
         try:
-            plans.append(planner.solve(b, objective, solver=solver))
+            return planner.solve(budgets, objective, solver=solver)
         except (InfeasibleBudgetError, BudgetBrokenError):
-            continue
-    return plans
+            return None
+
+    with Points(one, processes if points > 1 else 0) as solving:
+        low = minimum(planner.problem, over, solver=solver)
+        high = max(low, planner.solve(fixed, objective, solver=solver).totals.model_dump()[
+            total_field(over)])
+        values = np.geomspace(max(low, 1e-30), max(high, 1e-30), points) if points > 1 \
+            else np.array([high])
+        found = solving.solve([fixed.replace(**{over: float(v)}) for v in values], progress)
+    return [p for p in found if p is not None]
 
 
 __all__ = [

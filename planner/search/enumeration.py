@@ -54,12 +54,17 @@ class Job:
                             self.dims, self.front, memo)
 
 
+def forkable_cores() -> int:
+    """The cores this process may run on where worker processes can be forked, else 0
+    (elsewhere fork is unsafe or absent, and spawning re-imports everything)."""
+    if sys.platform != "linux" or "fork" not in multiprocessing.get_all_start_methods():
+        return 0
+    return len(os.sched_getaffinity(0))
+
+
 def workers(units: int) -> int:
     """How many worker processes enumerate ``units`` units here (0: this process alone)."""
-    if sys.platform != "linux" or "fork" not in multiprocessing.get_all_start_methods():
-        return 0  # elsewhere fork is unsafe or absent, and spawning re-imports everything
-    cores = len(os.sched_getaffinity(0))
-    count = min(cores, MAX_WORKERS, units // UNITS_PER_WORKER)
+    count = min(forkable_cores(), MAX_WORKERS, units // UNITS_PER_WORKER)
     return count if count >= 2 else 0
 
 
@@ -172,4 +177,4 @@ def _options_of(task: int | tuple[int, LayerFacts]) -> Any:
     return _JOB.options(k, _MEMO, facts)
 
 
-__all__ = ["Beforehand", "Job", "enumerate_options", "workers"]
+__all__ = ["Beforehand", "Job", "enumerate_options", "forkable_cores", "workers"]
