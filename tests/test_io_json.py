@@ -100,6 +100,8 @@ def test_not_json_wrong_format_wrong_version_missing_file(tmp_path: Path) -> Non
         load_graph(write(tmp_path, {"layers": []}))
     with pytest.raises(GraphFileError, match="version 7"):
         load_graph(write(tmp_path, {**base_doc(), "version": 7}))
+    with pytest.raises(GraphFileError, match="version True"):  # True == 1 in Python
+        load_graph(write(tmp_path, {**base_doc(), "version": True}))
     with pytest.raises(GraphFileError, match="cannot read"):
         load_graph(tmp_path / "absent.json")
     doc = base_doc()

@@ -108,6 +108,9 @@ def test_bad_plan_file_names_the_field(tmp_path: Path) -> None:
     path.write_text('{"version": 7}')
     with pytest.raises(PlanError, match="expected 1"):
         load_plan(path)
+    path.write_text('{"version": true}')
+    with pytest.raises(PlanError, match="'version' is True, expected 1"):
+        load_plan(path)
 
 
 def test_pareto_frontier_never_gets_worse_with_more_budget(lenet_planner: Planner) -> None:

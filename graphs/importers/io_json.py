@@ -60,7 +60,7 @@ def load_graph(path: str | Path) -> Graph:
         raise GraphFileError(str(path), f"not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise GraphFileError(str(path), f"not a planner graph (expected \"format\": \"{FORMAT}\")")
-    if doc.get("version") != VERSION:
+    if isinstance(doc.get("version"), bool) or doc.get("version") != VERSION:  # True == 1
         raise GraphFileError(
             str(path), f"graph format version {doc.get('version')!r}; this planner reads {VERSION}"
         )

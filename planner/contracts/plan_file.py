@@ -195,7 +195,8 @@ def _load(kind: type[_T], path: str | Path, what: str) -> _T:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PlanError(f"{path}: cannot read a {what} ({exc})") from None
-    if not isinstance(data, dict) or data.get("version") != PLAN_VERSION:
+    if (not isinstance(data, dict) or isinstance(data.get("version"), bool)  # True == 1
+            or data.get("version") != PLAN_VERSION):
         found = data.get("version") if isinstance(data, dict) else None
         raise PlanError(f"{path}: field 'version' is {found!r}, expected {PLAN_VERSION}")
     try:

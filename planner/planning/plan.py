@@ -148,7 +148,7 @@ class Planner:
             "proxy": self.proxy, "seed": self.seed, "perturbation": PERTURBATION}, inputs)
         if proxy == "uniform":
             self.facts = {u.name: LayerFacts() for u in self.units}
-            tables = self._options(dims, front, store)
+            tables = self._options(self.facts, dims, front, store)
         else:
             self.facts, tables = self._measure(inputs, progress, store, dims, front)
         self.problem = self._problem(tables)
@@ -167,8 +167,7 @@ class Planner:
                 u.name for u in self.units}:
             self.from_cache = store.path(key)
             LOG.info("measured facts read from the cache (%s)", self.from_cache)
-            self.facts = found
-            return found, self._options(dims, front, store)
+            return found, self._options(found, dims, front, store)
         job = Job(self.units, self.graph, self.coupling, self.profile, self.space, {}, dims,
                   front)
         processes = workers(len(self.units))
@@ -180,9 +179,8 @@ class Planner:
                                   ready=early.submit if early is not None else None)
             if store is not None:
                 store.save(key, facts)
-            self.facts = facts
             if early is None:
-                return facts, self._options(dims, front, store)
+                return facts, self._options(facts, dims, front, store)
             tables = early.tables(facts, self.progress)
         if store is not None:
             store.save_options(self._options_key(dims, front), tables)
@@ -210,16 +208,16 @@ class Planner:
                     if layer.op == "constant")
         return Problem(decisions, self.profile.host, links, fixed)
 
-    def _options(self, dims: tuple[Dimension, ...], front: bool, store: FactCache | None
-                 ) -> list[OptionTable]:
-        """Every unit's options, from the cache when it holds them."""
+    def _options(self, facts: dict[str, LayerFacts], dims: tuple[Dimension, ...],
+                 front: bool, store: FactCache | None) -> list[OptionTable]:
+        """Every unit's options under ``facts``, from the cache when it holds them."""
         key = self._options_key(dims, front)
         found = store.load_options(key) if store is not None else None
         if found is not None and [t.unit for t in found] == [u.name for u in self.units]:
             LOG.info("options read from the cache")
             return found
         tables = enumerate_options(Job(self.units, self.graph, self.coupling, self.profile,
-                                       self.space, self.facts, dims, front), self.progress)
+                                       self.space, facts, dims, front), self.progress)
         if store is not None:
             store.save_options(key, tables)
         return tables

@@ -605,12 +605,14 @@ class _Layout:
     formats: np.ndarray
     sparsity: np.ndarray
     pair_errors: np.ndarray
-    """Each candidate's format and sparsity errors, and its low-rank error."""
+    """Each candidate's format and sparsity errors (summed)."""
     rank_errors: np.ndarray
+    """Each candidate's low-rank error (0 at rank 1)."""
     exact: np.ndarray
-    """Whether each candidate's stored bits are exact on the unpruned layer, and on a
-    pruned one (:func:`_exact_sizes`)."""
+    """Whether each candidate's stored bits are exact on the unpruned layer
+    (:func:`_exact_sizes`)."""
     exact_pruned: np.ndarray
+    """The same on a pruned layer."""
     read_fraction: float
     sparsities: tuple[tuple[float, ...], ...]
     """Each rank's pairs' sparsities (what their roofline depends on)."""
