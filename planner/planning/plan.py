@@ -539,7 +539,10 @@ def pareto(graph: Graph, profile: HardwareProfile, over: str = "size", points: i
         except (InfeasibleBudgetError, BudgetBrokenError):
             return None
 
-    with Points(one, processes if points > 1 else 0) as solving:
+    def quiet() -> None:  # a worker reports nothing: the progress bar is this process's
+        planner.progress = None
+
+    with Points(one, processes if points > 1 else 0, quiet) as solving:
         low = minimum(planner.problem, over, solver=solver)
         high = max(low, planner.solve(fixed, objective, solver=solver).totals.model_dump()[
             total_field(over)])

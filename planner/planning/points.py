@@ -30,8 +30,11 @@ class Points:
     below 2: none) fork on entering it and inherit ``one`` and what it reads."""
 
     def __init__(self, one: Callable[[Budgets], Plan | None],
-                 processes: int | None = None) -> None:
-        self.one = one
+                 processes: int | None = None,
+                 in_worker: Callable[[], None] | None = None) -> None:
+        self.one, self.in_worker = one, in_worker
+        """``in_worker``: called in each worker as it starts (to silence a progress bar
+        whose lock another thread of this process may have held at the fork)."""
         self.processes = forkable_cores() if processes is None else processes
         self._pool: Any = None
 
@@ -40,7 +43,8 @@ class Points:
         if self.processes >= 2:
             _POINTS = self
             try:
-                self._pool = multiprocessing.get_context("fork").Pool(self.processes)
+                self._pool = multiprocessing.get_context("fork").Pool(self.processes,
+                                                                      initializer=_started)
             finally:
                 _POINTS = None
         return self
@@ -68,6 +72,12 @@ class Points:
 _POINTS: Points | None = None
 """The points being solved, while the workers fork (each keeps its copy; this process
 clears its own)."""
+
+
+def _started() -> None:
+    """A worker's first step: the caller's ``in_worker``."""
+    if _POINTS is not None and _POINTS.in_worker is not None:
+        _POINTS.in_worker()
 
 
 def _solved(budgets: Budgets) -> Plan | None:
