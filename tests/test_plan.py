@@ -330,6 +330,29 @@ def test_options_enumerated_by_worker_processes_equal_a_serial_enumeration() -> 
             assert np.array_equal(a.column(column), b.column(column))
         assert np.array_equal(a.ratios, b.ratios)
 
+def test_options_taken_from_workers_or_enumerated_here_from_the_back_equal_serial_ones(
+        ) -> None:
+    import numpy as np
+
+    from planner.search.enumeration import Beforehand, Job, enumerate_options
+
+    graph = build_zoo_model("lenet5", weights=True)
+    planner = Planner(graph, load("snapdragon_855"), space=SMALL, proxy="weights")
+    job = Job(planner.units, planner.graph, planner.coupling, planner.profile, planner.space,
+              planner.facts, ALL_DIMENSIONS, True)
+    serial = enumerate_options(job, processes=0)
+    seen: list[int] = []
+    with Beforehand(job, 2) as early:
+        for unit in planner.units[::2]:  # the rest never reach a worker
+            early.submit(unit.name, planner.facts[unit.name])
+        tables = early.tables(planner.facts, lambda _, done, total: seen.append(done))
+    assert seen == list(range(1, len(serial) + 1))
+    for a, b in zip(serial, tables, strict=True):
+        assert a.unit == b.unit
+        for column in ("size_bits", "latency_s", "energy_j", "weight_error"):
+            assert np.array_equal(a.column(column), b.column(column))
+
+
 def test_options_enumerated_beside_the_sensitivity_runs_equal_those_of_the_final_facts(
         ) -> None:
     import numpy as np

@@ -137,17 +137,31 @@ class Beforehand:
     def tables(self, facts: Mapping[str, LayerFacts],
                progress: Callable[[str, int, int], None] | None = None
                ) -> list[OptionTable]:
-        """Every unit's table in order, waiting for the workers; a unit never submitted
-        is enumerated now, here, under ``facts``."""
+        """Every unit's table in order, under ``facts``. The workers' tables are taken from
+        the front as they are ready; meanwhile this process enumerates units from the back
+        (at its own priority, which the workers lack) until the two meet, and any unit
+        never submitted."""
         memo = CostMemo()
-        tables: list[OptionTable] = []
-        for k, unit in enumerate(self.job.units):
-            found = self._pending.get(k)
-            tables.append(found.get() if found is not None
-                          else self.job.options(k, memo, facts[unit.name]))
+        units = self.job.units
+        tables: list[OptionTable | None] = [None] * len(units)
+        front, back, done = 0, len(units) - 1, 0
+
+        def here(k: int) -> OptionTable:
+            return self.job.options(k, memo, facts[units[k].name])
+
+        while front <= back:
+            found = self._pending.get(front)
+            if found is None or found.ready():
+                k, front = front, front + 1
+                tables[k] = found.get() if found is not None else here(k)
+            else:  # the front is still being enumerated: take a unit off the back
+                k, back = back, back - 1
+                last = self._pending.get(k)
+                tables[k] = last.get() if last is not None and last.ready() else here(k)
+            done += 1
             if progress is not None:
-                progress(f"options of {unit.name}", len(tables), len(self.job.units))
-        return tables
+                progress(f"options of {units[k].name}", done, len(units))
+        return [t for t in tables if t is not None]
 
 
 BESIDE_NICENESS = 10
