@@ -7,6 +7,8 @@ back in unit order, and every table equals what :func:`~planner.search.options.u
 gives in this process (enumeration draws no random numbers). Where ``fork`` is not the
 platform's way to start processes (it copies the graph without pickling it), or there is
 one core or few units, the units are enumerated here, one after another.
+:class:`Beforehand` starts the workers before the facts are measured, so that a unit's
+options are enumerated while the sensitivity runs go on.
 """
 
 from __future__ import annotations
