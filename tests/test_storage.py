@@ -14,7 +14,7 @@ from planner.compression.storage import (
     relative_index_codes,
     sparse_index_bits,
 )
-from planner.search.options import LayerFacts, PairRates, weight_bits, weight_bits_table
+from planner.search.options import LayerFacts, PairRates, weight_bits, weight_bits_tables
 
 # Deep Compression (Han et al., ICLR 2016), Table 4: AlexNet layer sizes (Caffe), the
 # fraction of weights kept, the weight bits (8 for conv, 5 for fc) and the average Huffman
@@ -161,9 +161,14 @@ def test_the_size_table_equals_the_size_of_each_pair(
                        huffman_index_bits_per_weight={0.5: index_rate * 0.8})
     pairs = [(f, s) for f in ("fp32", "fp16", "int8", "int4", "binary", "kmeans4", "kmeans6")
              for s in (0.0, 0.5, 0.75, 0.9)]
-    table = weight_bits_table(tensors, PairRates.of(pairs, facts), dtype_bits, bound)
-    assert table.tolist() == [weight_bits(tensors, f, s, facts, dtype_bits, bound)
-                              for f, s in pairs]
+    # the tensors, a shape that does not factorise (a row of zeros), the tensors pruned
+    pruned = [(k, max(1, n // 2), max(1, rows // 2)) for k, n, rows in tensors]
+    table = weight_bits_tables([tensors, None, pruned], PairRates.of(pairs, facts),
+                               dtype_bits, bound)
+    for row, shape in ((0, tensors), (2, pruned)):
+        assert table[row].tolist() == [weight_bits(shape, f, s, facts, dtype_bits, bound)
+                                       for f, s in pairs]
+    assert not table[1].any()
 
 
 def test_kmeans_indices_on_large_tensors_equal_a_binary_search_per_value() -> None:

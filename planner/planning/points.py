@@ -12,12 +12,11 @@ after another.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from planner.contracts.plan_file import Plan
-from planner.search.enumeration import forkable_cores
+from planner.search.forking import forkable_cores, forked_pool, inherited
 from planner.search.problem import Budgets
 
 Progress = Callable[[str, int, int], None]
@@ -32,21 +31,16 @@ class Points:
     def __init__(self, one: Callable[[Budgets], Plan | None],
                  processes: int | None = None,
                  in_worker: Callable[[], None] | None = None) -> None:
-        self.one, self.in_worker = one, in_worker
-        """``in_worker``: called in each worker as it starts (to silence a progress bar
-        whose lock another thread of this process may have held at the fork)."""
+        self.one = one
+        self.in_worker = in_worker
+        """Called in each worker as it starts (to silence a progress bar whose lock
+        another thread of this process may have held at the fork)."""
         self.processes = forkable_cores() if processes is None else processes
         self._pool: Any = None
 
     def __enter__(self) -> Points:
-        global _POINTS
         if self.processes >= 2:
-            _POINTS = self
-            try:
-                self._pool = multiprocessing.get_context("fork").Pool(self.processes,
-                                                                      initializer=_started)
-            finally:
-                _POINTS = None
+            self._pool = forked_pool(self.processes, self, _started)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -69,21 +63,17 @@ class Points:
         return plans
 
 
-_POINTS: Points | None = None
-"""The points being solved, while the workers fork (each keeps its copy; this process
-clears its own)."""
-
-
 def _started() -> None:
     """A worker's first step: the caller's ``in_worker``."""
-    if _POINTS is not None and _POINTS.in_worker is not None:
-        _POINTS.in_worker()
+    points: Points = inherited()
+    if points.in_worker is not None:
+        points.in_worker()
 
 
 def _solved(budgets: Budgets) -> Plan | None:
     """One point, in a worker (it reads the planner its fork inherited)."""
-    assert _POINTS is not None, "a worker forked without points to solve"
-    return _POINTS.one(budgets)
+    points: Points = inherited()
+    return points.one(budgets)
 
 
 __all__ = ["Points"]

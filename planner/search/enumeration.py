@@ -14,9 +14,7 @@ options are enumerated while the sensitivity runs go on.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,6 +23,7 @@ from graphs import Graph
 from hardware_profiles import HardwareProfile
 from planner.compression import Unit
 from planner.compression.coupling import Coupling
+from planner.search.forking import forkable_cores, forked_pool, inherited
 from planner.search.option_table import OptionTable
 from planner.search.options import CostMemo, Dimension, LayerFacts, OptionSpace, unit_options
 
@@ -56,14 +55,6 @@ class Job:
                             self.dims, self.front, memo)
 
 
-def forkable_cores() -> int:
-    """The cores this process may run on where worker processes can be forked, else 0
-    (elsewhere fork is unsafe or absent, and spawning re-imports everything)."""
-    if sys.platform != "linux" or "fork" not in multiprocessing.get_all_start_methods():
-        return 0
-    return len(os.sched_getaffinity(0))
-
-
 def workers(units: int) -> int:
     """How many worker processes enumerate ``units`` units here (0: this process alone)."""
     count = min(forkable_cores(), MAX_WORKERS, units // UNITS_PER_WORKER)
@@ -89,14 +80,9 @@ def enumerate_options(job: Job, progress: Callable[[str, int, int], None] | None
         for k in range(total):
             ready(job.options(k, memo))
         return tables
-    global _JOB
-    _JOB = job  # the forked workers read it from their copy of this module
-    try:
-        with multiprocessing.get_context("fork").Pool(count) as pool:
-            for table in pool.imap(_options_of, range(total)):
-                ready(table)
-    finally:
-        _JOB = None
+    with forked_pool(count, job) as pool:
+        for table in pool.imap(_options_of, range(total)):
+            ready(table)
     return tables
 
 
@@ -117,13 +103,7 @@ class Beforehand:
         self._pool: Any = None
 
     def __enter__(self) -> Beforehand:
-        global _JOB
-        _JOB = self.job
-        try:
-            self._pool = multiprocessing.get_context("fork").Pool(self.processes,
-                                                                  initializer=_yielding)
-        finally:
-            _JOB = None
+        self._pool = forked_pool(self.processes, self.job, _yielding)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -145,7 +125,7 @@ class Beforehand:
         never submitted."""
         memo = CostMemo()
         units = self.job.units
-        tables: list[OptionTable | None] = [None] * len(units)
+        tables: dict[int, OptionTable] = {}
         front, back, done = 0, len(units) - 1, 0
 
         def here(k: int) -> OptionTable:
@@ -163,7 +143,7 @@ class Beforehand:
             done += 1
             if progress is not None:
                 progress(f"options of {units[k].name}", done, len(units))
-        return [t for t in tables if t is not None]
+        return [tables[k] for k in range(len(units))]
 
 
 BESIDE_NICENESS = 10
@@ -178,7 +158,6 @@ def _yielding() -> None:
         os.nice(BESIDE_NICENESS)
 
 
-_JOB: Job | None = None
 _MEMO: CostMemo | None = None
 
 
@@ -186,11 +165,11 @@ def _options_of(task: int | tuple[int, LayerFacts]) -> Any:
     """Unit ``k``'s table, in a worker, under the job's facts or the task's (its memo of
     costs lives as long as the worker)."""
     global _MEMO
-    assert _JOB is not None, "a worker forked without a job"
+    job: Job = inherited()
     if _MEMO is None:
         _MEMO = CostMemo()
     k, facts = task if isinstance(task, tuple) else (task, None)
-    return _JOB.options(k, _MEMO, facts)
+    return job.options(k, _MEMO, facts)
 
 
-__all__ = ["Beforehand", "Job", "enumerate_options", "forkable_cores", "workers"]
+__all__ = ["Beforehand", "Job", "enumerate_options", "workers"]

@@ -217,7 +217,7 @@ def weight_bits(tensors: list[Tensor], fmt: str, sparsity: float, facts: LayerFa
     :func:`~planner.compression.storage.index_bits_bound`.
 
     The definition for one pair: enumeration prices every pair of a layer at once with
-    :func:`weight_bits_table`, which is tested against this."""
+    :func:`weight_bits_tables`, which is tested against this."""
     total = 0
     for key, n, rows in tensors:
         if key.endswith("bias"):
@@ -285,17 +285,11 @@ class PairRates:
             np.array([bias_bits(1, f) for f in formats], dtype=np.int64))
 
 
-def weight_bits_table(tensors: list[Tensor], rates: PairRates, dtype_bits: int,
-                      bound: bool = False) -> np.ndarray:
-    """:func:`weight_bits` of each (format, sparsity) pair of ``rates``, all at once."""
-    return weight_bits_tables([tensors], rates, dtype_bits, bound)[0]
-
-
 def weight_bits_tables(shapes: Sequence[list[Tensor] | None], rates: PairRates,
                        dtype_bits: int, bound: bool = False) -> np.ndarray:
-    """:func:`weight_bits_table` of the tensors of many shapes of one layer (the same
-    tensors, pruned differently) in one pass: shapes × pairs, in bits. A row whose shape
-    is None (the layer does not factorise there) is 0."""
+    """:func:`weight_bits` of each (format, sparsity) pair of ``rates`` for the tensors of
+    many shapes of one layer (the same tensors, pruned differently) in one pass: shapes ×
+    pairs, in bits. A row whose shape is None (the layer does not factorise there) is 0."""
     total = np.zeros((len(shapes), len(rates.pairs)), dtype=np.int64)
     families: dict[tuple[str, ...], list[int]] = {}
     for s, tensors in enumerate(shapes):
@@ -613,7 +607,6 @@ class _Layout:
     (:func:`_exact_sizes`)."""
     exact_pruned: np.ndarray
     """The same on a pruned layer."""
-    read_fraction: float
     sparsities: tuple[tuple[float, ...], ...]
     """Each rank's pairs' sparsities (what their roofline depends on)."""
 
@@ -635,7 +628,7 @@ class _Layout:
                             for rank, r in zip(ranks, rates, strict=True)]),
             np.concatenate([_exact_sizes(r, rank, False, facts)
                             for rank, r in zip(ranks, rates, strict=True)]),
-            variants.read_fraction, tuple(r.sparsities for r in rates))
+            tuple(r.sparsities for r in rates))
 
 
 class _Shaped:
@@ -810,15 +803,14 @@ def _stored(shape: _Shaped, dtype: str, variants: _Variants, ranks: Sequence[flo
             ) -> _Stored | None:
     """The compressible unit's candidates at ``shape`` in ``dtype`` (None: none)."""
     bits = act_bits(dtype)
-    works = [(rank, shape.work(rank, bits)) for rank in ranks]
-    found = [(rank, w) for rank, w in works
-             if w is not None and variants.of(dtype, rank < 1)[0].pairs]
+    found = [(rank, w) for rank in ranks if (w := shape.work(rank, bits)) is not None
+             and variants.of(dtype, rank < 1)[0].pairs]
     if not found:
         return None
     layout = variants.layout(dtype, tuple(rank for rank, _ in found))
     wides = tuple(shape.wide(rank, dtype) for rank, _ in found)
     size_bits = shape.tables.joined(layout, wides, False)[shape.index]
-    fraction = layout.read_fraction
+    fraction = variants.read_fraction
     tables, index = shape.tables, shape.index
     return _Stored(
         layout.rank, layout.formats, layout.sparsity, size_bits,
