@@ -15,7 +15,8 @@ them:
   convolution or matrix product, where one is faster);
 - the batch norms and activations the cost model fuses into the conv or linear before
   them (deployment runtimes do; the executor does not) get their own price: seconds per
-  output element by kind and a fixed seconds per layer, least squares over the sizes met;
+  output element by kind and a fixed seconds per layer, the line over the sizes met with
+  the least squared relative error;
 - the launch overhead is the executor's own seconds per layer beyond its kernels, in the
   same runs; DRAM and on-chip bandwidths and the fp16/int8 GEMM rates are numpy's
   (:func:`hardware_profiles.calibrate.calibrate` with ``runtime="numpy"``).
@@ -126,15 +127,18 @@ class ExecutorTimer:
 
 def fused_rates(timings: list[LayerTiming]) -> tuple[dict[str, float], dict[str, float]]:
     """Seconds per output element and fixed seconds per layer of each kind of layer the
-    cost model fuses, as the executor ran it: the least-squares line of its seconds over
-    its output elements (a batch norm's fixed part is ten times a ReLU's). A kind met at
-    fewer than three sizes gets the median slope and intercept of the others."""
+    cost model fuses, as the executor ran it: the line of its seconds over its output
+    elements that minimises the squared relative error (a batch norm's fixed part is
+    several times a ReLU's; a plain least-squares line, pulled by the largest layers,
+    put it higher still and priced small layers at up to twice their time). A kind met
+    at fewer than three sizes gets the median slope and intercept of the others."""
     by_kind: dict[str, list[LayerTiming]] = {}
     for t in timings:
         if t.fused:
             by_kind.setdefault(t.op, []).append(t)
     lines = {kind: [max(float(v), 0.0) for v in np.polyfit(
-        [t.elements for t in ts], [t.seconds for t in ts], 1)]
+        [t.elements for t in ts], [t.seconds for t in ts], 1,
+        w=[1 / t.seconds for t in ts])]
         for kind, ts in by_kind.items() if len({t.elements for t in ts}) >= 3}
     typical = [statistics.median(line[i] for line in lines.values()) if lines else 0.0
                for i in (0, 1)]
