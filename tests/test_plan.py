@@ -207,6 +207,34 @@ def test_options_are_cached_beside_the_facts(tmp_path: Path) -> None:
         list(d.options) for d in first.problem.decisions]
 
 
+def test_measured_sizes_are_cached_beside_the_facts(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second planner's solve reads the exact sizes of the compressed layers the first
+    solve measured, and returns the same plan without compressing anything; a corrupt
+    entry is measured again."""
+    import planner.planning.plan as planning
+    from planner.search.fact_cache import FactCache
+
+    cache = FactCache(tmp_path)
+    graph = build_zoo_model("lenet5", weights=True)
+    budgets = Budgets(size_bytes=12_000)
+    first = Planner(graph, load("raspberry_pi_5"), space=SMALL, cache=cache).solve(budgets)
+    assert any(layer.weight_format == "kmeans4" or layer.sparsity > 0
+               for layer in first.layers)  # sizes that had to be measured
+    (sizes,) = tmp_path.glob("*.sizes.json")
+
+    def refuse(*args: object) -> int:
+        raise AssertionError("a size was measured again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(planning, "stored_bits", refuse)
+        again = Planner(graph, load("raspberry_pi_5"), space=SMALL, cache=cache).solve(budgets)
+    assert again.layers == first.layers and again.totals == first.totals
+    sizes.write_text("{not json")
+    fresh = Planner(graph, load("raspberry_pi_5"), space=SMALL, cache=cache).solve(budgets)
+    assert fresh.layers == first.layers
+
+
 @pytest.mark.parametrize("budgets", [
     Budgets(size_bytes=40_000, latency_s=4e-5),
     Budgets(size_bytes=60_000, latency_s=3e-4, memory_bytes=9_000),

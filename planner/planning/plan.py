@@ -152,7 +152,9 @@ class Planner:
         else:
             self.facts, tables = self._measure(inputs, progress, store, dims, front)
         self.problem = self._problem(tables)
-        self._measured_bits: dict[tuple[str, Choice, tuple[float, ...]], int] = {}
+        self._store = store
+        self._measured_bits = store.load_sizes(self._facts_key) if store is not None else {}
+        """Exact stored bits by :func:`_size_key` (measured here or read from the cache)."""
 
     def _measure(self, inputs: Any, progress: Progress | None, store: FactCache | None,
                  dims: tuple[Dimension, ...], front: bool
@@ -341,27 +343,24 @@ class Planner:
         replaced by its exact twin (sizes measured by compressing that unit's weights)."""
         groups = {gid: ratio for d in problem.decisions
                   for gid, ratio in zip(d.groups, solution.chosen[d.name].ratios, strict=True)}
-        exact = {}
+        exact, fresh = {}, {}
         for name, option in solution.chosen.items():
             if not option.exact_size:
-                bits = self._stored_bits(self._unit(name), option.choice,
-                                         tuple(groups[g] for g in self._unit(name).groups))
-                exact[name] = option.resized(bits, True)
+                unit = self._unit(name)
+                ratios = tuple(groups[g] for g in unit.groups)
+                key = _size_key(unit.name, option.choice, ratios)
+                if key not in self._measured_bits:
+                    fresh[key] = self._measured_bits[key] = stored_bits(
+                        self._reference, self.coupling, unit, option.choice,
+                        dict(zip(unit.groups, ratios, strict=True)))
+                exact[name] = option.resized(self._measured_bits[key], True)
+        if fresh and self._store is not None:
+            self._store.save_sizes(self._facts_key, fresh)
         if not exact:
             return problem, solution
         swapped = problem.replacing({name: {solution.rows[name]: o}
                                      for name, o in exact.items() if name in solution.rows})
         return swapped, replace(solution, chosen={**solution.chosen, **exact})
-
-    def _stored_bits(self, unit: Unit, choice: Choice, ratios: tuple[float, ...]) -> int:
-        """Exact stored bits of ``unit`` under ``choice`` (memoised: a pure function of its
-        arguments, so solves stay independent of one another)."""
-        key = (unit.name, choice, ratios)
-        if key not in self._measured_bits:
-            self._measured_bits[key] = stored_bits(
-                self._reference, self.coupling, unit, choice,
-                dict(zip(unit.groups, ratios, strict=True)))
-        return self._measured_bits[key]
 
     @cached_property
     def _reference(self) -> Graph:
@@ -453,6 +452,12 @@ def _peak_fp32(problem: Problem, units: list[Unit]) -> float:
     sizes = [u.layer.output_elements * 4 for u in units]
     return float(max((sum(sizes[j] for j in live) for live in problem.live_sets()),
                      default=0))
+
+
+def _size_key(unit: str, choice: Choice, ratios: tuple[float, ...]) -> str:
+    """The name of a measured size: the unit, its choice and its groups' keep ratios (a
+    size is a pure function of them and the weights, so solves stay independent)."""
+    return f"{unit}|{choice!r}|{ratios!r}"
 
 
 def _nowhere(unit: Unit, profile: HardwareProfile, space: OptionSpace) -> str:

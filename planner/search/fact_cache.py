@@ -6,9 +6,11 @@ the graph's structure and weights, the option space, the proxy settings and the 
 code; the cache key hashes all of them (``FACTS_VERSION`` stands for the code: raise it
 whenever a measurement changes). The options of a problem are a pure function of its facts'
 key, the hardware profile, the option space, the quantities read and the enumerating code
-(``OPTIONS_VERSION``). Entries are files under
-``$XDG_CACHE_HOME/edge-compression-planner/facts/`` (``~/.cache/…`` when unset): facts as
-JSON, options as numpy archives, written atomically; an unreadable entry is computed again
+(``OPTIONS_VERSION``). The exact sizes of the compressed
+layers a solve chose, measured by compressing their weights, are kept under the facts'
+key too. Entries are files under
+``$XDG_CACHE_HOME/edge-compression-planner/facts/`` (``~/.cache/…`` when unset): facts and
+sizes as JSON, options as numpy archives, written atomically; an unreadable entry is computed again
 and overwritten.
 
 >>> import tempfile
@@ -144,6 +146,24 @@ class FactCache:
         save: Callable[..., None] = np.savez
         self._write(f"{key}.options.npz", lambda handle: save(handle, **pack(tables)),
                     binary=True)
+
+    def load_sizes(self, key: str) -> dict[str, int]:
+        """The exact stored bits measured under facts key ``key``, by measurement (see
+        :meth:`save_sizes`); empty when absent or unreadable."""
+        try:
+            data = json.loads((self.folder / f"{key}.sizes.json").read_text())
+            return {str(k): int(v) for k, v in data["bits"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {}
+
+    def save_sizes(self, key: str, bits: Mapping[str, int]) -> None:
+        """Add the exact stored ``bits`` of compressed units (by a string naming the unit,
+        its choice and its groups' keep ratios) to those stored under ``key``: a size is
+        a pure function of the weights, the choice and the compressing code, all of
+        which the facts key covers."""
+        merged = {**self.load_sizes(key), **bits}
+        self._write(f"{key}.sizes.json", lambda handle: json.dump(
+            {"version": FACTS_VERSION, "bits": merged}, handle))
 
     def save(self, key: str, facts: Mapping[str, LayerFacts]) -> None:
         """Store ``facts`` under ``key`` (atomically; a failure to write is ignored: the
