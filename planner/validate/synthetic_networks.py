@@ -152,7 +152,8 @@ def synthetic_transformer(seed: int) -> Graph:
     rng = np.random.default_rng(seed)
     rows = int(rng.choice([16, 32, 64, 128, 197]))
     hidden = int(rng.choice([128, 256, 384, 512, 768]))
-    heads, head_dim = hidden // 64, 64
+    head_dim = int(rng.choice([32, 64]))  # the attention products' k and n
+    heads = hidden // head_dim
     b = GraphBuilder(f"synthetic_transformer_{seed}")
     ids = b.input((1, rows), "input_ids", dtype="int64")
     x = b.layer_norm(b.embedding(ids, int(rng.choice([1000, 8000, 30522])), hidden))
