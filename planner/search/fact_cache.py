@@ -6,12 +6,11 @@ the graph's structure and weights, the option space, the proxy settings and the 
 code; the cache key hashes all of them (``FACTS_VERSION`` stands for the code: raise it
 whenever a measurement changes). The options of a problem are a pure function of its facts'
 key, the hardware profile, the option space, the quantities read and the enumerating code
-(``OPTIONS_VERSION``). The exact sizes of the compressed
-layers a solve chose, measured by compressing their weights, are kept under the facts'
-key too. Entries are files under
+(``OPTIONS_VERSION``). The exact sizes of the compressed layers solves chose, measured by
+compressing their weights, are kept under the facts' key too. Entries are files under
 ``$XDG_CACHE_HOME/edge-compression-planner/facts/`` (``~/.cache/…`` when unset): facts and
-sizes as JSON, options as numpy archives, written atomically; an unreadable entry is computed again
-and overwritten.
+sizes as JSON, options as numpy archives, written atomically; an unreadable entry is
+computed again and overwritten.
 
 >>> import tempfile
 >>> from planner.search.options import LayerFacts
@@ -148,8 +147,8 @@ class FactCache:
                     binary=True)
 
     def load_sizes(self, key: str) -> dict[str, int]:
-        """The exact stored bits measured under facts key ``key``, by measurement (see
-        :meth:`save_sizes`); empty when absent or unreadable."""
+        """The exact stored bits measured under facts key ``key``, by the name
+        :meth:`save_sizes` gives them; empty when absent or unreadable."""
         try:
             data = json.loads((self.folder / f"{key}.sizes.json").read_text())
             return {str(k): int(v) for k, v in data["bits"].items()}
