@@ -5,22 +5,20 @@ the MACs it actually performed, counted from the shapes of the arrays it multipl
 from the layer's declared attributes), so a simulation reports executed work. Convolutions
 use im2col through stride tricks and one matrix product (batched over groups); depthwise
 convolutions are strided slices summed per kernel position, or one einsum channels last
-where planes are small; depthwise slices, batch norms and activations run over blocks of
-channels or elements that stay in cache, spread over as many threads as numpy's BLAS may
-use (:func:`threads`); nothing loops over pixels. Arithmetic is float32 unless the caller
-passes float64.
+where planes are small; depthwise slices and batch norms run over blocks of channels
+that stay in cache; nothing loops over pixels. The kernels' own loops run on the calling
+thread, numpy's BLAS on as many as it is allowed (spreading the blocks over threads as
+well made MobileNet v2 1.1-1.6x slower on 2 cores at 2 threads, batch 1 and 8: every
+block's Python waits for the GIL). Arithmetic is float32 unless the caller passes float64.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from graphs import Layer, adaptive_windows, slice_entries
 from planner.execution.activations import sigmoid
@@ -138,9 +136,8 @@ def _depthwise(x: np.ndarray, w: np.ndarray, stride: Sequence[int], dilation: Se
     (N, C, Ho, Wo) (a view when computed channels last, :data:`CHANNELS_LAST_BELOW`).
     Channels first: for each kernel position (a loop over kh·kw, not pixels) its strided
     slice of x times that position's weight per channel, accumulated in place one block
-    of one sample at a time (``DEPTHWISE_BLOCK_BYTES``), the blocks spread over
-    :func:`threads` threads (numpy's ufunc loops release the GIL). Channels last: one
-    einsum over the (N, Ho, Wo, kh, kw, C) windows (einsum holds the GIL: one thread)."""
+    of one sample at a time (``DEPTHWISE_BLOCK_BYTES``). Channels last: one einsum over
+    the (N, Ho, Wo, kh, kw, C) windows."""
     _, kh, kw = w.shape
     (sh, sw), (dh, dw) = stride, dilation
     ho, wo = out_hw
@@ -150,14 +147,11 @@ def _depthwise(x: np.ndarray, w: np.ndarray, stride: Sequence[int], dilation: Se
         out = np.empty((n, c, ho, wo), dtype)
         positions = [divmod(k, kw) for k in range(kh * kw)]
 
-        def planes(share: list[tuple[int, int, int]]) -> None:
-            for b, c0, c1 in share:
-                _accumulate(out[b, c0:c1], (
-                    (x[b, c0:c1, i * dh:i * dh + (ho - 1) * sh + 1:sh,
-                       j * dw:j * dw + (wo - 1) * sw + 1:sw], w[c0:c1, i, j, None, None])
-                    for i, j in positions))
-
-        _spread(planes, _channel_blocks(out))
+        for b, c0, c1 in _channel_blocks(out):
+            _accumulate(out[b, c0:c1], (
+                (x[b, c0:c1, i * dh:i * dh + (ho - 1) * sh + 1:sh,
+                   j * dw:j * dw + (wo - 1) * sw + 1:sw], w[c0:c1, i, j, None, None])
+                for i, j in positions))
         return out
     pixels = np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=dtype)
     taps = np.ascontiguousarray(w.transpose(1, 2, 0), dtype=dtype)
@@ -184,33 +178,6 @@ def _channel_blocks(out: np.ndarray) -> list[tuple[int, int, int]]:
     n, c = out.shape[:2]
     step = max(1, DEPTHWISE_BLOCK_BYTES // max(1, out[0, 0].nbytes))
     return [(b, c0, min(c, c0 + step)) for b in range(n) for c0 in range(0, c, step)]
-
-
-def _spread(run: Callable[[list[Any]], None], items: list[Any]) -> None:
-    """``run`` over shares of ``items`` on :func:`threads` threads (numpy releases the GIL
-    in its loops); ``run`` must write disjoint outputs per item."""
-    count = min(threads(), len(items))
-    if count <= 1:
-        run(items)
-    else:
-        list(_workers(count).map(run, [items[k::count] for k in range(count)]))
-
-
-def threads() -> int:
-    """Threads the executor's own parallel loops use: as many as the BLAS library runs
-    with now, so a ``threadpool_limits`` around a run limits these too."""
-    found = [lib["num_threads"] for lib in _controller().info()]
-    return max(found, default=1)
-
-
-@functools.cache
-def _controller() -> ThreadpoolController:
-    return ThreadpoolController()
-
-
-@functools.cache
-def _workers(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(workers, thread_name_prefix="planner-kernels")
 
 
 def conv_transpose2d(layer: Layer, inputs: Arrays, weights: Weights
@@ -380,14 +347,10 @@ def batch_norm(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarr
         shape = (1, -1) + (1,) * (x.ndim - 2)
         return x * scale.reshape(shape) + shift.reshape(shape), 0
     out = np.empty_like(x)
-
-    def run(share: list[tuple[int, int, int]]) -> None:
-        for b, c0, c1 in share:
-            block = out[b, c0:c1]
-            np.multiply(x[b, c0:c1], scale[c0:c1, None, None], out=block)
-            block += shift[c0:c1, None, None]
-
-    _spread(run, _channel_blocks(out))
+    for b, c0, c1 in _channel_blocks(out):  # each block stays in cache for both passes
+        block = out[b, c0:c1]
+        np.multiply(x[b, c0:c1], scale[c0:c1, None, None], out=block)
+        block += shift[c0:c1, None, None]
     return out, 0
 
 
@@ -440,34 +403,6 @@ def _gelu(x: np.ndarray, approximate: str) -> np.ndarray:
     if approximate == "tanh":
         return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
     return 0.5 * x * (1 + erf(x / math.sqrt(2)))
-
-
-BLOCK_ELEMENTS = 1 << 15
-"""Elements an activation computes at a time: its temporaries stay in cache, and blocks
-run on several threads."""
-
-
-def _blockwise(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
-    """``fn`` (elementwise) applied to ``BLOCK_ELEMENTS`` of x at a time, the blocks spread
-    over threads (:func:`_spread`); whole on one thread (copying blocks into the output
-    then only costs: a ReLU6 in blocks takes 2-3× as long), when x is small or when ``fn``
-    changes its dtype."""
-    if (x.size <= 2 * BLOCK_ELEMENTS or not np.issubdtype(x.dtype, np.floating)
-            or threads() == 1):
-        return fn(x)
-    flat = np.ascontiguousarray(x).reshape(-1)
-    first = fn(flat[:BLOCK_ELEMENTS])
-    if first.dtype != x.dtype or first.shape != (BLOCK_ELEMENTS,):
-        return fn(x)
-    out = np.empty_like(flat)
-    out[:BLOCK_ELEMENTS] = first
-
-    def run(starts: list[int]) -> None:
-        for start in starts:
-            out[start:start + BLOCK_ELEMENTS] = fn(flat[start:start + BLOCK_ELEMENTS])
-
-    _spread(run, list(range(BLOCK_ELEMENTS, flat.size, BLOCK_ELEMENTS)))
-    return out.reshape(x.shape)
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -624,9 +559,9 @@ def _reduction(fn: Callable[..., np.ndarray]) -> Callable[[Layer, np.ndarray], n
 
 def _unary(fn: Callable[[np.ndarray, Any], np.ndarray]
            ) -> Callable[[Layer, np.ndarray], np.ndarray]:
-    """An elementwise function of the input and the layer's attributes, in blocks
-    (:func:`_blockwise`)."""
-    return lambda layer, x: _blockwise(lambda v: fn(v, layer.attrs), x)
+    """An elementwise function of the input and the layer's attributes, in one call
+    (in blocks of 32k elements it took 2-3x as long: copying them into the output)."""
+    return lambda layer, x: fn(x, layer.attrs)
 
 
 def _plain(fn: Callable[[Layer, np.ndarray], np.ndarray]) -> Kernel:
