@@ -8,9 +8,9 @@ Each model is torchvision's (random weights, eval mode) imported with ``from_tor
 both sides compute the same function; inputs are 224×224. Each (framework, model, batch)
 runs in a fresh subprocess: one warm-up, then the median of ``--repeat`` timed runs, and the
 peak resident memory the runs added over the process after loading (ru_maxrss). Both run
-on ``--threads`` threads (torch.set_num_threads and threadpoolctl's limit on numpy's BLAS;
-the executor's own loops run on one; default 1: on a shared machine more threads make both
-sides noisy). Prints the milliseconds of each and numpy / torch.
+on ``--threads`` threads (torch.set_num_threads and threadpoolctl's limit on numpy's BLAS,
+which the executor's own loops follow on layers with blocks enough; default 1: on a shared
+machine more threads make both sides noisy). Prints the milliseconds of each and numpy / torch.
 """
 
 from __future__ import annotations

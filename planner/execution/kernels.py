@@ -6,19 +6,21 @@ from the layer's declared attributes), so a simulation reports executed work. Co
 use im2col through stride tricks and one matrix product (batched over groups); depthwise
 convolutions are strided slices summed per kernel position, or one einsum channels last
 where planes are small; depthwise slices and batch norms run over blocks of channels
-that stay in cache; nothing loops over pixels. The kernels' own loops run on the calling
-thread, numpy's BLAS on as many as it is allowed (spreading the blocks over threads as
-well made MobileNet v2 1.1-1.6x slower on 2 cores at 2 threads, batch 1 and 8: every
-block's Python waits for the GIL). Arithmetic is float32 unless the caller passes float64.
+that stay in cache, spread over as many threads as numpy's BLAS may use (:func:`threads`)
+where a layer has blocks enough to pay for it (:data:`SPREAD_MIN_BLOCKS`); nothing loops
+over pixels. Arithmetic is float32 unless the caller passes float64.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from graphs import Layer, adaptive_windows, slice_entries
 from planner.execution.activations import sigmoid
@@ -136,8 +138,9 @@ def _depthwise(x: np.ndarray, w: np.ndarray, stride: Sequence[int], dilation: Se
     (N, C, Ho, Wo) (a view when computed channels last, :data:`CHANNELS_LAST_BELOW`).
     Channels first: for each kernel position (a loop over kh·kw, not pixels) its strided
     slice of x times that position's weight per channel, accumulated in place one block
-    of one sample at a time (``DEPTHWISE_BLOCK_BYTES``). Channels last: one einsum over
-    the (N, Ho, Wo, kh, kw, C) windows."""
+    of one sample at a time (``DEPTHWISE_BLOCK_BYTES``), the blocks spread over threads
+    (:func:`_spread`). Channels last: one einsum over the (N, Ho, Wo, kh, kw, C) windows
+    (einsum holds the GIL: one thread)."""
     _, kh, kw = w.shape
     (sh, sw), (dh, dw) = stride, dilation
     ho, wo = out_hw
@@ -147,11 +150,14 @@ def _depthwise(x: np.ndarray, w: np.ndarray, stride: Sequence[int], dilation: Se
         out = np.empty((n, c, ho, wo), dtype)
         positions = [divmod(k, kw) for k in range(kh * kw)]
 
-        for b, c0, c1 in _channel_blocks(out):
-            _accumulate(out[b, c0:c1], (
-                (x[b, c0:c1, i * dh:i * dh + (ho - 1) * sh + 1:sh,
-                   j * dw:j * dw + (wo - 1) * sw + 1:sw], w[c0:c1, i, j, None, None])
-                for i, j in positions))
+        def planes(share: list[tuple[int, int, int]]) -> None:
+            for b, c0, c1 in share:
+                _accumulate(out[b, c0:c1], (
+                    (x[b, c0:c1, i * dh:i * dh + (ho - 1) * sh + 1:sh,
+                       j * dw:j * dw + (wo - 1) * sw + 1:sw], w[c0:c1, i, j, None, None])
+                    for i, j in positions))
+
+        _spread(planes, _channel_blocks(out))
         return out
     pixels = np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=dtype)
     taps = np.ascontiguousarray(w.transpose(1, 2, 0), dtype=dtype)
@@ -178,6 +184,41 @@ def _channel_blocks(out: np.ndarray) -> list[tuple[int, int, int]]:
     n, c = out.shape[:2]
     step = max(1, DEPTHWISE_BLOCK_BYTES // max(1, out[0, 0].nbytes))
     return [(b, c0, min(c, c0 + step)) for b in range(n) for c0 in range(0, c, step)]
+
+
+SPREAD_MIN_BLOCKS = 32
+"""Blocks a layer needs before its loop is spread over threads: fewer, and the threads
+wait on the GIL between numpy calls more than they gain (a depthwise convolution at 2
+threads on 2 cores ran 0.8-1.0x as fast as on one at 2 to 20 blocks, MobileNet's at batch
+1; 1.1x at 16 blocks, 1.5-1.7x at 64 and 160, batch 8)."""
+
+
+def _spread(run: Callable[[list[Any]], None], items: list[Any]) -> None:
+    """``run`` over shares of ``items`` on :func:`threads` threads (numpy releases the GIL
+    in its loops) when there are :data:`SPREAD_MIN_BLOCKS` of them, else on this one;
+    ``run`` must write disjoint outputs per item."""
+    count = min(threads(), len(items))
+    if count <= 1 or len(items) < SPREAD_MIN_BLOCKS:
+        run(items)
+    else:
+        list(_workers(count).map(run, [items[k::count] for k in range(count)]))
+
+
+def threads() -> int:
+    """Threads the executor's own parallel loops may use: as many as the BLAS library
+    runs with now, so a ``threadpool_limits`` around a run limits these too."""
+    found = [lib["num_threads"] for lib in _controller().info()]
+    return max(found, default=1)
+
+
+@functools.cache
+def _controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+@functools.cache
+def _workers(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="planner-kernels")
 
 
 def conv_transpose2d(layer: Layer, inputs: Arrays, weights: Weights
@@ -347,10 +388,14 @@ def batch_norm(layer: Layer, inputs: Arrays, weights: Weights) -> tuple[np.ndarr
         shape = (1, -1) + (1,) * (x.ndim - 2)
         return x * scale.reshape(shape) + shift.reshape(shape), 0
     out = np.empty_like(x)
-    for b, c0, c1 in _channel_blocks(out):  # each block stays in cache for both passes
-        block = out[b, c0:c1]
-        np.multiply(x[b, c0:c1], scale[c0:c1, None, None], out=block)
-        block += shift[c0:c1, None, None]
+
+    def run(share: list[tuple[int, int, int]]) -> None:
+        for b, c0, c1 in share:  # each block stays in cache for both passes
+            block = out[b, c0:c1]
+            np.multiply(x[b, c0:c1], scale[c0:c1, None, None], out=block)
+            block += shift[c0:c1, None, None]
+
+    _spread(run, _channel_blocks(out))
     return out, 0
 
 
