@@ -126,7 +126,7 @@ class Beforehand:
         memo = CostMemo()
         units = self.job.units
         tables: dict[int, OptionTable] = {}
-        front, back, done = 0, len(units) - 1, 0
+        front, back = 0, len(units) - 1
 
         def here(k: int) -> OptionTable:
             return self.job.options(k, memo, facts[units[k].name])
@@ -140,9 +140,8 @@ class Beforehand:
                 k, back = back, back - 1
                 last = self._pending.get(k)
                 tables[k] = last.get() if last is not None and last.ready() else here(k)
-            done += 1
             if progress is not None:
-                progress(f"options of {units[k].name}", done, len(units))
+                progress(f"options of {units[k].name}", len(tables), len(units))
         return [tables[k] for k in range(len(units))]
 
 
